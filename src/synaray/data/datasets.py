@@ -1,0 +1,165 @@
+"""Datasets: rows of (id, x, y) loaded from JSONL or Parquet into arrays of DataModels.
+
+Requests and shards carry example ids, never payloads; `Dataset.fetch(ids)` gives the rows
+where they are used.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pydantic
+
+from synaray.data.data_model import DataModel
+from synaray.errors import DataError
+
+__all__ = ["Dataset", "load_jsonl", "load_parquet", "rows_to_dataset"]
+
+
+class Dataset:
+    """Examples with stable string ids: `x` and `y` are numpy object arrays of DataModels.
+
+    Args:
+        ids: one unique string id per example.
+        x: the inputs (DataModel instances).
+        y: the expected outputs (DataModel instances), or None for unlabelled data.
+
+    Example:
+        >>> import synaray
+        >>> class Q(synaray.DataModel):
+        ...     q: str
+        >>> ds = Dataset(["a", "b"], [Q(q="1"), Q(q="2")])
+        >>> len(ds), ds.fetch(["b"])[0][0].q
+        (2, '2')
+    """
+
+    def __init__(self, ids: Sequence[str], x: Sequence[Any], y: Sequence[Any] | None = None):
+        if len(ids) != len(x) or (y is not None and len(y) != len(x)):
+            raise DataError(
+                f"Expected ids, x and y of equal length; received {len(ids)}, {len(x)} and "
+                f"{'None' if y is None else len(y)}."
+            )
+        self.ids = [str(i) for i in ids]
+        if len(set(self.ids)) != len(self.ids):
+            raise DataError("Expected unique example ids; some ids repeat.")
+        self.x = _object_array(x)
+        self.y = None if y is None else _object_array(y)
+        self._index = {i: n for n, i in enumerate(self.ids)}
+
+    def __len__(self) -> int:
+        return len(self.ids)
+
+    def __repr__(self) -> str:
+        return f"<Dataset size={len(self)} labelled={self.y is not None}>"
+
+    def fetch(self, ids: Sequence[str]) -> list[tuple[Any, Any]]:
+        """The (x, y) pairs of the given ids, in that order."""
+        try:
+            rows = [self._index[i] for i in ids]
+        except KeyError as exc:
+            raise DataError(f"Unknown example id {exc.args[0]!r}.") from None
+        return [(self.x[n], None if self.y is None else self.y[n]) for n in rows]
+
+    def take(self, start: int, stop: int | None = None) -> Dataset:
+        """Rows `start:stop` as a new Dataset (ids kept)."""
+        sl = slice(start, stop)
+        return Dataset(self.ids[sl], self.x[sl], None if self.y is None else self.y[sl])
+
+    def arrays(self) -> tuple[np.ndarray, np.ndarray | None]:
+        return self.x, self.y
+
+
+def _object_array(values: Sequence[Any]) -> np.ndarray:
+    arr = np.empty(len(values), dtype=object)
+    for n, value in enumerate(values):
+        arr[n] = value
+    return arr
+
+
+def _build(model: type[DataModel], row: Mapping[str, Any], fields: Mapping[str, str] | None,
+           where: str) -> DataModel:
+    if fields is None:
+        fields = {name: name for name in model.model_fields}
+    values = {}
+    for field, column in fields.items():
+        if column not in row:
+            raise DataError(
+                f"{where}: missing column {column!r} for field {field!r} of {model.__name__}; "
+                f"the row has {sorted(row)}."
+            )
+        values[field] = row[column]
+    try:
+        return model(**values)
+    except pydantic.ValidationError as exc:
+        raise DataError(f"{where}: the row does not fit {model.__name__}: {exc}") from exc
+
+
+def rows_to_dataset(rows: Sequence[Mapping[str, Any]], input_data_model: type[DataModel],
+                    output_data_model: type[DataModel] | None = None,
+                    input_fields: Mapping[str, str] | None = None,
+                    output_fields: Mapping[str, str] | None = None,
+                    id_field: str | None = "id", source: str = "rows") -> Dataset:
+    """Build a Dataset from dict rows, mapping model fields to row columns.
+
+    `input_fields` maps each field of `input_data_model` to the column that fills it
+    (default: same name); likewise `output_fields`. Rows without `id_field` get their index.
+    """
+    ids, xs, ys = [], [], []
+    for n, row in enumerate(rows):
+        where = f"{source}, row {n + 1}"
+        ids.append(str(row[id_field]) if id_field and id_field in row else str(n))
+        xs.append(_build(input_data_model, row, input_fields, where))
+        if output_data_model is not None:
+            ys.append(_build(output_data_model, row, output_fields, where))
+    return Dataset(ids, xs, ys if output_data_model is not None else None)
+
+
+def load_jsonl(path: str | Path, input_data_model: type[DataModel],
+               output_data_model: type[DataModel] | None = None, *,
+               input_fields: Mapping[str, str] | None = None,
+               output_fields: Mapping[str, str] | None = None, id_field: str | None = "id",
+               limit: int | None = None) -> Dataset:
+    """Load a JSONL file (one JSON object a line) into a Dataset.
+
+    Raises:
+        DataError: naming the file, the line and the field, for an unreadable line, a
+            missing column or a value that does not fit the model.
+    """
+    path = Path(path)
+    if not path.exists():
+        raise DataError(f"Data file not found: {path}")
+    rows = []
+    with path.open(encoding="utf-8") as fh:
+        for line_no, line in enumerate(fh, 1):
+            if not line.strip():
+                continue
+            try:
+                rows.append(json.loads(line))
+            except json.JSONDecodeError as exc:
+                raise DataError(f"{path}, line {line_no}: not valid JSON ({exc.msg}).") from None
+            if limit is not None and len(rows) >= limit:
+                break
+    return rows_to_dataset(rows, input_data_model, output_data_model, input_fields,
+                           output_fields, id_field, source=str(path))
+
+
+def load_parquet(path: str, input_data_model: type[DataModel],
+                 output_data_model: type[DataModel] | None = None, *,
+                 input_fields: Mapping[str, str] | None = None,
+                 output_fields: Mapping[str, str] | None = None, id_field: str | None = "id",
+                 limit: int | None = None) -> Dataset:
+    """Load a Parquet file (a local path or a pyarrow filesystem URI such as s3://...)."""
+    import pyarrow.parquet as pq
+
+    try:
+        table = pq.read_table(path)
+    except (OSError, ValueError) as exc:
+        raise DataError(f"Cannot read Parquet data {path}: {exc}") from exc
+    if limit is not None:
+        table = table.slice(0, limit)
+    return rows_to_dataset(table.to_pylist(), input_data_model, output_data_model, input_fields,
+                           output_fields, id_field, source=str(path))
