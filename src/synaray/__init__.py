@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Any
 # litellm downloads a price file at import unless told not to; do it before anyone imports it.
 os.environ.setdefault("LITELLM_LOCAL_MODEL_COST_MAP", "True")
 
-from synaray import errors  # noqa: E402
+from synaray import errors
 
 __version__ = "0.1.0"
 

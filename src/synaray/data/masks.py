@@ -53,7 +53,7 @@ def _singular(word: str) -> str:
 
 @lru_cache(maxsize=4096)
 def base_form(key: str) -> str:
-    """The form a key is matched on: `answers_2` -> `answer`, `final_categories` -> `final_category`.
+    """The form a key is matched on: `answers_2` -> `answer`, `categories` -> `category`.
 
     Example:
         >>> base_form("answers_12")
@@ -122,7 +122,8 @@ def in_mask_json(json: dict, mask: Sequence[str] | None = None, pattern: str | N
     return _in_mask_dict(json, match)
 
 
-def out_mask_json(json: dict, mask: Sequence[str] | None = None, pattern: str | None = None) -> dict:
+def out_mask_json(json: dict, mask: Sequence[str] | None = None,
+                  pattern: str | None = None) -> dict:
     """Drop the fields that match `mask` or `pattern`, at every level.
 
     Example:

@@ -16,7 +16,7 @@ import pydantic
 
 from synaray.errors import ConfigError
 
-__all__ = ["data_model_from_schema", "dereference_schema", "schema_hash", "canonical_json"]
+__all__ = ["canonical_json", "data_model_from_schema", "dereference_schema", "schema_hash"]
 
 
 def canonical_json(value: Any) -> str:
@@ -88,7 +88,8 @@ def _model_from_object(node: dict, name: str) -> type:
     try:
         model = pydantic.create_model(title.replace(" ", ""), __base__=DataModel, **fields)
     except Exception as exc:  # pydantic raises several types here
-        raise ConfigError(f"Cannot build a data model from the schema titled {title!r}: {exc}") from exc
+        raise ConfigError(
+            f"Cannot build a data model from the schema titled {title!r}: {exc}") from exc
     if node.get("description"):
         model.__doc__ = node["description"]
     return model

@@ -1,0 +1,90 @@
+"""A small progress bar for long operations: samples and LM calls done, rate and ETA.
+
+On a terminal it redraws one line; otherwise (logs, CI, Ray job output) it prints a line at
+most every `interval_s` seconds and once at the end.
+
+Example:
+    >>> bar = Progress(total=4, desc="predict", verbose=False)
+    >>> bar.update(2, lm_calls=2)
+    >>> bar.done, bar.lm_calls
+    (2, 2)
+"""
+
+from __future__ import annotations
+
+import sys
+import time
+from typing import TextIO
+
+__all__ = ["Progress", "format_duration"]
+
+
+def format_duration(seconds: float) -> str:
+    seconds = max(0, int(seconds))
+    hours, rest = divmod(seconds, 3600)
+    minutes, secs = divmod(rest, 60)
+    return f"{hours}:{minutes:02d}:{secs:02d}" if hours else f"{minutes:02d}:{secs:02d}"
+
+
+class Progress:
+    """Counts samples, LM calls and failures; renders `done/total`, rate and ETA."""
+
+    def __init__(self, total: int | None, desc: str = "", verbose: bool = True,
+                 interval_s: float = 10.0, stream: TextIO | None = None) -> None:
+        self.total = total
+        self.desc = desc
+        self.verbose = verbose
+        self.interval_s = interval_s
+        self.stream = stream or sys.stderr
+        self.done = 0
+        self.lm_calls = 0
+        self.failures = 0
+        self.start = time.monotonic()
+        self._last_print = 0.0
+        self._tty = bool(getattr(self.stream, "isatty", lambda: False)())
+        self.extra: dict[str, str] = {}
+
+    def update(self, n: int = 1, lm_calls: int = 0, failures: int = 0, **extra: object) -> None:
+        self.done += n
+        self.lm_calls += lm_calls
+        self.failures += failures
+        self.extra.update({k: str(v) for k, v in extra.items()})
+        self._maybe_render()
+
+    def line(self) -> str:
+        elapsed = time.monotonic() - self.start
+        rate = self.done / elapsed if elapsed > 0 else 0.0
+        parts = [self.desc] if self.desc else []
+        parts.append(f"{self.done}/{self.total}" if self.total else f"{self.done}")
+        parts.append(f"samples  {rate:.1f}/s")
+        parts.append(f"lm_calls={self.lm_calls}")
+        if self.failures:
+            parts.append(f"failures={self.failures}")
+        parts += [f"{k}={v}" for k, v in self.extra.items()]
+        if self.total and 0 < self.done < self.total and rate > 0:
+            parts.append(f"eta {format_duration((self.total - self.done) / rate)}")
+        parts.append(f"elapsed {format_duration(elapsed)}")
+        return "  ".join(parts)
+
+    def _maybe_render(self, final: bool = False) -> None:
+        if not self.verbose:
+            return
+        now = time.monotonic()
+        if self._tty:
+            if final or now - self._last_print >= 0.1:
+                self.stream.write("\r\x1b[2K" + self.line() + ("\n" if final else ""))
+                self.stream.flush()
+                self._last_print = now
+        elif final or now - self._last_print >= self.interval_s:
+            self.stream.write(self.line() + "\n")
+            self.stream.flush()
+            self._last_print = now
+
+    def close(self) -> None:
+        self._maybe_render(final=True)
+
+    def __enter__(self) -> Progress:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()

@@ -1,0 +1,30 @@
+import subprocess
+import sys
+
+CODE = """
+import sys, time
+start = time.perf_counter()
+import synaray
+elapsed = time.perf_counter() - start
+print(elapsed, 'ray' in sys.modules, 'litellm' in sys.modules)
+"""
+
+
+def test_import_is_fast_and_loads_neither_ray_nor_litellm():
+    out = subprocess.run([sys.executable, "-c", CODE], capture_output=True, text=True, check=True)
+    elapsed, has_ray, has_litellm = out.stdout.split()
+    assert float(elapsed) < 0.5
+    assert has_ray == "False" and has_litellm == "False"
+
+
+def test_building_a_program_loads_neither_ray_nor_litellm():
+    code = (
+        "import sys, synaray\n"
+        "class Q(synaray.DataModel):\n    q: str\n"
+        "lm = synaray.LanguageModel(model='openai/x')\n"
+        "p = synaray.Sequential([synaray.Input(data_model=Q), "
+        "synaray.Generator(data_model=Q, language_model=lm)])\n"
+        "print('ray' in sys.modules, 'litellm' in sys.modules)\n"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.split() == ["False", "False"]
