@@ -25,9 +25,11 @@ from typing import Any
 from synaray.errors import ConfigError
 
 __all__ = [
+    "class_path",
     "deserialize_object",
     "get_registered_name",
     "get_registered_object",
+    "import_data_model",
     "register_synaray_serializable",
     "serialize_object",
 ]
@@ -116,3 +118,27 @@ def deserialize_object(config: Any, custom_objects: dict[str, Any] | None = None
     if hasattr(obj, "from_config"):
         return obj.from_config(inner)
     return obj(**inner)
+
+
+def class_path(cls: type | None) -> str | None:
+    """`module:QualName` of an importable class (None for local or missing classes)."""
+    if cls is None or "<locals>" in cls.__qualname__:
+        return None
+    return f"{cls.__module__}:{cls.__qualname__}"
+
+
+def import_data_model(path: str | None, schema: dict) -> type | None:
+    """The DataModel class at `module:QualName` if it still has `schema`, else None."""
+    if not path:
+        return None
+    module, _, qualname = path.partition(":")
+    try:
+        obj: Any = importlib.import_module(module)
+        for part in qualname.split("."):
+            obj = getattr(obj, part)
+    except (ImportError, AttributeError):
+        return None
+    get_schema = getattr(obj, "get_schema", None)
+    if isinstance(obj, type) and get_schema is not None and get_schema() == schema:
+        return obj
+    return None

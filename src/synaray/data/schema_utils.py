@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-from functools import lru_cache
 from typing import Any, Literal, Optional
 
 import pydantic
@@ -95,9 +94,11 @@ def _model_from_object(node: dict, name: str) -> type:
     return model
 
 
-@lru_cache(maxsize=256)
-def _cached_model(schema_json: str) -> type:
-    schema = dereference_schema(json.loads(schema_json))
+_MODELS: dict[str, type] = {}
+
+
+def _build_model(schema: dict) -> type:
+    schema = dereference_schema(schema)
     if not isinstance(schema.get("properties"), dict):
         raise ConfigError(
             "Expected an object schema with `properties` to build a data model; received a "
@@ -115,4 +116,8 @@ def data_model_from_schema(schema: dict) -> type:
         >>> Model(answer="yes").get_json()
         {'answer': 'yes'}
     """
-    return _cached_model(canonical_json(schema))
+    key = json.dumps(schema, separators=(",", ":"), default=str)  # field order matters
+    model = _MODELS.get(key)
+    if model is None:
+        model = _MODELS[key] = _build_model(schema)
+    return model

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import copy
-import importlib
 from typing import Any
 
 from synaray.data.data_model import DataModel, JsonDataModel
@@ -11,32 +10,10 @@ from synaray.data.schema_utils import data_model_from_schema, dereference_schema
 from synaray.errors import ConfigError
 from synaray.modules.module import Module, merge_inputs
 from synaray.modules.prompts import build_messages
-from synaray.saving import deserialize_object, serialize_object
+from synaray.saving import class_path, deserialize_object, import_data_model, serialize_object
 from synaray.utils.tracing import record_module
 
 __all__ = ["Generator"]
-
-
-def _class_path(cls: type | None) -> str | None:
-    if cls is None or "<locals>" in cls.__qualname__:
-        return None
-    return f"{cls.__module__}:{cls.__qualname__}"
-
-
-def _import_class(path: str | None, schema: dict) -> type | None:
-    """The DataModel class at `module:Name` if it still has `schema`, else None."""
-    if not path:
-        return None
-    module, _, qualname = path.partition(":")
-    try:
-        obj: Any = importlib.import_module(module)
-        for part in qualname.split("."):
-            obj = getattr(obj, part)
-    except (ImportError, AttributeError):
-        return None
-    if isinstance(obj, type) and issubclass(obj, DataModel) and obj.get_schema() == schema:
-        return obj
-    return None
 
 
 def _check_example(example: Any, n: int, module: str) -> dict:
@@ -153,7 +130,7 @@ class Generator(Module):
     # --- config ----------------------------------------------------------------------
     def get_config(self) -> dict:
         return {**super().get_config(), "schema": self.schema,
-                "data_model": _class_path(self.data_model),
+                "data_model": class_path(self.data_model),
                 "language_model": serialize_object(self.language_model),
                 "use_inputs_schema": self.use_inputs_schema,
                 "return_inputs": self.return_inputs}
@@ -162,7 +139,7 @@ class Generator(Module):
     def from_config(cls, config: dict) -> Generator:
         config = dict(config)
         schema = config.pop("schema")
-        data_model = _import_class(config.pop("data_model", None), schema)
+        data_model = import_data_model(config.pop("data_model", None), schema)
         config["language_model"] = deserialize_object(config["language_model"])
         return cls(data_model=data_model, schema=schema, **config)
 

@@ -19,7 +19,12 @@ from typing import Any
 
 from synaray.errors import CheckpointError, CheckpointVersionError, ConfigError
 from synaray.modules.symbolic import Input, SymbolicDataModel
-from synaray.saving import deserialize_object, serialize_object
+from synaray.saving import (
+    class_path,
+    deserialize_object,
+    import_data_model,
+    serialize_object,
+)
 
 __all__ = ["FORMAT", "SCHEMA_VERSION", "ProgramSerializationMixin", "atomic_write_text",
            "program_from_payload"]
@@ -44,12 +49,6 @@ def atomic_write_text(path: str | Path, text: str) -> None:
         raise
 
 
-def _class_path(cls: type | None) -> str | None:
-    if cls is None or "<locals>" in cls.__qualname__:
-        return None
-    return f"{cls.__module__}:{cls.__qualname__}"
-
-
 class ProgramSerializationMixin:
     """get_config / from_config / save / load / pickling for `Program`."""
 
@@ -62,7 +61,7 @@ class ProgramSerializationMixin:
         modules = self.modules
         index = {id(m): n for n, m in enumerate(modules)}
         inputs = [{"id": sym_id(s), "schema": s.get_schema(), "name": s.name,
-                   "data_model": _class_path(s.data_model)} for s in self._inputs]
+                   "data_model": class_path(s.data_model)} for s in self._inputs]
         nodes = [{"module": index[id(node.module)], "parents": [sym_id(p) for p in node.parents],
                   "output": sym_id(node.output)} for node in self._nodes]
         return {"name": self._name, "description": self.description,
@@ -80,7 +79,8 @@ class ProgramSerializationMixin:
             symbols: dict[int, SymbolicDataModel] = {}
             inputs = []
             for spec in config["inputs"]:
-                sym = Input(schema=spec["schema"], name=spec.get("name"))
+                data_model = import_data_model(spec.get("data_model"), spec["schema"])
+                sym = Input(data_model=data_model, schema=spec["schema"], name=spec.get("name"))
                 symbols[spec["id"]] = sym
                 inputs.append(sym)
             for node in config["nodes"]:

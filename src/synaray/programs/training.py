@@ -24,6 +24,7 @@ class ProgramTrainingMixin:
         self._optimizer: Any = None
         self._metrics: list[Any] = []
         self.compiled = False
+        self.stop_training = False
 
     def compile(self, reward: Any = None, optimizer: Any = None,
                 metrics: list[Any] | None = None) -> None:
@@ -45,6 +46,42 @@ class ProgramTrainingMixin:
         self._optimizer = _get("optimizers", optimizer) if optimizer is not None else None
         self._metrics = [_get("metrics", m) for m in (metrics or [])]
         self.compiled = True
+
+    async def fit(self, x: Any = None, y: Any = None, epochs: int = 1, batch_size: int = 32,
+                  validation_split: float = 0.0, validation_data: Any = None,
+                  callbacks: list | None = None, engine: Any = "local", verbose: bool = True,
+                  resume: bool = False) -> Any:
+        """Optimize the program's trainable state against the compiled reward.
+
+        Args:
+            x, y: training inputs and expected outputs (lists/arrays of data models), or a
+                labelled `Dataset` as `x`.
+            epochs: passes over the training data; each minibatch is one generation.
+            batch_size: examples per minibatch (every population member is scored on it).
+            validation_split: fraction of the training data (taken from the end) held out.
+            validation_data: `(x_val, y_val)` or a Dataset; the best candidate on it is kept.
+            callbacks: `synaray.callbacks` instances (History and a progress bar are added).
+            engine: "local" (default), "ray", or an Engine instance.
+            verbose: show a progress bar.
+            resume: continue from the engine's last checkpoint (RayEngine with storage).
+
+        Returns:
+            A `History` whose `history` dict holds the per-epoch logs.
+        """
+        from synaray.trainers import fit
+
+        return await fit(self, x, y, epochs=epochs, batch_size=batch_size,
+                         validation_split=validation_split, validation_data=validation_data,
+                         callbacks=callbacks, engine=engine, verbose=verbose, resume=resume)
+
+    async def evaluate(self, x: Any = None, y: Any = None, batch_size: int = 32,
+                       engine: Any = "local", verbose: bool = True,
+                       return_predictions: bool = False) -> dict:
+        """Reward (mean) and metrics of the current program on (x, y), plus LM usage."""
+        from synaray.trainers import evaluate
+
+        return await evaluate(self, x, y, batch_size=batch_size, engine=engine,
+                              verbose=verbose, return_predictions=return_predictions)
 
     @property
     def reward(self) -> Any:

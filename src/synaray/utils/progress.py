@@ -30,8 +30,10 @@ class Progress:
     """Counts samples, LM calls and failures; renders `done/total`, rate and ETA."""
 
     def __init__(self, total: int | None, desc: str = "", verbose: bool = True,
-                 interval_s: float = 10.0, stream: TextIO | None = None) -> None:
+                 interval_s: float = 10.0, stream: TextIO | None = None,
+                 unit: str = "samples") -> None:
         self.total = total
+        self.unit = unit
         self.desc = desc
         self.verbose = verbose
         self.interval_s = interval_s
@@ -56,7 +58,7 @@ class Progress:
         rate = self.done / elapsed if elapsed > 0 else 0.0
         parts = [self.desc] if self.desc else []
         parts.append(f"{self.done}/{self.total}" if self.total else f"{self.done}")
-        parts.append(f"samples  {rate:.1f}/s")
+        parts.append(f"{self.unit}  {rate:.2f}/s")
         parts.append(f"lm_calls={self.lm_calls}")
         if self.failures:
             parts.append(f"failures={self.failures}")

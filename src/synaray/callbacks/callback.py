@@ -1,0 +1,68 @@
+"""`Callback` and `CallbackList`: hooks around fit, with Keras/Synalinks names."""
+
+from __future__ import annotations
+
+from typing import Any
+
+__all__ = ["Callback", "CallbackList"]
+
+
+class Callback:
+    """Observes a fit. Override the hooks you need; `self.program` and `self.optimizer` are set.
+
+    Hooks: `on_train_begin(logs)`, `on_epoch_begin(epoch, logs)`, `on_batch_end(step, logs)`
+    (after each generation), `on_epoch_end(epoch, logs)`, `on_train_end(logs)`. Errors raised
+    in a hook propagate: a broken callback stops the fit rather than being ignored.
+
+    Example:
+        >>> class PrintReward(Callback):
+        ...     def on_epoch_end(self, epoch, logs=None):
+        ...         print(epoch, logs.get("val_reward"))
+    """
+
+    def __init__(self) -> None:
+        self.program: Any = None
+        self.optimizer: Any = None
+
+    def set_context(self, program: Any, optimizer: Any) -> None:
+        self.program = program
+        self.optimizer = optimizer
+
+    def on_train_begin(self, logs: dict | None = None) -> None: ...
+    def on_epoch_begin(self, epoch: int, logs: dict | None = None) -> None: ...
+    def on_batch_end(self, step: int, logs: dict | None = None) -> None: ...
+    def on_epoch_end(self, epoch: int, logs: dict | None = None) -> None: ...
+    def on_train_end(self, logs: dict | None = None) -> None: ...
+
+    def restore(self) -> dict | None:
+        """Return a saved optimizer state to resume from (BackupAndRestore), or None."""
+        return None
+
+    def get_config(self) -> dict:
+        return {}
+
+
+class CallbackList:
+    """Calls each callback's hook in order."""
+
+    def __init__(self, callbacks: list[Callback], program: Any, optimizer: Any) -> None:
+        self.callbacks = list(callbacks)
+        for callback in self.callbacks:
+            callback.set_context(program, optimizer)
+
+    def __getattr__(self, hook: str) -> Any:
+        if not hook.startswith("on_"):
+            raise AttributeError(hook)
+
+        def call(*args: Any, **kwargs: Any) -> None:
+            for callback in self.callbacks:
+                getattr(callback, hook)(*args, **kwargs)
+
+        return call
+
+    def restore(self) -> dict | None:
+        for callback in self.callbacks:
+            state = callback.restore()
+            if state is not None:
+                return state
+        return None

@@ -1,0 +1,56 @@
+"""`EarlyStopping`: stop a fit when a monitored value stops improving."""
+
+from __future__ import annotations
+
+from synaray.callbacks.callback import Callback
+from synaray.callbacks.monitor import Monitor
+from synaray.errors import ConfigError
+
+__all__ = ["EarlyStopping"]
+
+
+class EarlyStopping(Callback):
+    """Stop after `patience` epochs without improvement of `monitor`.
+
+    Args:
+        monitor: the logged value to watch.
+        patience: epochs without improvement tolerated (>= 0).
+        min_delta: the smallest change that counts as an improvement.
+        mode: "auto", "max" or "min".
+        restore_best: at the end, put back the program state of the best epoch.
+
+    Example:
+        >>> EarlyStopping(monitor="val_reward", patience=2).patience
+        2
+    """
+
+    def __init__(self, monitor: str = "val_reward", patience: int = 0, min_delta: float = 0.0,
+                 mode: str = "auto", restore_best: bool = True) -> None:
+        super().__init__()
+        if patience < 0:
+            raise ConfigError(f"Invalid value for argument `patience`. Received: {patience}. "
+                              "Expected an integer >= 0.")
+        self.monitor = Monitor(monitor, mode, min_delta)
+        self.patience = patience
+        self.restore_best = restore_best
+        self.wait = 0
+        self.stopped_epoch: int | None = None
+        self.best_state: dict | None = None
+
+    def on_epoch_end(self, epoch: int, logs: dict | None = None) -> None:
+        if self.monitor.improved(logs):
+            self.wait = 0
+            self.best_state = self.program.get_state()
+            return
+        self.wait += 1
+        if self.wait > self.patience:
+            self.stopped_epoch = epoch
+            self.program.stop_training = True
+
+    def on_train_end(self, logs: dict | None = None) -> None:
+        if self.restore_best and self.best_state is not None:
+            self.program.set_state(self.best_state)
+
+    def get_config(self) -> dict:
+        return {"monitor": self.monitor.monitor, "patience": self.patience,
+                "min_delta": self.monitor.min_delta, "restore_best": self.restore_best}

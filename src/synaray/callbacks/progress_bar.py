@@ -1,0 +1,48 @@
+"""`ProgressBar`: shows a fit's generations, samples and LM calls, with rate and ETA."""
+
+from __future__ import annotations
+
+from synaray.callbacks.callback import Callback
+from synaray.utils.progress import Progress
+
+__all__ = ["ProgressBar"]
+
+
+class ProgressBar(Callback):
+    """Counts generations towards `epochs x steps_per_epoch`, plus LM calls and failures.
+
+    Args:
+        interval_s: seconds between lines when not on a terminal.
+
+    Example:
+        >>> ProgressBar(interval_s=30).interval_s
+        30
+    """
+
+    def __init__(self, interval_s: float = 10.0) -> None:
+        super().__init__()
+        self.interval_s = interval_s
+        self.bar: Progress | None = None
+
+    def on_train_begin(self, logs: dict | None = None) -> None:
+        opt = self.optimizer
+        total = opt.epochs * opt.steps_per_epoch
+        self.bar = Progress(total, desc=f"fit {self.program.name}", interval_s=self.interval_s,
+                            unit="generations")
+        self.bar.done = opt.generation
+        self._seen_calls = opt.spent.lm_calls
+        self._seen_failures = opt.spent.lm_failures
+
+    def on_batch_end(self, step: int, logs: dict | None = None) -> None:
+        opt = self.optimizer
+        best = opt.val_reward(opt.best_id)
+        self.bar.update(1, lm_calls=opt.spent.lm_calls - self._seen_calls,
+                        failures=opt.spent.lm_failures - self._seen_failures,
+                        epoch=f"{opt.epoch + 1}/{opt.epochs}",
+                        best="-" if best is None else f"{best:.3f}")
+        self._seen_calls = opt.spent.lm_calls
+        self._seen_failures = opt.spent.lm_failures
+
+    def on_train_end(self, logs: dict | None = None) -> None:
+        if self.bar is not None:
+            self.bar.close()

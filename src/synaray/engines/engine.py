@@ -1,0 +1,59 @@
+"""The engine interface: where evaluations run (DESIGN §2, STYLE "Engines")."""
+
+from __future__ import annotations
+
+import enum
+from typing import Any
+
+from synaray.errors import UsageError
+from synaray.optimizers.protocol import EvalRequest, EvalResult
+
+__all__ = ["Engine", "EngineState"]
+
+
+class EngineState(enum.Enum):
+    UNSTARTED = "unstarted"
+    RUNNING = "running"
+    CLOSED = "closed"
+
+
+class Engine:
+    """Runs `EvalRequest`s and returns one `EvalResult` per (candidate, example).
+
+    Lifecycle: `await engine.start(program, reward, datasets)` once, any number of
+    `await engine.evaluate(requests)`, then `await engine.close()`. `datasets` maps a split
+    name ("train", "val", "eval") to a `Dataset`; requests name examples by id.
+    """
+
+    def __init__(self) -> None:
+        self.state = EngineState.UNSTARTED
+
+    async def start(self, program: Any, reward: Any, datasets: dict[str, Any]) -> None:
+        if self.state is EngineState.CLOSED:
+            raise UsageError(f"{type(self).__name__} was closed; create a new engine.")
+        await self._start(program, reward, datasets)
+        self.state = EngineState.RUNNING
+
+    async def evaluate(self, requests: list[EvalRequest]) -> list[EvalResult]:
+        if self.state is not EngineState.RUNNING:
+            raise UsageError(f"{type(self).__name__}.evaluate() needs a started engine "
+                             f"(state: {self.state.value}); call start() first.")
+        return await self._evaluate(requests)
+
+    async def close(self) -> None:
+        if self.state is EngineState.RUNNING:
+            await self._close()
+        self.state = EngineState.CLOSED
+
+    async def _start(self, program: Any, reward: Any, datasets: dict[str, Any]) -> None:
+        raise NotImplementedError
+
+    async def _evaluate(self, requests: list[EvalRequest]) -> list[EvalResult]:
+        raise NotImplementedError
+
+    async def _close(self) -> None:
+        pass
+
+    def usage(self) -> dict:
+        """LM usage seen by this engine (calls, tokens, failures...)."""
+        return {}

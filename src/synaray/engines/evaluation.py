@@ -1,0 +1,98 @@
+"""Running candidates on examples: the work every engine does, written once.
+
+`evaluate_request` runs one candidate on its examples with bounded concurrency, computes
+element-wise rewards next to the predictions, then (for a `BatchReward`) computes the
+batch reward once over the whole request. LocalEngine calls it in-process; Ray evaluator
+actors call it on their shard. Results come back in request order whatever the completion
+order, and a failed example is a scored result (reward 0, error kept), never an exception.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections import OrderedDict
+from typing import Any
+
+from synaray.data.data_model import to_json_data_model
+from synaray.optimizers.protocol import EvalRequest, EvalResult
+from synaray.programs.serialization import program_from_payload
+from synaray.utils.tracing import Trace, trace_scope
+
+__all__ = ["ProgramPool", "evaluate_request", "is_batch_reward"]
+
+
+def is_batch_reward(reward: Any) -> bool:
+    return hasattr(reward, "compute_batch")
+
+
+class ProgramPool:
+    """Programs built from one payload with different candidate states, reused by id (LRU)."""
+
+    def __init__(self, payload: dict, size: int = 32) -> None:
+        self.payload = payload
+        self.size = size
+        self._programs: OrderedDict[str, Any] = OrderedDict()
+
+    def get(self, candidate_id: str, state: dict) -> Any:
+        program = self._programs.get(candidate_id)
+        if program is None:
+            program = program_from_payload(self.payload)
+            program.set_state(state)
+            self._programs[candidate_id] = program
+            if len(self._programs) > self.size:
+                self._programs.popitem(last=False)
+        self._programs.move_to_end(candidate_id)
+        return program
+
+
+def _usage(result: EvalResult, trace: Trace) -> None:
+    result.lm_calls += trace.lm_calls
+    result.lm_failures += trace.failures
+    result.prompt_tokens += trace.prompt_tokens
+    result.completion_tokens += trace.completion_tokens
+    result.cost += trace.cost
+
+
+async def _run_one(program: Any, reward: Any, request: EvalRequest, example_id: str, x: Any,
+                   y: Any, semaphore: asyncio.Semaphore) -> tuple[EvalResult, Any]:
+    async with semaphore:
+        with trace_scope() as trace:
+            y_pred = await program.call(x)
+            value = 0.0
+            if y_pred is not None and y is not None and not is_batch_reward(reward):
+                value = (await reward.compute_elementwise([y], [y_pred]))[0]
+    pred_json = None if y_pred is None else to_json_data_model(y_pred).get_json()
+    errors = trace.errors
+    if y_pred is None and not errors:
+        errors = ["the program returned no output"]
+    result = EvalResult(
+        candidate_id=request.candidate_id, example_id=example_id, split=request.split,
+        reward=float(value), y_pred=pred_json, error="; ".join(errors) or None,
+        trace=[{"module": m.module, "inputs": m.inputs, "outputs": m.outputs}
+               for m in trace.modules])
+    _usage(result, trace)
+    return result, y_pred
+
+
+async def evaluate_request(pool: ProgramPool, reward: Any, request: EvalRequest,
+                           rows: list[tuple[Any, Any]],
+                           semaphore: asyncio.Semaphore) -> list[EvalResult]:
+    """Evaluate one request; `rows` are the (x, y) pairs of `request.example_ids`, in order."""
+    program = pool.get(request.candidate_id, request.state)
+    pairs = await asyncio.gather(*(
+        _run_one(program, reward, request, eid, x, y, semaphore)
+        for eid, (x, y) in zip(request.example_ids, rows, strict=True)))
+    results = [r for r, _ in pairs]
+    if is_batch_reward(reward) and results:
+        await apply_batch_reward(reward, results, [y for _, y in rows], [p for _, p in pairs])
+    return results
+
+
+async def apply_batch_reward(reward: Any, results: list[EvalResult], y_true: list[Any],
+                             y_pred: list[Any]) -> None:
+    """Run `compute_batch` once over a whole batch and write the per-sample rewards."""
+    with trace_scope() as trace:
+        values = await reward.compute_batch(y_true, y_pred)
+    for result, value in zip(results, values, strict=True):
+        result.reward = float(value)
+    _usage(results[0], trace)

@@ -1,0 +1,53 @@
+"""`LocalEngine`: evaluations in this process with asyncio, LM calls bounded."""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any
+
+from synaray.engines.engine import Engine
+from synaray.engines.evaluation import ProgramPool, evaluate_request
+from synaray.errors import ConfigError
+from synaray.optimizers.protocol import EvalRequest, EvalResult
+
+__all__ = ["LocalEngine"]
+
+
+class LocalEngine(Engine):
+    """Run every request in-process, at most `max_concurrency` samples at a time.
+
+    Results are returned in request order and example order, whatever order the LM calls
+    complete in, so a search is reproducible.
+
+    Args:
+        max_concurrency: samples (and so program runs) in flight at once (>= 1).
+
+    Example:
+        >>> engine = LocalEngine(max_concurrency=8)
+        >>> engine.state.value
+        'unstarted'
+    """
+
+    def __init__(self, max_concurrency: int = 16) -> None:
+        super().__init__()
+        if max_concurrency < 1:
+            raise ConfigError(f"Invalid value for argument `max_concurrency`. Received: "
+                              f"{max_concurrency}. Expected an integer >= 1.")
+        self.max_concurrency = max_concurrency
+
+    async def _start(self, program: Any, reward: Any, datasets: dict[str, Any]) -> None:
+        self.pool = ProgramPool(program.to_payload())
+        self.reward = reward
+        self.datasets = datasets
+
+    async def _evaluate(self, requests: list[EvalRequest]) -> list[EvalResult]:
+        semaphore = asyncio.Semaphore(self.max_concurrency)
+        batches = await asyncio.gather(*(
+            evaluate_request(self.pool, self.reward, request,
+                             self.datasets[request.split].fetch(list(request.example_ids)),
+                             semaphore)
+            for request in requests))
+        return [result for batch in batches for result in batch]
+
+    def __repr__(self) -> str:
+        return f"<LocalEngine max_concurrency={self.max_concurrency} state={self.state.value}>"

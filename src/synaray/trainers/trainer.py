@@ -1,0 +1,156 @@
+"""fit / evaluate / predict: the loop that joins a program, an optimizer and an engine."""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+import numpy as np
+
+from synaray.callbacks import CallbackList, History, ProgressBar
+from synaray.data.data_model import to_json_data_model
+from synaray.engines import get as get_engine
+from synaray.errors import ConfigError, UsageError
+from synaray.optimizers.protocol import EvalRequest, candidate_id
+from synaray.trainers.data_adapter import to_dataset, train_val_datasets
+from synaray.utils.progress import Progress
+
+__all__ = ["evaluate", "fit"]
+
+EVAL = "eval"
+
+
+def _check_compiled(program: Any, need_optimizer: bool) -> None:
+    if not getattr(program, "compiled", False) or program.reward is None:
+        raise UsageError(f"Program {program.name!r} has no reward: call "
+                         "program.compile(reward=..., optimizer=..., metrics=[...]) first.")
+    if need_optimizer and program.optimizer is None:
+        raise UsageError(f"Program {program.name!r} was compiled without an optimizer; fit "
+                         "needs one (e.g. optimizer=synaray.optimizers.RandomFewShot()).")
+
+
+async def _metric_logs(program: Any, dataset: Any, y_preds: list[Any], prefix: str) -> dict:
+    logs = {}
+    y_true = [to_json_data_model(y) for _, y in dataset.fetch(dataset.ids)]
+    for metric in program.metrics:
+        metric.reset_state()
+        await metric.update_state(y_true, y_preds)
+        logs[prefix + metric.name] = metric.result()
+    return logs
+
+
+async def _epoch_logs(program: Any, optimizer: Any) -> dict:
+    logs = dict(optimizer.history[-1]) if optimizer.history else {}
+    logs.pop("epoch", None)
+    best = optimizer.best()
+    logs["best_candidate"] = best.id
+    if optimizer.val is not None and program.metrics:
+        rows = [optimizer.table.get(best.id, optimizer.val_split, e) for e in optimizer.val_ids]
+        if all(r is not None for r in rows):
+            preds = [None if r["y_pred"] is None else
+                     to_json_data_model(r["y_pred"]) for r in rows]
+            logs.update(await _metric_logs(program, optimizer.val, preds, "val_"))
+    return logs
+
+
+def _callbacks(program: Any, callbacks: list | None, verbose: bool) -> tuple[CallbackList,
+                                                                              History]:
+    callbacks = list(callbacks or [])
+    history = next((c for c in callbacks if isinstance(c, History)), None)
+    if history is None:
+        history = History()
+        callbacks.insert(0, history)
+    if verbose and not any(isinstance(c, ProgressBar) for c in callbacks):
+        callbacks.append(ProgressBar())
+    return CallbackList(callbacks, program, program.optimizer), history
+
+
+async def fit(program: Any, x: Any = None, y: Any = None, epochs: int = 1, batch_size: int = 32,
+              validation_split: float = 0.0, validation_data: Any = None,
+              callbacks: list | None = None, engine: Any = "local", verbose: bool = True,
+              resume: bool = False) -> History:
+    """Optimize `program` against its compiled reward; see `Program.fit`."""
+    _check_compiled(program, need_optimizer=True)
+    if epochs < 1:
+        raise ConfigError(f"Invalid value for argument `epochs`. Received: {epochs}. Expected "
+                          "an integer >= 1.")
+    if batch_size < 1:
+        raise ConfigError(f"Invalid value for argument `batch_size`. Received: {batch_size}. "
+                          "Expected an integer >= 1.")
+    train, val = train_val_datasets(x, y, validation_split, validation_data)
+    optimizer = program.optimizer
+    engine = get_engine(engine)
+    cbs, history = _callbacks(program, callbacks, verbose)
+    saved = engine.restore_state() if resume and hasattr(engine, "restore_state") else None
+    saved = saved or cbs.restore()
+    if saved is not None:
+        optimizer.load_state_dict(saved["optimizer"], train, val)
+        program.set_state(saved.get("program_state") or optimizer.best().state)
+    else:
+        optimizer.setup(program.get_state(), train, val, batch_size=batch_size, epochs=epochs)
+    program.stop_training = False
+    await engine.start(program, program.reward, {"train": train, "val": val or train})
+    try:
+        await _fit_loop(program, optimizer, engine, cbs)
+    finally:
+        await engine.close()
+    return history
+
+
+async def _fit_loop(program: Any, optimizer: Any, engine: Any, cbs: CallbackList) -> None:
+    cbs.on_train_begin()
+    epoch = None
+    while not optimizer.finished and not program.stop_training:
+        if optimizer.epoch != epoch:
+            epoch = optimizer.epoch
+            cbs.on_epoch_begin(epoch)
+        started = time.monotonic()
+        phase = optimizer.phase
+        requests = optimizer.ask()
+        results = await engine.evaluate(requests) if requests else []
+        await optimizer.tell(results)
+        optimizer.add_time(time.monotonic() - started)
+        if hasattr(engine, "checkpoint"):
+            await engine.checkpoint(optimizer)
+        if phase == "train":
+            cbs.on_batch_end(optimizer.generation, dict(optimizer.history[-1]))
+        if optimizer.epoch != epoch or optimizer.finished:
+            program.set_state(optimizer.best().state)
+            cbs.on_epoch_end(epoch, await _epoch_logs(program, optimizer))
+    program.set_state(optimizer.best().state)
+    cbs.on_train_end({"stop_reason": optimizer.stop_reason})
+
+
+async def evaluate(program: Any, x: Any = None, y: Any = None, batch_size: int = 32,
+                   engine: Any = "local", verbose: bool = True,
+                   return_predictions: bool = False) -> dict:
+    """Score the program's current state on (x, y) with its reward and metrics."""
+    _check_compiled(program, need_optimizer=False)
+    dataset = to_dataset(x, y)
+    if dataset.y is None:
+        raise ConfigError("evaluate needs labels: pass `y` (or a labelled Dataset as `x`).")
+    engine = get_engine(engine)
+    if hasattr(engine, "max_concurrency") and engine.state.value == "unstarted":
+        engine.max_concurrency = batch_size
+    state = program.get_state()
+    request = EvalRequest(candidate_id(state), state, tuple(dataset.ids), EVAL)
+    bar = Progress(len(dataset), desc=f"evaluate {program.name}", verbose=verbose)
+    await engine.start(program, program.reward, {EVAL: dataset})
+    try:
+        started = time.monotonic()
+        results = await engine.evaluate([request])
+    finally:
+        await engine.close()
+    bar.update(len(results), lm_calls=sum(r.lm_calls for r in results),
+               failures=sum(1 for r in results if r.error))
+    bar.close()
+    rewards = np.asarray([r.reward for r in results], dtype=float)
+    preds = [None if r.y_pred is None else to_json_data_model(r.y_pred) for r in results]
+    logs = {"reward": float(rewards.mean()) if rewards.size else 0.0}
+    logs.update(await _metric_logs(program, dataset, preds, ""))
+    logs.update({"lm_calls": sum(r.lm_calls for r in results),
+                 "failures": sum(1 for r in results if r.error),
+                 "time_s": time.monotonic() - started})
+    if return_predictions:
+        logs["predictions"] = results
+    return logs
