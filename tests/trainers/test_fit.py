@@ -120,7 +120,7 @@ async def test_bad_arguments_get_clear_errors(data):
         await program.fit(xs, ys[:-1], verbose=False)
     with pytest.raises(DataError, match="empty"):
         await program.fit([], [], verbose=False)
-    with pytest.raises(DataError, match="validation_split=0.01 on 36 examples leaves 0"):
+    with pytest.raises(DataError, match=r"validation_split=0\.01 on 36 examples leaves 0"):
         await program.fit(xs, ys, validation_split=0.01, verbose=False)
     with pytest.raises(ConfigError, match="validation_split"):
         await program.fit(xs, ys, validation_split=1.5, verbose=False)
