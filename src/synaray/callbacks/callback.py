@@ -60,6 +60,11 @@ class CallbackList:
 
         return call
 
+    def set_optimizer(self, optimizer: Any) -> None:
+        """The optimizer the fit runs (a local one, or a proxy of a remote one)."""
+        for callback in self.callbacks:
+            callback.optimizer = optimizer
+
     def restore(self) -> dict | None:
         for callback in self.callbacks:
             state = callback.restore()

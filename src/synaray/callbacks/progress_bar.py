@@ -35,7 +35,7 @@ class ProgressBar(Callback):
 
     def on_batch_end(self, step: int, logs: dict | None = None) -> None:
         opt = self.optimizer
-        best = opt.val_reward(opt.best_id)
+        best = opt.best_val_reward
         self.bar.update(1, lm_calls=opt.spent.lm_calls - self._seen_calls,
                         failures=opt.spent.lm_failures - self._seen_failures,
                         epoch=f"{opt.epoch + 1}/{opt.epochs}",

@@ -72,6 +72,52 @@ class Dataset:
     def arrays(self) -> tuple[np.ndarray, np.ndarray | None]:
         return self.x, self.y
 
+    def to_arrow(self, ids: Sequence[str] | None = None) -> Any:
+        """The rows (all, or `ids`) as an Arrow table of JSON strings: id, x, y.
+
+        Schemas travel in the table metadata. This is how shards go to Ray workers: plain
+        data, no Python classes.
+        """
+        import pyarrow as pa
+
+        rows = self.fetch(ids) if ids is not None else list(zip(self.x, _ys(self), strict=True))
+        keys = list(ids) if ids is not None else self.ids
+        x_json = [json.dumps(_as_json(x)) for x, _ in rows]
+        y_json = [None if y is None else json.dumps(_as_json(y)) for _, y in rows]
+        meta = {"x_schema": json.dumps(_schema(self.x)),
+                "y_schema": json.dumps(_schema(self.y) if self.y is not None else None)}
+        return pa.table({"id": keys, "x": x_json, "y": y_json}).replace_schema_metadata(meta)
+
+    @classmethod
+    def from_arrow(cls, table: Any) -> Dataset:
+        """Rebuild a Dataset of `JsonDataModel`s from `to_arrow` output."""
+        from synaray.data.data_model import JsonDataModel
+
+        meta = {k.decode(): v.decode() for k, v in (table.schema.metadata or {}).items()}
+        x_schema = json.loads(meta.get("x_schema", "null"))
+        y_schema = json.loads(meta.get("y_schema", "null"))
+        cols = table.to_pydict()
+        xs = [JsonDataModel(json=json.loads(x), schema=x_schema) for x in cols["x"]]
+        labelled = y_schema is not None or any(y is not None for y in cols["y"])
+        ys = [None if y is None else JsonDataModel(json=json.loads(y), schema=y_schema)
+              for y in cols["y"]] if labelled else None
+        return cls(cols["id"], xs, ys)
+
+
+def _ys(dataset: Dataset) -> list[Any]:
+    return list(dataset.y) if dataset.y is not None else [None] * len(dataset)
+
+
+def _as_json(value: Any) -> dict:
+    return value if isinstance(value, dict) else value.get_json()
+
+
+def _schema(values: np.ndarray) -> dict | None:
+    for value in values:
+        if value is not None and hasattr(value, "get_schema"):
+            return value.get_schema()
+    return None
+
 
 def _object_array(values: Sequence[Any]) -> np.ndarray:
     arr = np.empty(len(values), dtype=object)

@@ -40,6 +40,20 @@ class Engine:
                              f"(state: {self.state.value}); call start() first.")
         return await self._evaluate(requests)
 
+    async def host_optimizer(self, optimizer: Any, initial_state: dict, train: Any, val: Any,
+                             batch_size: int, epochs: int, saved: dict | None = None,
+                             resume: bool = False) -> Any:
+        """Set up (or restore) the optimizer where this engine runs it; return its handle.
+
+        The base runs it in this process: the handle is the optimizer itself. `saved` is an
+        optimizer state to resume from (BackupAndRestore).
+        """
+        if saved is not None:
+            optimizer.load_state_dict(saved, train, val)
+        else:
+            optimizer.setup(initial_state, train, val, batch_size=batch_size, epochs=epochs)
+        return optimizer
+
     async def close(self) -> None:
         if self.state is EngineState.RUNNING:
             await self._close()

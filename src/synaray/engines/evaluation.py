@@ -75,15 +75,19 @@ async def _run_one(program: Any, reward: Any, request: EvalRequest, example_id: 
 
 
 async def evaluate_request(pool: ProgramPool, reward: Any, request: EvalRequest,
-                           rows: list[tuple[Any, Any]],
-                           semaphore: asyncio.Semaphore) -> list[EvalResult]:
-    """Evaluate one request; `rows` are the (x, y) pairs of `request.example_ids`, in order."""
+                           rows: list[tuple[Any, Any]], semaphore: asyncio.Semaphore,
+                           apply_batch: bool = True) -> list[EvalResult]:
+    """Evaluate one request; `rows` are the (x, y) pairs of `request.example_ids`, in order.
+
+    With a `BatchReward` and `apply_batch=False` (an evaluator holding only a shard of the
+    batch), rewards are left at 0 for the caller to compute over the whole batch.
+    """
     program = pool.get(request.candidate_id, request.state)
     pairs = await asyncio.gather(*(
         _run_one(program, reward, request, eid, x, y, semaphore)
         for eid, (x, y) in zip(request.example_ids, rows, strict=True)))
     results = [r for r, _ in pairs]
-    if is_batch_reward(reward) and results:
+    if apply_batch and is_batch_reward(reward) and results:
         await apply_batch_reward(reward, results, [y for _, y in rows], [p for _, p in pairs])
     return results
 

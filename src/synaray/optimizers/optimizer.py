@@ -235,6 +235,26 @@ class Optimizer:
             return None
         return self.table.mean(cid, self.val_split, self.val_ids)
 
+    @property
+    def best_val_reward(self) -> float | None:
+        return self.val_reward(self.best_id)
+
+    def predictions(self, cid: str, split: str, example_ids: list[str]) -> list[dict | None] | None:
+        """The stored predictions of a candidate on `example_ids` (None if any is unscored)."""
+        rows = [self.table.get(cid, split, e) for e in example_ids]
+        if any(r is None for r in rows):
+            return None
+        return [r["y_pred"] for r in rows]
+
+    def status(self) -> dict:
+        """A small JSON snapshot of where the search is (what a remote proxy mirrors)."""
+        return {"epoch": self.epoch, "epochs": self.epochs, "phase": self.phase,
+                "generation": self.generation, "stop_reason": self.stop_reason,
+                "best_id": self.best_id, "best": self.best().to_dict(),
+                "best_val_reward": self.best_val_reward, "history": self.history,
+                "spent": self.spent.model_dump(), "steps_per_epoch": self.steps_per_epoch,
+                "population": list(self.population)}
+
     def best(self) -> Candidate:
         """The candidate to ship now: the best on validation so far (the seed before that)."""
         if not self._ready:

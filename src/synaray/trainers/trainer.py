@@ -39,17 +39,16 @@ async def _metric_logs(program: Any, dataset: Any, y_preds: list[Any], prefix: s
     return logs
 
 
-async def _epoch_logs(program: Any, optimizer: Any) -> dict:
+async def _epoch_logs(program: Any, optimizer: Any, val: Any) -> dict:
     logs = dict(optimizer.history[-1]) if optimizer.history else {}
     logs.pop("epoch", None)
     best = optimizer.best()
     logs["best_candidate"] = best.id
-    if optimizer.val is not None and program.metrics:
-        rows = [optimizer.table.get(best.id, optimizer.val_split, e) for e in optimizer.val_ids]
-        if all(r is not None for r in rows):
-            preds = [None if r["y_pred"] is None else
-                     to_json_data_model(r["y_pred"]) for r in rows]
-            logs.update(await _metric_logs(program, optimizer.val, preds, "val_"))
+    if val is not None and program.metrics:
+        preds = optimizer.predictions(best.id, "val", list(val.ids))
+        if preds is not None:
+            preds = [None if p is None else to_json_data_model(p) for p in preds]
+            logs.update(await _metric_logs(program, val, preds, "val_"))
     return logs
 
 
@@ -62,7 +61,7 @@ def _callbacks(program: Any, callbacks: list | None, verbose: bool) -> tuple[Cal
         callbacks.insert(0, history)
     if verbose and not any(isinstance(c, ProgressBar) for c in callbacks):
         callbacks.append(ProgressBar())
-    return CallbackList(callbacks, program, program.optimizer), history
+    return CallbackList(callbacks, program, None), history
 
 
 async def fit(program: Any, x: Any = None, y: Any = None, epochs: int = 1, batch_size: int = 32,
@@ -78,26 +77,26 @@ async def fit(program: Any, x: Any = None, y: Any = None, epochs: int = 1, batch
         raise ConfigError(f"Invalid value for argument `batch_size`. Received: {batch_size}. "
                           "Expected an integer >= 1.")
     train, val = train_val_datasets(x, y, validation_split, validation_data)
-    optimizer = program.optimizer
     engine = get_engine(engine)
     cbs, history = _callbacks(program, callbacks, verbose)
-    saved = engine.restore_state() if resume and hasattr(engine, "restore_state") else None
-    saved = saved or cbs.restore()
-    if saved is not None:
-        optimizer.load_state_dict(saved["optimizer"], train, val)
-        program.set_state(saved.get("program_state") or optimizer.best().state)
-    else:
-        optimizer.setup(program.get_state(), train, val, batch_size=batch_size, epochs=epochs)
+    saved = cbs.restore()
     program.stop_training = False
     await engine.start(program, program.reward, {"train": train, "val": val or train})
     try:
-        await _fit_loop(program, optimizer, engine, cbs)
+        optimizer = await engine.host_optimizer(
+            program.optimizer, program.get_state(), train, val, batch_size=batch_size,
+            epochs=epochs, saved=saved["optimizer"] if saved else None, resume=resume)
+        if saved is not None and saved.get("program_state"):
+            program.set_state(saved["program_state"])
+        cbs.set_optimizer(optimizer)
+        await _fit_loop(program, optimizer, engine, cbs, val)
     finally:
         await engine.close()
     return history
 
 
-async def _fit_loop(program: Any, optimizer: Any, engine: Any, cbs: CallbackList) -> None:
+async def _fit_loop(program: Any, optimizer: Any, engine: Any, cbs: CallbackList,
+                    val: Any) -> None:
     cbs.on_train_begin()
     epoch = None
     while not optimizer.finished and not program.stop_training:
@@ -110,13 +109,11 @@ async def _fit_loop(program: Any, optimizer: Any, engine: Any, cbs: CallbackList
         results = await engine.evaluate(requests) if requests else []
         await optimizer.tell(results)
         optimizer.add_time(time.monotonic() - started)
-        if hasattr(engine, "checkpoint"):
-            await engine.checkpoint(optimizer)
         if phase == "train":
             cbs.on_batch_end(optimizer.generation, dict(optimizer.history[-1]))
         if optimizer.epoch != epoch or optimizer.finished:
             program.set_state(optimizer.best().state)
-            cbs.on_epoch_end(epoch, await _epoch_logs(program, optimizer))
+            cbs.on_epoch_end(epoch, await _epoch_logs(program, optimizer, val))
     program.set_state(optimizer.best().state)
     cbs.on_train_end({"stop_reason": optimizer.stop_reason})
 

@@ -1,0 +1,93 @@
+"""`EvaluatorActor`: holds the built program and its shard of the data; scores requests.
+
+Async and restartable: a restart re-runs `__init__` from the same arguments (program
+payload, reward config, shard tables in the object store), and `evaluate` is idempotent,
+so Ray can retry a call that was in flight when the actor died. Per-example failures are
+scored results inside the method, never a crashed actor.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+from typing import Any
+
+import numpy as np
+
+from synaray.data.datasets import Dataset
+from synaray.engines.evaluation import ProgramPool, evaluate_request
+from synaray.optimizers.protocol import EvalRequest, EvalResult
+from synaray.saving import deserialize_object
+
+__all__ = ["EvaluatorActor", "results_from_columns", "results_to_columns"]
+
+_INT_COLUMNS = ("lm_calls", "lm_failures", "prompt_tokens", "completion_tokens")
+
+
+def results_to_columns(results: list[EvalResult]) -> dict[str, Any]:
+    """Columnar, numpy-backed form of results: cheap to ship through the object store."""
+    return {
+        "candidate_id": [r.candidate_id for r in results],
+        "example_id": [r.example_id for r in results],
+        "split": [r.split for r in results],
+        "reward": np.asarray([r.reward for r in results], dtype=np.float64),
+        "cost": np.asarray([r.cost for r in results], dtype=np.float64),
+        **{c: np.asarray([getattr(r, c) for r in results], dtype=np.int64)
+           for c in _INT_COLUMNS},
+        "y_pred": [None if r.y_pred is None else json.dumps(r.y_pred) for r in results],
+        "error": [r.error for r in results],
+        "trace": [json.dumps(r.trace) for r in results],
+    }
+
+
+def results_from_columns(cols: dict[str, Any]) -> list[EvalResult]:
+    out = []
+    for i, example_id in enumerate(cols["example_id"]):
+        y_pred = cols["y_pred"][i]
+        out.append(EvalResult(
+            candidate_id=cols["candidate_id"][i], example_id=example_id,
+            split=cols["split"][i], reward=float(cols["reward"][i]),
+            y_pred=None if y_pred is None else json.loads(y_pred), error=cols["error"][i],
+            trace=json.loads(cols["trace"][i]), cost=float(cols["cost"][i]),
+            **{c: int(cols[c][i]) for c in _INT_COLUMNS}))
+    return out
+
+
+class EvaluatorActor:
+    """Scores (candidate, example) pairs of its shard, `max_concurrency` samples at a time."""
+
+    def __init__(self, index: int, program_payload: dict, reward_config: Any,
+                 shards: dict[str, Any], max_concurrency: int,
+                 rate_limiter: Any = None) -> None:
+        self.index = index
+        self.pool = ProgramPool(program_payload)
+        self.reward = deserialize_object(reward_config)
+        import ray
+
+        self.datasets = {split: Dataset.from_arrow(ray.get(ref) if isinstance(ref, ray.ObjectRef)
+                                                   else ref)
+                         for split, ref in shards.items()}
+        self.max_concurrency = max_concurrency
+        self._semaphore: asyncio.Semaphore | None = None
+        self.calls = 0
+        if rate_limiter is not None:
+            from synaray.engines.ray.rate_limiter import install_rate_limiter
+
+            install_rate_limiter(rate_limiter)
+
+    def ready(self) -> dict:
+        return {"index": self.index, "pid": os.getpid(),
+                "rows": {k: len(v) for k, v in self.datasets.items()}}
+
+    async def evaluate(self, requests: list[tuple[str, dict, tuple[str, ...], str]],
+                       apply_batch: bool = False) -> dict[str, Any]:
+        if self._semaphore is None:
+            self._semaphore = asyncio.Semaphore(self.max_concurrency)
+        self.calls += 1
+        batches = await asyncio.gather(*(
+            evaluate_request(self.pool, self.reward, EvalRequest(cid, state, ids, split),
+                             self.datasets[split].fetch(list(ids)), self._semaphore,
+                             apply_batch=apply_batch)
+            for cid, state, ids, split in requests))
+        return results_to_columns([r for batch in batches for r in batch])

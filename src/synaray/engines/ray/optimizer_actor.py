@@ -1,0 +1,150 @@
+"""`OptimizerActor`: runs the same optimizer object as LocalEngine, inside Ray, checkpointed.
+
+Named per run, detached (it outlives a dead driver), restartable: `__init__` reloads the
+last checkpoint from run storage (data included), so a restart, a new driver with
+`resume=True`, or a new cluster all continue from the last finished generation.
+
+`ask` returns a step token with the requests; `tell(step, ...)` applies results only for
+the current step, so a `tell` that Ray retries after a restart is not applied twice.
+"""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+from synaray.data.datasets import Dataset
+from synaray.engines.ray.evaluator import results_from_columns
+from synaray.engines.ray.storage import RunStorage
+from synaray.optimizers.budget import BudgetSpent
+from synaray.optimizers.protocol import Candidate, EvalRequest
+from synaray.saving import deserialize_object
+
+__all__ = ["OptimizerActor", "RemoteOptimizer"]
+
+FILES = ["optimizer_state.json", "best_program.json", "status.json"]
+
+
+class OptimizerActor:
+    """Hosts an optimizer; writes `optimizer_state.json` and `best_program.json` each step."""
+
+    def __init__(self, optimizer_config: dict, program_payload: dict, storage: str,
+                 run_name: str, setup: dict) -> None:
+        self.store = RunStorage(storage, run_name)
+        self.optimizer = deserialize_object(optimizer_config)
+        self.payload = program_payload
+        train = Dataset.from_arrow(self.store.read_table("data/train.parquet"))
+        val = (Dataset.from_arrow(self.store.read_table("data/val.parquet"))
+               if self.store.exists("data/val.parquet") else None)
+        self.started = time.time()
+        if self.store.has_checkpoint():
+            saved = self.store.read_json("optimizer_state.json")
+            self.optimizer.load_state_dict(saved["optimizer"], train, val)
+            self.step = saved["step"]
+            self.restored = True
+        else:
+            self.optimizer.setup(setup["initial_state"], train, val,
+                                 batch_size=setup["batch_size"], epochs=setup["epochs"])
+            self.step = 0
+            self.restored = False
+            self._checkpoint()
+
+    def ask(self) -> tuple[int, list[tuple]]:
+        requests = self.optimizer.ask()
+        return self.step, [(r.candidate_id, r.state, r.example_ids, r.split) for r in requests]
+
+    async def tell(self, step: int, columns: dict[str, Any]) -> dict:
+        if step == self.step:
+            await self.optimizer.tell(results_from_columns(columns))
+            self.step += 1
+            self._checkpoint()
+        return self.status()
+
+    def add_time(self, seconds: float) -> dict:
+        self.optimizer.add_time(seconds)
+        return self.status()
+
+    def status(self) -> dict:
+        return {**self.optimizer.status(), "step": self.step, "restored": self.restored,
+                "run_name": self.store.run_name}
+
+    def state_dict(self) -> dict:
+        return self.optimizer.state_dict()
+
+    def predictions(self, cid: str, split: str, example_ids: list[str]) -> list | None:
+        return self.optimizer.predictions(cid, split, example_ids)
+
+    def _checkpoint(self) -> None:
+        opt = self.optimizer
+        self.store.write_json("optimizer_state.json",
+                              {"step": self.step, "optimizer": opt.state_dict()})
+        self.store.write_json("best_program.json", {**self.payload, "state": opt.best().state})
+        spent = opt.spent
+        self.store.write_json("status.json", {
+            "run_name": self.store.run_name, "step": self.step, "epoch": opt.epoch,
+            "epochs": opt.epochs, "generation": opt.generation,
+            "total_generations": opt.epochs * opt.steps_per_epoch,
+            "best_val_reward": opt.best_val_reward, "best_id": opt.best_id,
+            "lm_calls": spent.lm_calls, "lm_failures": spent.lm_failures,
+            "tokens": spent.tokens, "cost": spent.cost, "time_s": spent.time_s,
+            "stop_reason": opt.stop_reason, "updated": time.time()})
+        self.store.write_manifest(self.step, FILES)
+
+
+class RemoteOptimizer:
+    """Driver-side stand-in for an optimizer living in an `OptimizerActor`.
+
+    It mirrors the status the actor returns after each call, so the trainer and callbacks
+    read `epoch`, `phase`, `history`, `spent`... exactly as from a local optimizer.
+    """
+
+    def __init__(self, actor: Any, status: dict) -> None:
+        self.actor = actor
+        self._step = status["step"]
+        self._apply(status)
+
+    def _apply(self, status: dict) -> None:
+        self.status_snapshot = status
+        for key in ("epoch", "epochs", "phase", "generation", "stop_reason", "best_id",
+                    "best_val_reward", "history", "steps_per_epoch", "population"):
+            setattr(self, key, status[key])
+        self.spent = BudgetSpent(**status["spent"])
+        self._best = Candidate.from_dict(status["best"])
+
+    @property
+    def finished(self) -> bool:
+        return self.stop_reason is not None
+
+    def ask(self) -> list[EvalRequest]:
+        import ray
+
+        self._step, requests = ray.get(self.actor.ask.remote())
+        return [EvalRequest(cid, state, tuple(ids), split)
+                for cid, state, ids, split in requests]
+
+    async def tell(self, results: list) -> None:
+        from synaray.engines.ray.evaluator import results_to_columns
+
+        self._apply(await self.actor.tell.remote(self._step, results_to_columns(results)))
+
+    def add_time(self, seconds: float) -> None:
+        import ray
+
+        self._apply(ray.get(self.actor.add_time.remote(seconds)))
+
+    def best(self) -> Candidate:
+        return self._best
+
+    def predictions(self, cid: str, split: str, example_ids: list[str]) -> list | None:
+        import ray
+
+        return ray.get(self.actor.predictions.remote(cid, split, example_ids))
+
+    def state_dict(self) -> dict:
+        import ray
+
+        return ray.get(self.actor.state_dict.remote())
+
+    def __repr__(self) -> str:
+        return (f"<RemoteOptimizer epoch={self.epoch}/{self.epochs} "
+                f"generation={self.generation} best={self.best_val_reward}>")

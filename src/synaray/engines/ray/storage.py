@@ -1,0 +1,120 @@
+"""Where a run keeps its checkpoints: a local folder or any pyarrow filesystem URI (s3://...).
+
+Layout of `<storage>/<run_name>/`::
+
+    manifest.json          written last: run name, step, files, time (readers trust it)
+    optimizer_state.json   the optimizer's whole state (score table, RNG, budget...)
+    best_program.json      a normal saved program (Program.load reads it)
+    status.json            a small live status (generation, best reward, LM calls, rate)
+    data/train.parquet     the run's data, so a restarted optimizer needs no driver
+    data/val.parquet
+
+Every file is written to a uniquely named temporary path and then moved into place; on a
+local disk the move is an atomic rename, on object stores the final PUT is atomic. The
+manifest goes last, so a reader never sees a half-written checkpoint.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+import uuid
+from typing import Any
+
+import pyarrow as pa
+import pyarrow.fs as pafs
+import pyarrow.parquet as pq
+
+from synaray.errors import CheckpointError
+
+__all__ = ["RunStorage"]
+
+
+def _filesystem(uri: str) -> tuple[pafs.FileSystem, str]:
+    try:
+        return pafs.FileSystem.from_uri(uri)
+    except (pa.ArrowInvalid, ValueError):
+        # a plain relative or absolute local path
+        import os
+
+        return pafs.LocalFileSystem(), os.path.abspath(uri)
+
+
+class RunStorage:
+    """Read and write one run's files under `<storage>/<run_name>`.
+
+    Example:
+        >>> import tempfile
+        >>> store = RunStorage(tempfile.mkdtemp(), "demo")
+        >>> store.write_json("status.json", {"generation": 1})
+        >>> store.read_json("status.json")
+        {'generation': 1}
+    """
+
+    def __init__(self, storage: str, run_name: str) -> None:
+        self.storage = str(storage)
+        self.run_name = run_name
+        self.fs, base = _filesystem(self.storage)
+        self.root = f"{base.rstrip('/')}/{run_name}"
+        self.fs.create_dir(self.root, recursive=True)
+
+    def uri(self, name: str) -> str:
+        if "://" in self.storage:
+            return f"{self.storage.rstrip('/')}/{self.run_name}/{name}"
+        return f"{self.root}/{name}"
+
+    def _path(self, name: str) -> str:
+        return f"{self.root}/{name}"
+
+    def exists(self, name: str) -> bool:
+        return self.fs.get_file_info(self._path(name)).type == pafs.FileType.File
+
+    def write_bytes(self, name: str, data: bytes) -> None:
+        final = self._path(name)
+        parent = final.rsplit("/", 1)[0]
+        self.fs.create_dir(parent, recursive=True)
+        tmp = f"{parent}/.{final.rsplit('/', 1)[1]}.{uuid.uuid4().hex}.tmp"
+        try:
+            with self.fs.open_output_stream(tmp) as out:
+                out.write(data)
+            self.fs.move(tmp, final)
+        except Exception as exc:
+            try:
+                self.fs.delete_file(tmp)
+            except Exception:  # noqa: BLE001 - best effort cleanup of our own temp file
+                pass
+            raise CheckpointError(f"Cannot write {self.uri(name)}: {exc}") from exc
+
+    def read_bytes(self, name: str) -> bytes:
+        try:
+            with self.fs.open_input_stream(self._path(name)) as src:
+                return src.read()
+        except FileNotFoundError:
+            raise CheckpointError(f"No {name} in run storage {self.uri('')}") from None
+        except OSError as exc:
+            raise CheckpointError(f"Cannot read {self.uri(name)}: {exc}") from exc
+
+    def write_json(self, name: str, value: Any) -> None:
+        self.write_bytes(name, json.dumps(value, ensure_ascii=False).encode())
+
+    def read_json(self, name: str) -> Any:
+        data = self.read_bytes(name)
+        try:
+            return json.loads(data)
+        except json.JSONDecodeError as exc:
+            raise CheckpointError(f"{self.uri(name)} is not valid JSON: {exc}") from exc
+
+    def write_table(self, name: str, table: pa.Table) -> None:
+        sink = pa.BufferOutputStream()
+        pq.write_table(table, sink)
+        self.write_bytes(name, sink.getvalue().to_pybytes())
+
+    def read_table(self, name: str) -> pa.Table:
+        return pq.read_table(pa.BufferReader(self.read_bytes(name)))
+
+    def write_manifest(self, step: int, files: list[str]) -> None:
+        self.write_json("manifest.json", {"run_name": self.run_name, "step": step,
+                                          "files": files, "time": time.time()})
+
+    def has_checkpoint(self) -> bool:
+        return self.exists("manifest.json") and self.exists("optimizer_state.json")
