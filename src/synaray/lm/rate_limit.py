@@ -90,7 +90,7 @@ class PacingSchedule:
             return now
         units = {"requests": 1.0, "tokens": float(max(tokens, 0))}
         start = max(now, state.paused_until)
-        for name, axis in state.axes.items():
+        for axis in state.axes.values():
             start = max(start, axis.tat - axis.tolerance)
         for name, axis in state.axes.items():
             step = units[name] * axis.interval / state.slowdown

@@ -81,7 +81,7 @@ class RunStorage:
         except Exception as exc:
             try:
                 self.fs.delete_file(tmp)
-            except Exception:  # noqa: BLE001 - best effort cleanup of our own temp file
+            except Exception:  # best effort cleanup of our own temp file
                 pass
             raise CheckpointError(f"Cannot write {self.uri(name)}: {exc}") from exc
 
