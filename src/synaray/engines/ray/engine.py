@@ -11,6 +11,7 @@ import zlib
 from typing import Any
 
 import ray
+from ray.util.scheduling_strategies import NodeAffinitySchedulingStrategy
 
 from synaray.engines.engine import Engine
 from synaray.engines.evaluation import apply_batch_reward, is_batch_reward
@@ -229,9 +230,11 @@ class RayEngine(Engine):
             if val is not None:
                 store.write_table("data/val.parquet", val.to_arrow())
         setup = {"initial_state": initial_state, "batch_size": batch_size, "epochs": epochs}
+        # Prefer this (the driver's, usually the head) node; anywhere if it is gone.
+        here = NodeAffinitySchedulingStrategy(ray.get_runtime_context().get_node_id(), soft=True)
         self.optimizer_actor = existing or ray.remote(OptimizerActor).options(
             name=name, namespace=NAMESPACE, lifetime="detached", num_cpus=0,
-            max_restarts=-1, max_task_retries=-1, max_concurrency=4,
+            max_restarts=-1, max_task_retries=-1, max_concurrency=4, scheduling_strategy=here,
         ).remote(serialize_object(optimizer), self.payload, self.storage, self.run_name, setup)
         status = await self.optimizer_actor.status.remote()
         self.remote_optimizer = RemoteOptimizer(self.optimizer_actor, status)

@@ -37,6 +37,7 @@ class OptimizerActor:
         val = (Dataset.from_arrow(self.store.read_table("data/val.parquet"))
                if self.store.exists("data/val.parquet") else None)
         self.started = time.time()
+        self._asked_step: int | None = None
         if self.store.has_checkpoint():
             saved = self.store.read_json("optimizer_state.json")
             self.optimizer.load_state_dict(saved["optimizer"], train, val)
@@ -51,6 +52,11 @@ class OptimizerActor:
 
     def ask(self) -> tuple[int, list[tuple]]:
         requests = self.optimizer.ask()
+        if self._asked_step != self.step:
+            # ask() may draw the next minibatch from the RNG: checkpoint it, so that after a
+            # restart the retried tell() lands on the same batch.
+            self._asked_step = self.step
+            self._checkpoint(files=("optimizer_state.json",))
         return self.step, [(r.candidate_id, r.state, r.example_ids, r.split) for r in requests]
 
     async def tell(self, step: int, columns: dict[str, Any]) -> dict:
@@ -74,10 +80,13 @@ class OptimizerActor:
     def predictions(self, cid: str, split: str, example_ids: list[str]) -> list | None:
         return self.optimizer.predictions(cid, split, example_ids)
 
-    def _checkpoint(self) -> None:
+    def _checkpoint(self, files: tuple[str, ...] = tuple(FILES)) -> None:
         opt = self.optimizer
         self.store.write_json("optimizer_state.json",
                               {"step": self.step, "optimizer": opt.state_dict()})
+        if "best_program.json" not in files:
+            self.store.write_manifest(self.step, FILES)
+            return
         self.store.write_json("best_program.json", {**self.payload, "state": opt.best().state})
         spent = opt.spent
         self.store.write_json("status.json", {
