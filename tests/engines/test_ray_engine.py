@@ -11,7 +11,6 @@ from synaray.engines import LocalEngine
 from synaray.engines.ray import RayEngine
 from synaray.rewards import BatchRewardFunctionWrapper
 from synaray.saving import register_synaray_serializable
-
 from trainers.conftest import make_data, make_program
 
 pytestmark = [pytest.mark.ray, pytest.mark.usefixtures("ray_cluster")]
