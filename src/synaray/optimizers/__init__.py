@@ -9,19 +9,25 @@ from typing import Any
 
 from synaray.errors import ConfigError
 from synaray.optimizers.budget import Budget, BudgetSpent
+from synaray.optimizers.omega import OMEGA
 from synaray.optimizers.optimizer import Optimizer
+from synaray.optimizers.population_search import PopulationSearch
 from synaray.optimizers.protocol import Candidate, EvalRequest, EvalResult, candidate_id
+from synaray.optimizers.random_few_shot import RandomFewShot
 from synaray.optimizers.score_table import ScoreTable
 from synaray.saving import deserialize_object
 
 __all__ = [
     "ALL_OBJECTS",
+    "OMEGA",
     "Budget",
     "BudgetSpent",
     "Candidate",
     "EvalRequest",
     "EvalResult",
     "Optimizer",
+    "PopulationSearch",
+    "RandomFewShot",
     "ScoreTable",
     "candidate_id",
     "get",
@@ -40,6 +46,11 @@ def _register(cls: type) -> type:
     ALL_OBJECTS[cls.__name__] = cls
     ALL_OBJECTS[_snake(cls.__name__)] = cls
     return cls
+
+
+_register(RandomFewShot)
+_register(PopulationSearch)
+ALL_OBJECTS.update(OMEGA=OMEGA, omega=OMEGA)  # an acronym: not snake-cased letter by letter
 
 
 def get(identifier: Any) -> Any:

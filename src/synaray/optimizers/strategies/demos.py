@@ -1,0 +1,131 @@
+"""`DemoPool`: few-shot demos per module, harvested from the traces of rewarded predictions.
+
+A result that earned a reward > 0 makes each module of its trace a candidate demo: the
+module's inputs and outputs on that example. Demos are deduplicated per module by the
+canonical JSON of their inputs; a demo keeps the highest reward seen for those inputs (and
+the outputs that earned it), so better answers replace worse ones. Only training results
+feed the pool: a validation example never leaks into a program being validated.
+
+Example:
+    >>> from synaray.optimizers.protocol import EvalResult
+    >>> pool = DemoPool()
+    >>> trace = [{"module": "gen", "inputs": {"q": "1"}, "outputs": {"a": "yes"}}]
+    >>> pool.add_result(EvalResult("c1", "e1", "train", 1.0, trace=trace))
+    1
+    >>> pool.modules(), pool.size("gen")
+    (['gen'], 1)
+"""
+
+from __future__ import annotations
+
+import copy
+from collections.abc import Iterable
+
+import numpy as np
+
+from synaray.data.schema_utils import canonical_json
+from synaray.optimizers.protocol import TRAIN, EvalResult
+from synaray.optimizers.score_table import ScoreTable
+from synaray.optimizers.strategies.selectors import Selector
+
+__all__ = ["DemoPool", "demo_key", "draw_examples", "fresh_results"]
+
+
+def demo_key(example: dict) -> str:
+    """The identity of a demo: the canonical JSON of its inputs."""
+    return canonical_json(example.get("inputs"))
+
+
+def fresh_results(table: ScoreTable, results: Iterable[EvalResult],
+                  split: str = TRAIN) -> list[EvalResult]:
+    """Results of `split` that the table has not recorded yet, in a canonical order.
+
+    Sorting by (candidate, example) makes what an optimizer learns from a batch independent
+    of the order the engine returned it in.
+    """
+    fresh = [r for r in results if r.split == split
+             and (r.candidate_id, r.split, r.example_id) not in table]
+    return sorted(fresh, key=lambda r: (r.candidate_id, r.example_id))
+
+
+def draw_examples(pool: DemoPool, module: str, nb_min: int, nb_max: int, selector: Selector,
+                  rng: np.random.Generator) -> list[dict]:
+    """k ~ uniform{nb_min..nb_max} demos of `module` (fewer if the pool is smaller)."""
+    k = int(rng.integers(nb_min, nb_max + 1))
+    return pool.sample(module, k, selector, rng)
+
+
+class DemoPool:
+    """Demos per module: `{"inputs", "outputs", "reward", "example_id"}` records."""
+
+    def __init__(self) -> None:
+        self._demos: dict[str, list[dict]] = {}
+        self._index: dict[str, dict[str, int]] = {}
+
+    def add_result(self, result: EvalResult) -> int:
+        """Harvest the trace of a result with reward > 0; returns the demos added or improved."""
+        if result.reward <= 0:
+            return 0
+        changed = 0
+        for record in result.trace:
+            if record.get("inputs") is None or record.get("outputs") is None:
+                continue
+            changed += self.add(record["module"], record["inputs"], record["outputs"],
+                                float(result.reward), result.example_id)
+        return changed
+
+    def add(self, module: str, inputs: dict, outputs: dict, reward: float,
+            example_id: str | None = None) -> int:
+        """Add one demo (or improve the known one with the same inputs); 1 if changed."""
+        demo = {"inputs": copy.deepcopy(inputs), "outputs": copy.deepcopy(outputs),
+                "reward": reward, "example_id": example_id}
+        demos = self._demos.setdefault(module, [])
+        index = self._index.setdefault(module, {})
+        key = demo_key(demo)
+        if key in index:
+            if reward <= demos[index[key]]["reward"]:
+                return 0
+            demos[index[key]] = demo
+            return 1
+        index[key] = len(demos)
+        demos.append(demo)
+        return 1
+
+    def modules(self) -> list[str]:
+        """Modules that have at least one demo, sorted."""
+        return sorted(m for m, demos in self._demos.items() if demos)
+
+    def size(self, module: str) -> int:
+        return len(self._demos.get(module, []))
+
+    def __len__(self) -> int:
+        return sum(len(demos) for demos in self._demos.values())
+
+    def demos(self, module: str) -> list[dict]:
+        return list(self._demos.get(module, []))
+
+    def sample(self, module: str, k: int, selector: Selector, rng: np.random.Generator,
+               exclude: Iterable[dict] = ()) -> list[dict]:
+        """Up to k distinct demos of `module` as `{"inputs", "outputs"}` examples.
+
+        Demos whose inputs match an example in `exclude` are not drawn.
+        """
+        skip = {demo_key(e) for e in exclude}
+        pool = [d for d in self._demos.get(module, []) if demo_key(d) not in skip]
+        picks = selector.select([d["reward"] for d in pool], k, rng)
+        return [{"inputs": copy.deepcopy(pool[i]["inputs"]),
+                 "outputs": copy.deepcopy(pool[i]["outputs"])} for i in picks]
+
+    def to_json(self) -> dict:
+        return copy.deepcopy(self._demos)
+
+    @classmethod
+    def from_json(cls, data: dict) -> DemoPool:
+        pool = cls()
+        for module, demos in data.items():
+            pool._demos[module] = copy.deepcopy(demos)
+            pool._index[module] = {demo_key(d): n for n, d in enumerate(demos)}
+        return pool
+
+    def __repr__(self) -> str:
+        return f"<DemoPool modules={len(self._demos)} demos={len(self)}>"

@@ -1,0 +1,185 @@
+"""Reflection: an LM proposes new instructions for one module after seeing its failures.
+
+`FailureLog` keeps, per candidate, the training examples of the current minibatch on which
+it fell short (reward below 1.0, or an error) together with their traces. `failure_cases`
+turns those notes into cases (the module's inputs, its output, the expected program output
+and the reward); `reflection_messages` and `crossover_messages` write the prompts;
+`propose_instructions` makes one structured call (`{"instructions": str}`) and returns the
+text (None on any failure, never an exception) with the trace of the call, so the caller
+can bill its usage to the budget.
+
+Example:
+    >>> cases = [{"inputs": {"q": "3"}, "outputs": {"a": "yes"}, "expected": {"a": "no"},
+    ...           "reward": 0.0, "error": None}]
+    >>> messages = reflection_messages("gen", None, cases)
+    >>> [m["role"] for m in messages], "Expected program output" in messages[1]["content"]
+    (['system', 'user'], True)
+"""
+
+from __future__ import annotations
+
+import copy
+import json
+from typing import Any
+
+import numpy as np
+
+from synaray.modules.prompts import DEFAULT_INSTRUCTIONS
+from synaray.optimizers.budget import Budget, BudgetSpent
+from synaray.optimizers.protocol import EvalResult
+from synaray.utils.tracing import Trace, trace_scope
+
+__all__ = ["INSTRUCTIONS_SCHEMA", "FailureLog", "calls_left", "crossover_messages",
+           "failure_cases", "propose_instructions", "reflection_messages", "sample_cases"]
+
+INSTRUCTIONS_SCHEMA: dict = {
+    "type": "object",
+    "properties": {"instructions": {
+        "type": "string", "description": "The complete new instructions for the step."}},
+    "required": ["instructions"],
+    "additionalProperties": False,
+}
+_CLIP = 1200
+
+_REFLECT_SYSTEM = (
+    "You improve the instructions of one step of a language-model program. The step "
+    "receives its instructions as a system prompt. You are shown cases where the program "
+    "fell short: what the step received, what it answered, the expected output of the "
+    "whole program and the reward (1.0 is perfect). Work out what the step gets wrong and "
+    "write new instructions that fix it while staying general: they must work for other "
+    "inputs of the same kind. Keep what is right in the current instructions. Answer with a "
+    'JSON object {"instructions": "..."} and nothing else.')
+
+_CROSSOVER_SYSTEM = (
+    "You merge two versions of the instructions of one step of a language-model program. "
+    "Both versions do well on different examples. Write one set of instructions that keeps "
+    "the strengths of both and stays general. Cases where the program fell short are shown "
+    'for context. Answer with a JSON object {"instructions": "..."} and nothing else.')
+
+
+class FailureLog:
+    """Failing training examples of the current minibatch, per candidate (JSON state)."""
+
+    def __init__(self) -> None:
+        self._notes: dict[str, list[dict]] = {}
+
+    def add(self, result: EvalResult) -> bool:
+        """Note `result` if it fell short (reward < 1.0 or an error); True if noted."""
+        if result.reward >= 1.0 and result.error is None:
+            return False
+        self._notes.setdefault(result.candidate_id, []).append(
+            {"example_id": result.example_id, "reward": float(result.reward),
+             "error": result.error, "y_pred": copy.deepcopy(result.y_pred),
+             "trace": copy.deepcopy(result.trace)})
+        return True
+
+    def notes(self, candidate_id: str) -> list[dict]:
+        return list(self._notes.get(candidate_id, []))
+
+    def clear(self) -> None:
+        self._notes = {}
+
+    def to_json(self) -> dict:
+        return copy.deepcopy(self._notes)
+
+    @classmethod
+    def from_json(cls, data: dict) -> FailureLog:
+        log = cls()
+        log._notes = copy.deepcopy(data)
+        return log
+
+
+def failure_cases(notes: list[dict], module: str, rows: list[tuple[Any, Any]]) -> list[dict]:
+    """Cases for a prompt from failure notes and their dataset rows `(x, y)`, in order.
+
+    The module's own inputs and outputs come from the trace; when the module did not run on
+    an example (an upstream step failed), the program's inputs and prediction stand in.
+    """
+    cases = []
+    for note, (x, y) in zip(notes, rows, strict=True):
+        record = next((r for r in note["trace"] if r.get("module") == module), None)
+        cases.append({
+            "inputs": record["inputs"] if record else _json_of(x),
+            "outputs": record["outputs"] if record else note.get("y_pred"),
+            "expected": _json_of(y), "reward": note["reward"], "error": note["error"]})
+    return cases
+
+
+def sample_cases(notes: list[dict], module: str, dataset: Any, limit: int,
+                 rng: np.random.Generator) -> list[dict]:
+    """Up to `limit` failure cases for `module`, drawn without replacement, in note order."""
+    if len(notes) > limit:
+        picks = rng.choice(len(notes), size=limit, replace=False)
+        notes = [notes[int(i)] for i in sorted(picks)]
+    return failure_cases(notes, module, dataset.fetch([n["example_id"] for n in notes]))
+
+
+def calls_left(budget: Budget, spent: BudgetSpent) -> bool:
+    """False once the budget's LM calls, tokens or cost are spent: no more proposals."""
+    return not any(limit is not None and used >= limit for limit, used in (
+        (budget.max_lm_calls, spent.lm_calls), (budget.max_tokens, spent.tokens),
+        (budget.max_cost, spent.cost)))
+
+
+def _json_of(value: Any) -> Any:
+    return value.get_json() if hasattr(value, "get_json") else value
+
+
+def _show(value: Any) -> str:
+    text = value if isinstance(value, str) else json.dumps(value, ensure_ascii=False)
+    return text if len(text) <= _CLIP else text[:_CLIP] + " ...(clipped)"
+
+
+def _render_cases(cases: list[dict]) -> str:
+    blocks = []
+    for n, case in enumerate(cases, 1):
+        lines = [f"Case {n} (reward {case['reward']:.3g})",
+                 f"Step inputs: {_show(case['inputs'])}",
+                 f"Step output: {_show(case['outputs'])}",
+                 f"Expected program output: {_show(case['expected'])}"]
+        if case.get("error"):
+            lines.append(f"Error: {_show(case['error'])}")
+        blocks.append("\n".join(lines))
+    return "\n\n".join(blocks)
+
+
+def reflection_messages(module: str, instructions: str | None,
+                        cases: list[dict]) -> list[dict]:
+    """The prompt asking for better instructions for `module` given its failing cases."""
+    user = (f"Step: {module}\nCurrent instructions:\n<<<\n"
+            f"{instructions or DEFAULT_INSTRUCTIONS}\n>>>\n\n{_render_cases(cases)}\n\n"
+            "Write the improved instructions.")
+    return [{"role": "system", "content": _REFLECT_SYSTEM}, {"role": "user", "content": user}]
+
+
+def crossover_messages(module: str, instructions_a: str | None, instructions_b: str | None,
+                       cases: list[dict]) -> list[dict]:
+    """The prompt asking to merge two parents' instructions for `module`."""
+    user = (f"Step: {module}\nVersion A:\n<<<\n{instructions_a or DEFAULT_INSTRUCTIONS}\n>>>\n"
+            f"Version B:\n<<<\n{instructions_b or DEFAULT_INSTRUCTIONS}\n>>>\n\n"
+            f"{_render_cases(cases) if cases else 'No failing cases on this minibatch.'}\n\n"
+            "Write the merged instructions.")
+    return [{"role": "system", "content": _CROSSOVER_SYSTEM},
+            {"role": "user", "content": user}]
+
+
+async def propose_instructions(language_model: Any, messages: list[dict],
+                               **kwargs: Any) -> tuple[str | None, str | None, Trace]:
+    """One structured call. Returns `(instructions or None, error or None, trace)`.
+
+    A failed call, an invalid answer or an exception raised by the model all give None
+    and the reason; the trace holds the call's usage either way.
+    """
+    with trace_scope() as trace:
+        try:
+            result = await language_model(messages, schema=INSTRUCTIONS_SCHEMA, **kwargs)
+        except Exception as exc:  # a broken proposal must not end a search; it is counted
+            return None, f"{type(exc).__name__}: {exc}", trace
+    if not getattr(result, "ok", False):
+        return None, f"{getattr(result, 'error_type', None)}: {getattr(result, 'error', '')}", \
+            trace
+    answer = getattr(result, "json", None)
+    text = answer.get("instructions") if isinstance(answer, dict) else None
+    if not isinstance(text, str) or not text.strip():
+        return None, "LMOutputError: the answer has no `instructions` text", trace
+    return text.strip(), None, trace
