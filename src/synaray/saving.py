@@ -88,9 +88,11 @@ def serialize_object(obj: Any) -> Any:
 
 
 def _locate(module: str, name: str) -> Any:
+    if not module:
+        return None
     try:
         return getattr(importlib.import_module(module), name)
-    except (ImportError, AttributeError):
+    except (ImportError, AttributeError, ValueError):
         return None
 
 

@@ -156,7 +156,7 @@ async def test_reflection_puts_the_proposed_instructions_in_the_child():
 
 async def test_a_failed_reflection_falls_back_to_another_operation_and_is_counted():
     optimizer = PopulationSearch(language_model=FakeLanguageModel(broken_writer),
-                                 reflection_probability=0.9, resample_probability=0.1,
+                                 reflection_probability=0.98, resample_probability=0.02,
                                  crossover_probability=0.0, population_size=4)
     engine = setup(optimizer, batch_size=12)
     await drive(optimizer, engine, max_rounds=1)

@@ -33,7 +33,7 @@ def test_bad_arguments_name_the_argument_and_the_value(kwargs, message):
 
 
 async def test_population_is_just_the_seed_before_any_demo_exists():
-    optimizer = RandomFewShot(population_size=5)
+    optimizer = RandomFewShot(population_size=5, use_labels=False)
     engine = setup(optimizer, reward_fn=zero)
     await drive(optimizer, engine, max_rounds=1)
     assert optimizer.population == [optimizer.best().id]
@@ -83,13 +83,17 @@ async def test_best_sampling_takes_the_highest_reward_demos():
         return int(x["q"]) / 100 + 0.01, {"answer": y["answer"]}
 
     optimizer = RandomFewShot(nb_min_examples=2, nb_max_examples=2, sampling="best",
-                              population_size=2)
+                              population_size=2, use_labels=False)
     engine = setup(optimizer, reward_fn=graded, batch_size=6)
     await drive(optimizer, engine, max_rounds=1)
     child = optimizer.candidates[optimizer.population[1]]
-    rewards = sorted((d["reward"] for d in optimizer.demos.demos("generator")), reverse=True)
+    best_per_output: dict = {}
+    for d in optimizer.demos.demos("generator"):
+        key = d["outputs"]["answer"]
+        best_per_output[key] = max(best_per_output.get(key, 0.0), d["reward"])
+    assert len(best_per_output) == 2  # demos are drawn one per distinct output
     picked = [int(e["inputs"]["q"]) / 100 + 0.01 for e in child.state["generator"]["examples"]]
-    assert picked == rewards[:2]
+    assert sorted(picked) == sorted(best_per_output.values())
 
 
 async def test_search_beats_the_seed_on_validation():
@@ -99,3 +103,30 @@ async def test_search_beats_the_seed_on_validation():
     assert optimizer.stop_reason == "epochs completed (2)"
     assert optimizer.val_reward(optimizer.best().id) > seed_val_reward() + 0.5
     assert optimizer.spent.lm_calls == len(engine.seen)  # no LM calls of its own
+
+
+async def test_labelled_demos_exist_even_when_every_prediction_is_wrong():
+    optimizer = RandomFewShot(population_size=3)
+    engine = setup(optimizer, reward_fn=zero)
+    await drive(optimizer, engine, max_rounds=1)
+    demos = optimizer.demos.demos("generator")
+    assert demos, "the expected outputs of the minibatch should have become demos"
+    for demo in demos:
+        _, y = optimizer.train.fetch([demo["example_id"]])[0]
+        assert demo["outputs"] == y.get_json() and demo["reward"] == 1.0
+
+
+def test_demos_are_drawn_across_distinct_outputs():
+    import numpy as np
+
+    from synaray.optimizers.strategies.demos import DemoPool
+    from synaray.optimizers.strategies.selectors import make_selector
+
+    pool = DemoPool()
+    for i in range(10):
+        pool.add("gen", {"q": str(i)}, {"answer": "yes"}, 1.0)
+    pool.add("gen", {"q": "x"}, {"answer": "no"}, 0.5)
+    rng = np.random.default_rng(0)
+    for _ in range(20):
+        picks = pool.sample("gen", 2, make_selector("softmax"), rng)
+        assert {p["outputs"]["answer"] for p in picks} == {"yes", "no"}

@@ -116,9 +116,11 @@ class OMEGA(Optimizer):
                  sampling: str = "softmax", sampling_temperature: float = 0.3,
                  reflection_examples: int = 4, seed: int = 0,
                  budget: Budget | dict | None = None, val_top_k: int = 2,
+                 use_labels: bool = True,
                  name: str | None = None) -> None:
         super().__init__(population_size=population_size, val_top_k=val_top_k, seed=seed,
                          budget=budget, name=name)
+        self.use_labels = use_labels
         if nb_offspring is not None:
             check_int("nb_offspring", nb_offspring, 1)
         for knob, value in (("mutation_temperature", mutation_temperature),
@@ -168,7 +170,7 @@ class OMEGA(Optimizer):
     async def tell(self, results: list[EvalResult]) -> None:
         batch = set(self._batch) if self.phase == TRAIN else set()
         for result in fresh_results(self.table, results):
-            self.demos.add_result(result)
+            self.demos.add_result(result, self.label_of(result.example_id))
             if result.example_id in batch:
                 self.failures.add(result)
         await super().tell(results)
@@ -309,6 +311,7 @@ class OMEGA(Optimizer):
 
     def get_config(self) -> dict:
         config = super().get_config()
+        config["use_labels"] = self.use_labels
         config.update(
             language_model=serialize_object(self.language_model),
             embedding_model=serialize_object(self.embedding_model),

@@ -255,6 +255,19 @@ class Optimizer:
                 "spent": self.spent.model_dump(), "steps_per_epoch": self.steps_per_epoch,
                 "population": list(self.population)}
 
+    def label_of(self, example_id: str) -> dict | None:
+        """The expected output (JSON) of a training example, or None if unknown.
+
+        Few-shot optimizers turn it into labelled demos unless `use_labels` is False.
+        """
+        if not getattr(self, "use_labels", False):
+            return None
+        try:
+            _, y = self.train.fetch([example_id])[0]
+        except Exception:  # an id from another split, or unlabelled data
+            return None
+        return None if y is None else (y if isinstance(y, dict) else y.get_json())
+
     def best(self) -> Candidate:
         """The candidate to ship now: the best on validation so far (the seed before that)."""
         if not self._ready:

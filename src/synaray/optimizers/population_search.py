@@ -123,9 +123,11 @@ class PopulationSearch(Optimizer):
                  sampling: str = "softmax", sampling_temperature: float = 0.3,
                  reflection_examples: int = 4, promote_k: int = 2, seed: int = 0,
                  budget: Budget | dict | None = None, val_top_k: int = 2,
+                 use_labels: bool = True,
                  name: str | None = None) -> None:
         super().__init__(population_size=population_size, val_top_k=val_top_k, seed=seed,
                          budget=budget, name=name)
+        self.use_labels = use_labels
         check_number("quantile_fraction", quantile_fraction, 0.0, 0.5, low_inclusive=False)
         for knob, value in (("reflection_probability", reflection_probability),
                             ("crossover_probability", crossover_probability),
@@ -177,7 +179,7 @@ class PopulationSearch(Optimizer):
     async def tell(self, results: list[EvalResult]) -> None:
         batch = set(self._batch) if self.phase == TRAIN else set()
         for result in fresh_results(self.table, results):
-            self.demos.add_result(result)
+            self.demos.add_result(result, self.label_of(result.example_id))
             if result.example_id in batch:
                 self.failures.add(result)
         await super().tell(results)
@@ -355,6 +357,7 @@ class PopulationSearch(Optimizer):
 
     def get_config(self) -> dict:
         config = super().get_config()
+        config["use_labels"] = self.use_labels
         config.update(
             language_model=serialize_object(self.language_model),
             quantile_fraction=self.quantile_fraction,

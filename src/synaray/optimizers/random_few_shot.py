@@ -50,9 +50,11 @@ class RandomFewShot(Optimizer):
                  sampling: str = "softmax", sampling_temperature: float = 0.3,
                  population_size: int = 10, seed: int = 0,
                  budget: Budget | dict | None = None, val_top_k: int = 2,
+                 use_labels: bool = True,
                  name: str | None = None) -> None:
         super().__init__(population_size=population_size, val_top_k=val_top_k, seed=seed,
                          budget=budget, name=name)
+        self.use_labels = use_labels
         self._selector = check_few_shot(nb_min_examples, nb_max_examples, sampling,
                                         sampling_temperature)
         self.nb_min_examples = nb_min_examples
@@ -67,7 +69,7 @@ class RandomFewShot(Optimizer):
 
     async def tell(self, results: list[EvalResult]) -> None:
         for result in fresh_results(self.table, results):
-            self.demos.add_result(result)
+            self.demos.add_result(result, self.label_of(result.example_id))
         await super().tell(results)
 
     async def evolve(self, batch_ids: list[str]) -> None:
@@ -104,6 +106,7 @@ class RandomFewShot(Optimizer):
 
     def get_config(self) -> dict:
         config = super().get_config()
+        config["use_labels"] = self.use_labels
         config.update(nb_min_examples=self.nb_min_examples,
                       nb_max_examples=self.nb_max_examples, sampling=self.sampling,
                       sampling_temperature=self.sampling_temperature)

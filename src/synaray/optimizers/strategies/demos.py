@@ -55,6 +55,27 @@ def draw_examples(pool: DemoPool, module: str, nb_min: int, nb_max: int, selecto
     return pool.sample(module, k, selector, rng)
 
 
+def _diverse_picks(pool: list[dict], k: int, selector: Selector,
+                   rng: np.random.Generator) -> list[int]:
+    """k demos spread over distinct outputs: one per output in turn (the selector picks
+    within an output, and the order of outputs is drawn), so a 3-shot prompt of a yes/no task
+    shows both answers instead of three "yes"."""
+    groups: dict[str, list[int]] = {}
+    for i, demo in enumerate(pool):
+        groups.setdefault(canonical_json(demo["outputs"]), []).append(i)
+    if len(groups) <= 1:
+        return selector.select([d["reward"] for d in pool], k, rng)
+    order = [list(groups.values())[int(j)] for j in rng.permutation(len(groups))]
+    picks: list[int] = []
+    while len(picks) < min(k, len(pool)):
+        for members in order:
+            left = [i for i in members if i not in picks]
+            if left and len(picks) < k:
+                chosen = selector.select([pool[i]["reward"] for i in left], 1, rng)
+                picks.append(left[chosen[0]])
+    return picks
+
+
 class DemoPool:
     """Demos per module: `{"inputs", "outputs", "reward", "example_id"}` records."""
 
@@ -62,16 +83,26 @@ class DemoPool:
         self._demos: dict[str, list[dict]] = {}
         self._index: dict[str, dict[str, int]] = {}
 
-    def add_result(self, result: EvalResult) -> int:
-        """Harvest the trace of a result with reward > 0; returns the demos added or improved."""
-        if result.reward <= 0:
-            return 0
+    def add_result(self, result: EvalResult, label: dict | None = None) -> int:
+        """Harvest a result's trace; returns the demos added or improved.
+
+        A result with reward > 0 gives each module its (inputs, outputs) as a demo. With the
+        example's expected output `label`, the module whose outputs have exactly the label's
+        keys (the one that answers) also gets (inputs, label) as a demo whatever the reward,
+        with reward 1.0: a labelled demo. Without labels, a model that always answers "yes"
+        would only ever contribute "yes" demos.
+        """
         changed = 0
         for record in result.trace:
-            if record.get("inputs") is None or record.get("outputs") is None:
+            if record.get("inputs") is None:
                 continue
-            changed += self.add(record["module"], record["inputs"], record["outputs"],
-                                float(result.reward), result.example_id)
+            if label is not None and isinstance(record.get("outputs"), dict) \
+                    and set(record["outputs"]) == set(label):
+                changed += self.add(record["module"], record["inputs"], label, 1.0,
+                                    result.example_id)
+            elif result.reward > 0 and record.get("outputs") is not None:
+                changed += self.add(record["module"], record["inputs"], record["outputs"],
+                                    float(result.reward), result.example_id)
         return changed
 
     def add(self, module: str, inputs: dict, outputs: dict, reward: float,
@@ -112,7 +143,7 @@ class DemoPool:
         """
         skip = {demo_key(e) for e in exclude}
         pool = [d for d in self._demos.get(module, []) if demo_key(d) not in skip]
-        picks = selector.select([d["reward"] for d in pool], k, rng)
+        picks = _diverse_picks(pool, k, selector, rng)
         return [{"inputs": copy.deepcopy(pool[i]["inputs"]),
                  "outputs": copy.deepcopy(pool[i]["outputs"])} for i in picks]
 

@@ -25,7 +25,12 @@ FEW_SHOT_ARGS = """\
             "random" (uniform) or "best" (the highest rewards, no randomness).
         sampling_temperature: softmax temperature (> 0, default 0.3); lower concentrates the
             draws on the best-rewarded demos, higher approaches uniform. Only for
-            `sampling="softmax"`."""
+            `sampling="softmax"`.
+        use_labels: also make labelled demos (default True): for the module whose outputs
+            have exactly the keys of the expected output, the training example's inputs with
+            its expected output, whatever the program predicted. Demos are drawn spread over
+            distinct outputs. False keeps only demos from rewarded predictions (bootstrapped).
+"""
 
 SEARCH_ARGS = """\
         seed: seeds the optimizer's numpy RNG (minibatch order and every random choice);
