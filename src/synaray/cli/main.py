@@ -1,0 +1,161 @@
+"""The `synaray` command.
+
+Each subcommand is one function registered with `@command(...)`: it receives the parsed
+arguments and returns the exit code. The registry builds the argparse tree, so adding
+`fit`, `evaluate`, `sweep`, `status` or `resume` is one more decorated function (with a
+function that declares its arguments). Heavy imports (Ray, litellm, llama_cpp) happen inside
+the command functions only. A `SynarayError` becomes one line on stderr and exit code 1.
+
+Example:
+    $ synaray serve-local-lm --port 8080
+"""
+
+from __future__ import annotations
+
+import argparse
+import signal
+import sys
+import threading
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from synaray.errors import SynarayError
+
+__all__ = ["build_parser", "command", "main"]
+
+Handler = Callable[[argparse.Namespace], int]
+Arguments = Callable[[argparse.ArgumentParser], None]
+
+
+@dataclass(frozen=True)
+class _Command:
+    name: str
+    help: str
+    arguments: Arguments
+    run: Handler
+
+
+_COMMANDS: dict[str, _Command] = {}
+
+
+def command(name: str, *, help: str, arguments: Arguments | None = None
+            ) -> Callable[[Handler], Handler]:
+    """Register `run(args) -> exit code` as the subcommand `name`."""
+
+    def decorator(run: Handler) -> Handler:
+        _COMMANDS[name] = _Command(name, help, arguments or (lambda parser: None), run)
+        return run
+
+    return decorator
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The argparse parser with every registered subcommand."""
+    from synaray import __version__
+
+    parser = argparse.ArgumentParser(
+        prog="synaray",
+        description="Optimize LM programs against a reward, on one machine or a Ray cluster.")
+    parser.add_argument("--version", action="version", version=f"synaray {__version__}")
+    subparsers = parser.add_subparsers(dest="command", metavar="COMMAND")
+    for cmd in _COMMANDS.values():
+        sub = subparsers.add_parser(cmd.name, help=cmd.help, description=cmd.help)
+        cmd.arguments(sub)
+        sub.set_defaults(_run=cmd.run)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run the command line; returns the exit code (the console script exits with it)."""
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    run: Handler | None = getattr(args, "_run", None)
+    if run is None:
+        parser.print_help()
+        return 2
+    try:
+        return int(run(args) or 0)
+    except SynarayError as exc:
+        message = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        print(f"synaray {args.command}: error: {message}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        return 130
+
+
+# -- serve-local-lm ----------------------------------------------------------------------
+def _positive_int(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        value = 0
+    if value <= 0:
+        raise argparse.ArgumentTypeError(f"expected a positive integer, received {text!r}")
+    return value
+
+
+def _serve_local_lm_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--port", type=_positive_int, default=None,
+                        help="TCP port on 127.0.0.1 (default: a free port)")
+    parser.add_argument("--n-ctx", type=_positive_int, default=4096,
+                        help="context size in tokens (default: 4096)")
+    parser.add_argument("--threads", type=_positive_int, default=None,
+                        help="CPU threads for generation (default: $SYNARAY_LOCAL_LM_THREADS "
+                             "or 2; 1 is steadier on a busy machine)")
+    parser.add_argument("--startup-timeout", type=float, default=120.0,
+                        help="seconds to wait for the server to answer (default: 120)")
+
+
+@command("serve-local-lm", arguments=_serve_local_lm_arguments,
+         help="Serve the bundled SmolLM2-135M-Instruct with llama.cpp on 127.0.0.1 "
+              "until Ctrl-C.")
+def serve_local_lm(args: argparse.Namespace) -> int:
+    """Start the local LM server, print how to reach it, and stop it on SIGINT/SIGTERM."""
+    from synaray.errors import LMServerError
+    from synaray.lm.local.server import local_lm_server
+
+    stop = threading.Event()
+    previous = _install_stop_handlers(stop)
+    try:
+        with local_lm_server(port=args.port, n_ctx=args.n_ctx, n_threads=args.threads,
+                             startup_timeout_s=args.startup_timeout, record=True) as server:
+            _print_ready(server)
+            while not stop.wait(0.5):
+                if not server.alive():
+                    raise LMServerError(
+                        f"the local LM server exited with code {server.process.returncode}; "
+                        f"see {server.log_path}")
+    finally:
+        _restore_handlers(previous)
+    print("synaray: local LM server stopped.", flush=True)
+    return 0
+
+
+def _print_ready(server: Any) -> None:
+    print("synaray: local LM server ready (Ctrl-C to stop)\n"
+          f"  model:    {server.model}\n"
+          f"  api_base: {server.api_base}\n"
+          f'  example:  synaray.LanguageModel(model="{server.model}", '
+          f'api_base="{server.api_base}", api_key="sk-local")\n'
+          '  or, from any process on this machine: synaray.LanguageModel('
+          'model="local/smollm2-135m")', flush=True)
+
+
+def _install_stop_handlers(stop: threading.Event) -> dict[int, Any]:
+    def handler(signum: int, frame: Any) -> None:
+        stop.set()
+
+    previous = {}
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        previous[sig] = signal.signal(sig, handler)
+    return previous
+
+
+def _restore_handlers(previous: dict[int, Any]) -> None:
+    for sig, old in previous.items():
+        signal.signal(sig, old)
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())

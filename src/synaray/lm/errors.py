@@ -1,0 +1,157 @@
+"""Translation of litellm's exceptions into synaray's, in one place.
+
+Nothing else in synaray catches a litellm exception: calls to litellm run inside
+`map_litellm_errors(model)`, which re-raises each one as the matching `synaray.errors` class
+with `raise ... from exc`, and keeps the HTTP status and any `Retry-After` delay:
+
+====================================================  ==================  =========
+litellm (or asyncio) exception                        synaray error       retried
+====================================================  ==================  =========
+`litellm.Timeout`, status 408, `asyncio.TimeoutError`  `LMTimeout`         yes
+`litellm.RateLimitError`, status 429                  `LMRateLimited`     yes
+`APIConnectionError`, 5xx (`InternalServerError`...)  `LMServerError`     yes
+any other 4xx (`BadRequestError`, auth, not found)    `LMInputError`      no
+anything else                                         `LMError`           no
+====================================================  ==================  =========
+
+litellm keeps the provider's response headers on `exc.litellm_response_headers` (an
+`httpx.Headers`); `exc.response.headers` is usually empty because litellm rebuilds the
+response, so both are read, in that order.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import email.utils
+import time
+from collections.abc import Iterator, Mapping
+from typing import Any
+
+from synaray.errors import (
+    LMError,
+    LMInputError,
+    LMRateLimited,
+    LMServerError,
+    LMTimeout,
+)
+
+__all__ = ["map_litellm_errors", "retry_after_seconds", "translate_litellm_error"]
+
+_MAX_MESSAGE_CHARS = 500
+
+
+@contextlib.contextmanager
+def map_litellm_errors(model: str) -> Iterator[None]:
+    """Re-raise any exception of the block as a `synaray.errors.LMError` subclass.
+
+    Args:
+        model: the model name, put at the start of the message.
+
+    Example:
+        >>> with map_litellm_errors("openai/x"):
+        ...     raise TimeoutError("slow")
+        Traceback (most recent call last):
+        ...
+        synaray.errors.LMTimeout: openai/x: TimeoutError: slow
+    """
+    try:
+        yield
+    except LMError:
+        raise
+    except Exception as exc:
+        raise translate_litellm_error(exc, model) from exc
+
+
+def translate_litellm_error(exc: BaseException, model: str) -> LMError:
+    """The `LMError` that stands for `exc` (not raised, so callers can chain it)."""
+    status = _status_code(exc)
+    kind = _classify(exc, status)
+    detail = str(exc).strip() or type(exc).__name__
+    if not detail.startswith(type(exc).__name__) and not detail.startswith("litellm."):
+        detail = f"{type(exc).__name__}: {detail}"
+    if len(detail) > _MAX_MESSAGE_CHARS:
+        detail = detail[:_MAX_MESSAGE_CHARS] + "..."
+    return kind(f"{model}: {detail}", status_code=status,
+                retry_after_s=retry_after_seconds(_headers_of(exc)))
+
+
+def _status_code(exc: BaseException) -> int | None:
+    status = getattr(exc, "status_code", None)
+    try:
+        return int(status) if status is not None else None
+    except (TypeError, ValueError):
+        return None
+
+
+def _classify(exc: BaseException, status: int | None) -> type[LMError]:
+    if isinstance(exc, asyncio.TimeoutError | TimeoutError):
+        return LMTimeout
+    for name, kind in _BY_CLASS_NAME:
+        if any(cls.__name__ == name for cls in type(exc).__mro__):
+            return kind
+    if status is None:
+        return LMError
+    if status == 408:
+        return LMTimeout
+    if status == 429:
+        return LMRateLimited
+    if status >= 500:
+        return LMServerError
+    if 400 <= status < 500:
+        return LMInputError
+    return LMError
+
+
+# Matched on class names along the MRO so that this module never has to import litellm or
+# openai (the exception already exists, so they are loaded; names keep the table readable).
+# Order matters: litellm.Timeout is also an openai.APIConnectionError.
+_BY_CLASS_NAME: tuple[tuple[str, type[LMError]], ...] = (
+    ("APITimeoutError", LMTimeout),
+    ("Timeout", LMTimeout),
+    ("RateLimitError", LMRateLimited),
+    ("APIConnectionError", LMServerError),
+    ("InternalServerError", LMServerError),
+    ("ServiceUnavailableError", LMServerError),
+    ("BadGatewayError", LMServerError),
+)
+
+
+def _headers_of(exc: BaseException) -> Mapping[str, Any] | None:
+    for headers in (getattr(exc, "litellm_response_headers", None),
+                    getattr(getattr(exc, "response", None), "headers", None),
+                    getattr(exc, "headers", None)):
+        if headers:
+            return headers
+    return None
+
+
+def retry_after_seconds(headers: Mapping[str, Any] | None) -> float | None:
+    """Seconds to wait according to `Retry-After` / `retry-after-ms`, or None.
+
+    Example:
+        >>> retry_after_seconds({"Retry-After": "2"})
+        2.0
+        >>> retry_after_seconds({"retry-after-ms": "250"})
+        0.25
+    """
+    if not headers:
+        return None
+    lowered = {str(k).lower(): str(v) for k, v in headers.items()}
+    if "retry-after-ms" in lowered:
+        try:
+            return max(0.0, float(lowered["retry-after-ms"]) / 1000.0)
+        except ValueError:
+            pass
+    value = lowered.get("retry-after")
+    if value is None:
+        return None
+    try:
+        return max(0.0, float(value))
+    except ValueError:
+        pass
+    try:
+        when = email.utils.parsedate_to_datetime(value)
+    except (TypeError, ValueError):
+        return None
+    return max(0.0, when.timestamp() - time.time())

@@ -1,0 +1,153 @@
+"""Lenient JSON extraction from model text, and the prompt texts of structured output.
+
+Models wrap JSON in code fences, add a sentence before it, or stop in the middle.
+`extract_json` strips fences and takes the first balanced JSON object that parses;
+`validate_json` checks it with pydantic. What fails here becomes one repair request
+(`repair_messages`) and then, if that fails too, an `LMOutputError`.
+
+Example:
+    >>> extract_json('Sure! ```json\\n{"answer": "4"}\\n``` Hope it helps.')
+    {'answer': '4'}
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from typing import Any
+
+import pydantic
+
+__all__ = [
+    "extract_json",
+    "prompt_schema",
+    "repair_messages",
+    "with_schema_instructions",
+]
+
+_FENCE = re.compile(r"```[a-zA-Z0-9_-]*\s*\n?(.*?)```", re.DOTALL)
+_MAX_ERROR_CHARS = 1500
+
+
+def extract_json(text: str | None) -> dict:
+    """The first JSON object found in `text`.
+
+    Raises:
+        ValueError: no JSON object could be parsed from `text`.
+    """
+    if not text or not text.strip():
+        raise ValueError("the answer is empty")
+    candidates = [m.group(1) for m in _FENCE.finditer(text)] + [text]
+    for candidate in candidates:
+        found = _first_object(candidate.strip())
+        if found is not None:
+            return found
+    raise ValueError(f"no JSON object found in the answer: {_clip(text, 300)!r}")
+
+
+def _first_object(text: str) -> dict | None:
+    try:
+        value = json.loads(text)
+        if isinstance(value, dict):
+            return value
+    except ValueError:
+        pass
+    start = text.find("{")
+    while start != -1:
+        end = _balanced_end(text, start)
+        if end is None:
+            return None
+        try:
+            value = json.loads(text[start:end])
+            if isinstance(value, dict):
+                return value
+        except ValueError:
+            pass
+        start = text.find("{", start + 1)
+    return None
+
+
+def _balanced_end(text: str, start: int) -> int | None:
+    """Index just past the `}` closing the `{` at `start` (strings and escapes respected)."""
+    depth, in_string, escaped = 0, False, False
+    for i in range(start, len(text)):
+        ch = text[i]
+        if in_string:
+            if escaped:
+                escaped = False
+            elif ch == "\\":
+                escaped = True
+            elif ch == '"':
+                in_string = False
+        elif ch == '"':
+            in_string = True
+        elif ch in "{[":
+            depth += 1
+        elif ch in "}]":
+            depth -= 1
+            if depth == 0:
+                return i + 1
+    return None
+
+
+def validate_json(data: dict, data_model: type[pydantic.BaseModel]) -> dict:
+    """`data` validated by `data_model`, as JSON (raises `pydantic.ValidationError`)."""
+    return data_model.model_validate(data).model_dump(mode="json")
+
+
+def prompt_schema(schema: dict) -> str:
+    """The schema as compact JSON for a prompt, with `title` keywords left out."""
+    return json.dumps(_strip_titles(schema), ensure_ascii=False)
+
+
+def _strip_titles(node: Any) -> Any:
+    if isinstance(node, dict):
+        out = {}
+        for key, value in node.items():
+            if key == "title" and isinstance(value, str):
+                continue
+            if key in ("properties", "$defs", "definitions") and isinstance(value, dict):
+                out[key] = {k: _strip_titles(v) for k, v in value.items()}
+            else:
+                out[key] = _strip_titles(value)
+        return out
+    if isinstance(node, list):
+        return [_strip_titles(v) for v in node]
+    return node
+
+
+def with_schema_instructions(messages: list[dict], schema: dict) -> list[dict]:
+    """A copy of `messages` whose system message asks for JSON following `schema`."""
+    note = ("Answer with a single JSON object that follows this JSON schema, and nothing "
+            f"else:\n{prompt_schema(schema)}")
+    messages = [dict(m) for m in messages]
+    if messages and messages[0].get("role") == "system":
+        content = messages[0].get("content") or ""
+        messages[0]["content"] = f"{content}\n\n{note}" if content else note
+    else:
+        messages.insert(0, {"role": "system", "content": note})
+    return messages
+
+
+def repair_messages(messages: list[dict], bad_answer: str | None, error: str) -> list[dict]:
+    """`messages` plus the bad answer and a request to correct it."""
+    return [*messages,
+            {"role": "assistant", "content": bad_answer or ""},
+            {"role": "user", "content": (
+                f"Your answer is not valid: {_clip(error, _MAX_ERROR_CHARS)}\n"
+                "Reply again with only the corrected JSON object.")}]
+
+
+def describe_validation_error(exc: Exception) -> str:
+    """A short, model-readable description of a parse or validation error."""
+    if isinstance(exc, pydantic.ValidationError):
+        parts = []
+        for err in exc.errors()[:10]:
+            where = ".".join(str(p) for p in err.get("loc", ())) or "(root)"
+            parts.append(f"{where}: {err.get('msg')}")
+        return "; ".join(parts)
+    return str(exc)
+
+
+def _clip(text: str, limit: int) -> str:
+    return text if len(text) <= limit else text[:limit] + "..."

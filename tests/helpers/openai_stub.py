@@ -1,0 +1,211 @@
+"""A loopback OpenAI-compatible HTTP server for tests: scripted answers, counted requests.
+
+It speaks just enough of the OpenAI API for litellm's `openai/...` provider:
+`POST /v1/chat/completions`, `POST /v1/embeddings` and `GET /v1/models`. Each request to a
+POST endpoint takes the next scripted `StubReply` (or asks `handler`, or uses `default`);
+every request body is kept in `requests`, so a test can count what reached the server.
+
+Example:
+    >>> with OpenAIStub() as stub:
+    ...     stub.script(StubReply(status=429, headers={"Retry-After": "0"}), StubReply("hi"))
+    ...     # point a model at it: LanguageModel("openai/test", api_base=stub.api_base,
+    ...     #                                   api_key="x", cache=False)
+    ...     stub.api_base.startswith("http://127.0.0.1:")
+    True
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import threading
+import time
+from collections import deque
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
+
+__all__ = ["OpenAIStub", "StubReply", "stub_embedding"]
+
+
+@dataclass
+class StubReply:
+    """One scripted answer.
+
+    Args:
+        content: the assistant message text (chat) returned with status 200.
+        status: HTTP status code; anything but 200 returns an OpenAI-style error body.
+        headers: extra response headers (for example `{"Retry-After": "1"}`).
+        delay_s: seconds to wait before answering (to provoke client timeouts).
+        prompt_tokens: usage reported in the answer.
+        completion_tokens: usage reported in the answer.
+        body: a full JSON body to send instead of the generated one.
+    """
+
+    content: str | None = "ok"
+    status: int = 200
+    headers: dict[str, str] = field(default_factory=dict)
+    delay_s: float = 0.0
+    prompt_tokens: int = 11
+    completion_tokens: int = 7
+    body: dict | None = None
+
+
+def stub_embedding(text: str, dim: int = 8) -> list[float]:
+    """A deterministic fake embedding of `text` (same text, same vector)."""
+    digest = hashlib.sha256(text.encode()).digest()
+    return [b / 255.0 for b in digest[:dim]]
+
+
+class OpenAIStub:
+    """A threaded loopback server answering with scripted `StubReply`s.
+
+    Args:
+        replies: replies to serve in order, one per POST request.
+        default: the reply when the script is empty (by default a 200 with "ok").
+        handler: optional `handler(path, body) -> StubReply | None` asked before the script.
+        latency_s: delay added to every POST answer.
+        model_id: the id listed by `GET /v1/models`.
+    """
+
+    def __init__(self, replies: list[StubReply] | None = None, *,
+                 default: StubReply | None = None,
+                 handler: Callable[[str, dict], StubReply | None] | None = None,
+                 latency_s: float = 0.0, model_id: str = "test") -> None:
+        self._script: deque[StubReply] = deque(replies or [])
+        self.default = default or StubReply()
+        self.handler = handler
+        self.latency_s = latency_s
+        self.model_id = model_id
+        self.requests: list[dict[str, Any]] = []
+        self.paths: list[str] = []
+        self._lock = threading.Lock()
+        self._server: ThreadingHTTPServer | None = None
+        self._thread: threading.Thread | None = None
+
+    # -- lifecycle -------------------------------------------------------------------
+    def start(self) -> OpenAIStub:
+        self._server = ThreadingHTTPServer(("127.0.0.1", 0), _make_handler(self))
+        self._server.daemon_threads = True
+        self._thread = threading.Thread(target=self._server.serve_forever, args=(0.05,),
+                                        daemon=True, name="openai-stub")
+        self._thread.start()
+        return self
+
+    def stop(self) -> None:
+        if self._server is not None:
+            self._server.shutdown()
+            self._server.server_close()
+            self._server = None
+
+    def __enter__(self) -> OpenAIStub:
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+    # -- what tests use --------------------------------------------------------------
+    @property
+    def port(self) -> int:
+        assert self._server is not None, "start the stub first"
+        return self._server.server_address[1]
+
+    @property
+    def api_base(self) -> str:
+        return f"http://127.0.0.1:{self.port}/v1"
+
+    @property
+    def request_count(self) -> int:
+        with self._lock:
+            return len(self.requests)
+
+    def script(self, *replies: StubReply) -> None:
+        """Queue replies, served one per POST request after those already queued."""
+        with self._lock:
+            self._script.extend(replies)
+
+    def reset(self) -> None:
+        with self._lock:
+            self._script.clear()
+            self.requests.clear()
+            self.paths.clear()
+
+    def _next_reply(self, path: str, body: dict) -> StubReply:
+        with self._lock:
+            self.requests.append(body)
+            self.paths.append(path)
+        if self.handler is not None:
+            reply = self.handler(path, body)
+            if reply is not None:
+                return reply
+        with self._lock:
+            return self._script.popleft() if self._script else self.default
+
+    def _ok_body(self, path: str, body: dict, reply: StubReply) -> dict:
+        usage = {"prompt_tokens": reply.prompt_tokens,
+                 "completion_tokens": reply.completion_tokens,
+                 "total_tokens": reply.prompt_tokens + reply.completion_tokens}
+        if path.endswith("/embeddings"):
+            texts = body.get("input") or []
+            texts = [texts] if isinstance(texts, str) else texts
+            data = [{"object": "embedding", "index": i, "embedding": stub_embedding(str(t))}
+                    for i, t in enumerate(texts)]
+            usage["completion_tokens"] = 0
+            return {"object": "list", "data": data, "model": body.get("model", self.model_id),
+                    "usage": usage}
+        return {
+            "id": f"chatcmpl-{len(self.requests)}", "object": "chat.completion",
+            "created": int(time.time()), "model": body.get("model", self.model_id),
+            "choices": [{"index": 0, "finish_reason": "stop",
+                         "message": {"role": "assistant", "content": reply.content}}],
+            "usage": usage,
+        }
+
+
+def _error_body(status: int) -> dict:
+    kind = {429: "rate_limit_error", 400: "invalid_request_error"}.get(status, "server_error")
+    return {"error": {"message": f"stub error {status}", "type": kind, "code": str(status)}}
+
+
+def _make_handler(stub: OpenAIStub) -> type[BaseHTTPRequestHandler]:
+    class Handler(BaseHTTPRequestHandler):
+        protocol_version = "HTTP/1.1"
+
+        def log_message(self, format: str, *args: Any) -> None:  # silence the console
+            return
+
+        def _send(self, status: int, payload: dict, headers: dict[str, str]) -> None:
+            data = json.dumps(payload).encode()
+            try:
+                self.send_response(status)
+                self.send_header("Content-Type", "application/json")
+                self.send_header("Content-Length", str(len(data)))
+                for key, value in headers.items():
+                    self.send_header(key, value)
+                self.end_headers()
+                self.wfile.write(data)
+            except (BrokenPipeError, ConnectionResetError):  # client gave up (timeout test)
+                pass
+
+        def do_GET(self) -> None:
+            models = {"object": "list", "data": [{"id": stub.model_id, "object": "model"}]}
+            self._send(200, models, {})
+
+        def do_POST(self) -> None:
+            length = int(self.headers.get("Content-Length") or 0)
+            raw = self.rfile.read(length) if length else b""
+            body = json.loads(raw or b"{}")
+            reply = stub._next_reply(self.path, body)
+            delay = reply.delay_s + stub.latency_s
+            if delay:
+                time.sleep(delay)
+            if reply.body is not None:
+                payload = reply.body
+            elif reply.status == 200:
+                payload = stub._ok_body(self.path, body, reply)
+            else:
+                payload = _error_body(reply.status)
+            self._send(reply.status, payload, reply.headers)
+
+    return Handler
