@@ -1,0 +1,396 @@
+"""Bench: `bulk_evaluate` on a 100,000-row Parquet file against a loopback latency server.
+
+What it shows: the driver's memory stays bounded (peak RSS printed, must be < 1 GB) while
+every row is scored and written, the rate in rows/s, and, with `--kill-after N`, that a run
+killed after N rows were written finishes on rerun without the server seeing a request for
+any row written before the kill.
+
+How: the script generates the data, starts its own small aiohttp server on 127.0.0.1 (a
+subprocess; fixed latency, short canned JSON answers: the label, wrong for multiples of 7),
+starts a local Ray cluster, saves a program, and runs the scoring driver as a subprocess so
+that its RSS is measured alone (sampled every 0.1 s with psutil) and so that it can be
+killed with SIGKILL. No network beyond 127.0.0.1.
+
+The program is a real `Generator` run by the real per-sample routine. Its model client is,
+by default, `DirectLM` below (a plain aiohttp OpenAI-compatible client): litellm spends about
+10 ms of CPU per call, which would make 100,000 calls on 2 cores take over 10 minutes.
+`--client litellm` uses `synaray.LanguageModel` instead (cache off).
+
+Example:
+    $ python scripts/bench/bulk_memory.py                      # 100,000 rows
+    $ python scripts/bench/bulk_memory.py --kill-after 40000   # kill, rerun, check resume
+    $ python scripts/bench/bulk_memory.py --rows 5000 --client litellm
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.request
+from typing import Any
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+GB = 1024**3
+
+
+def label(n: int) -> str:
+    return "yes" if n % 3 else "no"
+
+
+# --- the loopback server (a subprocess: `--serve PORT LATENCY`) ----------------------------
+def serve(port: int, latency_s: float) -> None:
+    """An OpenAI-compatible chat endpoint with a fixed latency; counts what it was asked."""
+    from aiohttp import web
+
+    asked: list[int] = []
+
+    async def chat(request: web.Request) -> web.Response:
+        body = await request.json()
+        n = int(json.loads(body["messages"][-1]["content"])["q"])
+        asked.append(n)
+        await asyncio.sleep(latency_s)
+        content = json.dumps({"answer": "maybe" if n % 7 == 0 else label(n)})
+        return web.json_response({
+            "id": "bench", "object": "chat.completion", "created": int(time.time()),
+            "model": body.get("model", "bench"),
+            "choices": [{"index": 0, "finish_reason": "stop",
+                         "message": {"role": "assistant", "content": content}}],
+            "usage": {"prompt_tokens": 40, "completion_tokens": 6, "total_tokens": 46}})
+
+    async def stats(request: web.Request) -> web.Response:
+        if request.query.get("asked"):
+            return web.json_response({"requests": len(asked), "asked": asked})
+        return web.json_response({"requests": len(asked)})
+
+    async def reset(request: web.Request) -> web.Response:
+        asked.clear()
+        return web.json_response({"requests": 0})
+
+    app = web.Application()
+    app.router.add_post("/v1/chat/completions", chat)
+    app.router.add_get("/stats", stats)
+    app.router.add_post("/reset", reset)
+    web.run_app(app, host="127.0.0.1", port=port, print=None, access_log=None,
+                backlog=4096)
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def start_server(latency_s: float) -> tuple[subprocess.Popen, int]:
+    port = free_port()
+    proc = subprocess.Popen([sys.executable, __file__, "--serve", str(port), str(latency_s)])
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        try:
+            server_call(port, "/stats")
+            return proc, port
+        except OSError:
+            time.sleep(0.1)
+    proc.kill()
+    raise RuntimeError("the latency server did not start")
+
+
+def server_call(port: int, path: str, post: bool = False) -> dict:
+    request = urllib.request.Request(f"http://127.0.0.1:{port}{path}",
+                                     method="POST" if post else "GET")
+    with urllib.request.urlopen(request, timeout=30) as response:
+        return json.loads(response.read())
+
+
+def _quiet_unclosed(loop: asyncio.AbstractEventLoop, context: dict) -> None:
+    if not str(context.get("message", "")).startswith("Unclosed"):
+        loop.default_exception_handler(context)
+
+
+# --- a light model client (workers import it from this file as module `bulk_memory`) -------
+class DirectLM:
+    """A minimal OpenAI-compatible chat client on aiohttp, with synaray's call contract.
+
+    Like `synaray.LanguageModel`, a call never raises: a failure is an `LMResult` with
+    `ok=False`, and every call is recorded in the current trace (LM calls, tokens).
+    """
+
+    def __init__(self, api_base: str, model: str = "bench", timeout: float = 60.0) -> None:
+        self.api_base = api_base.rstrip("/")
+        self.model = model
+        self.timeout = timeout
+        self._sessions: dict[Any, Any] = {}
+
+    def _session(self) -> Any:
+        import aiohttp
+
+        loop = asyncio.get_running_loop()
+        if loop not in self._sessions:
+            loop.set_exception_handler(_quiet_unclosed)  # sessions live as long as the actor
+            self._sessions[loop] = aiohttp.ClientSession(
+                connector=aiohttp.TCPConnector(limit=0),
+                timeout=aiohttp.ClientTimeout(total=self.timeout))
+        return self._sessions[loop]
+
+    async def __call__(self, messages: list[dict], schema: dict | None = None,
+                       data_model: Any = None, **kwargs: Any) -> Any:
+        from synaray.lm.results import LMResult
+        from synaray.utils.tracing import LMCallRecord, record_lm_call
+
+        started = time.monotonic()
+        try:
+            async with self._session().post(f"{self.api_base}/chat/completions", json={
+                    "model": self.model, "messages": messages}) as response:
+                body = await response.json()
+                if response.status != 200:
+                    raise RuntimeError(f"HTTP {response.status}: {body}")
+            text = body["choices"][0]["message"]["content"]
+            answer = json.loads(text)
+            if data_model is not None:
+                answer = data_model.model_validate(answer).model_dump(mode="json")
+        except Exception as exc:  # a failed call is a result
+            record_lm_call(LMCallRecord(model=self.model, ok=False, error=str(exc),
+                                        error_type=type(exc).__name__))
+            return LMResult(ok=False, error=str(exc), error_type=type(exc).__name__,
+                            attempts=1, model=self.model)
+        usage, latency = body.get("usage") or {}, time.monotonic() - started
+        tokens = usage.get("prompt_tokens", 0), usage.get("completion_tokens", 0)
+        record_lm_call(LMCallRecord(model=self.model, ok=True, prompt_tokens=tokens[0],
+                                    completion_tokens=tokens[1], latency_s=latency))
+        return LMResult(ok=True, json=answer, text=text, prompt_tokens=tokens[0],
+                        completion_tokens=tokens[1], latency_s=latency, attempts=1,
+                        model=self.model)
+
+    def get_config(self) -> dict:
+        return {"api_base": self.api_base, "model": self.model, "timeout": self.timeout}
+
+    @classmethod
+    def from_config(cls, config: dict) -> DirectLM:
+        return cls(**config)
+
+
+# --- data and program ------------------------------------------------------------------------
+def make_data(path: str, rows: int) -> None:
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    with pq.ParquetWriter(path, pa.schema([("id", pa.string()), ("question", pa.string()),
+                                           ("answer", pa.string())])) as writer:
+        for start in range(0, rows, 10_000):
+            stop = min(rows, start + 10_000)
+            writer.write_table(pa.table({
+                "id": [f"q{i:07d}" for i in range(start, stop)],
+                "question": [str(i) for i in range(start, stop)],
+                "answer": [label(i) for i in range(start, stop)]}))
+
+
+def save_program(path: str, api_base: str, client: str) -> None:
+    import bulk_memory  # this file as an importable module, so workers can rebuild DirectLM
+
+    import synaray
+
+    class Question(synaray.DataModel):
+        q: str
+
+    class Answer(synaray.DataModel):
+        answer: str
+
+    async def build() -> Any:
+        lm = bulk_memory.DirectLM(api_base) if client == "direct" else synaray.LanguageModel(
+            "openai/bench", api_base=api_base, cache=False, retries=1, max_tokens=16,
+            max_concurrency=1024, structured_output="json_object")
+        inputs = synaray.Input(data_model=Question)
+        outputs = await synaray.Generator(data_model=Answer, language_model=lm)(inputs)
+        return synaray.Program(inputs=inputs, outputs=outputs, name="bench")
+
+    program = asyncio.run(build())
+    program.compile(reward="exact_match", metrics=[synaray.metrics.Accuracy(),
+                                                   synaray.metrics.F1Score()])
+    program.save(path)
+
+
+# --- the scoring driver (a subprocess: `--drive ...`) ----------------------------------------
+def drive(args: argparse.Namespace) -> None:
+    from synaray.engines.ray.bulk_evaluate import bulk_evaluate
+
+    paths = [HERE] + [p for p in sys.path if p and os.path.isdir(p) and p != HERE]
+    summary = bulk_evaluate(
+        args.program, args.data, args.out, input_fields={"q": "question"},
+        address=args.address, runtime_env={"env_vars": {"PYTHONPATH": os.pathsep.join(paths)}},
+        batch_size=args.batch_size, concurrency=args.concurrency, num_workers=args.workers,
+        worker_num_cpus=0.5, rows_per_file=args.rows_per_file, flush_every_s=10.0)
+    print("SUMMARY " + json.dumps(summary), flush=True)
+
+
+def rows_written(out: str) -> int:
+    import pyarrow.parquet as pq
+
+    if not os.path.isdir(out):
+        return 0
+    return sum(pq.read_metadata(os.path.join(out, n)).num_rows for n in os.listdir(out)
+               if n.startswith("part-") and n.endswith(".parquet"))
+
+
+def run_driver(args: argparse.Namespace, work: str, address: str,
+               kill_after: int | None) -> dict:
+    """Run the driver subprocess; sample its RSS; SIGKILL it once `kill_after` rows are in."""
+    import psutil
+
+    cmd = [sys.executable, __file__, "--drive", "--address", address,
+           "--program", f"{work}/program.json", "--data", f"{work}/data.parquet",
+           "--out", f"{work}/out", "--batch-size", str(args.batch_size),
+           "--concurrency", str(args.concurrency), "--workers", str(args.workers),
+           "--rows-per-file", str(args.rows_per_file)]
+    child = subprocess.Popen(cmd, stdout=subprocess.PIPE, text=True)
+    proc, peak, started, killed = psutil.Process(child.pid), 0, time.monotonic(), False
+    next_check = next_print = started
+    while child.poll() is None:
+        try:
+            rss = proc.memory_info().rss
+        except psutil.NoSuchProcess:
+            break
+        peak, now = max(peak, rss), time.monotonic()
+        if now >= next_print and rss > 50 * 2**20:  # the RSS stays flat while rows pile up
+            next_print = now + 15
+            print(f"  driver RSS {rss / 2**20:,.0f} MiB, {rows_written(f'{work}/out'):,} rows "
+                  "written", flush=True)
+        if kill_after is not None and now >= next_check:
+            next_check = now + 0.5
+            if rows_written(f"{work}/out") >= kill_after:
+                child.send_signal(signal.SIGKILL)
+                killed = True
+        time.sleep(0.1)
+    output = child.stdout.read()
+    child.wait()
+    summary = next((json.loads(line[8:]) for line in output.splitlines()
+                    if line.startswith("SUMMARY ")), None)
+    return {"peak_rss": peak, "elapsed_s": time.monotonic() - started, "killed": killed,
+            "returncode": child.returncode, "summary": summary}
+
+
+# --- main --------------------------------------------------------------------------------------
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--rows", type=int, default=100_000)
+    parser.add_argument("--latency-s", type=float, default=0.02)
+    parser.add_argument("--client", choices=["direct", "litellm"], default="direct")
+    parser.add_argument("--workers", type=int, default=2)
+    parser.add_argument("--concurrency", type=int, default=256)
+    parser.add_argument("--batch-size", type=int, default=128)
+    parser.add_argument("--rows-per-file", type=int, default=10_000)
+    parser.add_argument("--kill-after", type=int, default=None,
+                        help="SIGKILL the driver once this many rows are written, then rerun")
+    parser.add_argument("--dir", default=None, help="work folder (default: a temporary one)")
+    parser.add_argument("--serve", nargs=2, metavar=("PORT", "LATENCY_S"), help=argparse.SUPPRESS)
+    parser.add_argument("--drive", action="store_true", help=argparse.SUPPRESS)
+    for name in ("--address", "--program", "--data", "--out"):
+        parser.add_argument(name, help=argparse.SUPPRESS)
+    return parser.parse_args(argv)
+
+
+def report(name: str, run: dict, out: str) -> None:
+    summary = run["summary"] or {}
+    rate = (summary.get("run") or {}).get("rows_per_s")
+    print(f"{name}: rows written so far {rows_written(out):,}  peak driver RSS "
+          f"{run['peak_rss'] / 2**20:,.0f} MiB  wall {run['elapsed_s']:.1f} s  "
+          f"rows/s {rate if rate is not None else '-'}  killed={run['killed']}", flush=True)
+
+
+def check_output(out: str, rows: int) -> dict:
+    import pyarrow.dataset as pads
+
+    table = pads.dataset(out, format="parquet", exclude_invalid_files=True).to_table(
+        columns=["id"])
+    ids = table.column("id")
+    import pyarrow.compute as pc
+
+    return {"rows": len(ids), "unique_ids": pc.count_distinct(ids).as_py(),
+            "expected": rows}
+
+
+def bench(args: argparse.Namespace, work: str) -> int:
+    import ray
+
+    make_data(f"{work}/data.parquet", args.rows)
+    server, port = start_server(args.latency_s)
+    try:
+        save_program(f"{work}/program.json", f"http://127.0.0.1:{port}/v1", args.client)
+        ray.init(include_dashboard=False, log_to_driver=False)
+        address = ray.get_runtime_context().gcs_address
+        print(f"bench: {args.rows:,} rows, latency {args.latency_s * 1000:.0f} ms, client "
+              f"{args.client}, {args.workers} workers x {args.concurrency} in flight", flush=True)
+        runs = []
+        if args.kill_after is not None:
+            runs.append(("first run", run_driver(args, work, address, args.kill_after)))
+            report(*runs[-1], f"{work}/out")
+            time.sleep(2.0)  # the killed driver's actors are gone
+            server_call(port, "/reset", post=True)
+        done_before = _done_ids(f"{work}/out")
+        runs.append(("rerun" if runs else "run", run_driver(args, work, address, None)))
+        report(*runs[-1], f"{work}/out")
+        return summarize(args, work, port, runs, done_before)
+    finally:
+        if ray.is_initialized():
+            ray.shutdown()
+        server.terminate()
+        server.wait()
+
+
+def _done_ids(out: str) -> set[str]:
+    import pyarrow.parquet as pq
+
+    if not os.path.isdir(out):
+        return set()
+    return {i for n in os.listdir(out) if n.startswith("part-") and n.endswith(".parquet")
+            for i in pq.read_table(os.path.join(out, n), columns=["id"]).column(0).to_pylist()}
+
+
+def summarize(args: argparse.Namespace, work: str, port: int, runs: list, done: set) -> int:
+    final = runs[-1][1]
+    asked = server_call(port, "/stats?asked=1")["asked"]
+    rescored = len({f"q{n:07d}" for n in asked} & done)
+    output = check_output(f"{work}/out", args.rows)
+    peak = max(r["peak_rss"] for _, r in runs)
+    summary = final["summary"] or {}
+    print(json.dumps({
+        "rows_written": output["rows"], "unique_ids": output["unique_ids"],
+        "expected_rows": args.rows, "peak_driver_rss_mib": round(peak / 2**20, 1),
+        "rows_per_s": (summary.get("run") or {}).get("rows_per_s"),
+        "reward": summary.get("reward"), "metrics": summary.get("metrics"),
+        "last_run_rows_scored": (summary.get("run") or {}).get("rows_scored"),
+        "last_run_rows_skipped": (summary.get("run") or {}).get("rows_skipped"),
+        "requests_for_rows_written_before_last_run": rescored}, indent=2))
+    ok = (output["rows"] == output["unique_ids"] == args.rows and peak < GB
+          and final["returncode"] == 0 and rescored == 0)
+    print("OK" if ok else "FAILED", flush=True)
+    return 0 if ok else 1
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse_args(argv)
+    if args.serve:
+        serve(int(args.serve[0]), float(args.serve[1]))
+        return 0
+    if args.drive:
+        drive(args)
+        return 0
+    work = args.dir or tempfile.mkdtemp(prefix="synaray-bulk-bench-")
+    os.makedirs(work, exist_ok=True)
+    shutil.rmtree(f"{work}/out", ignore_errors=True)
+    try:
+        return bench(args, work)
+    finally:
+        if args.dir is None:
+            shutil.rmtree(work, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
