@@ -124,8 +124,8 @@ def serve_local_lm(args: argparse.Namespace) -> int:
             while not stop.wait(0.5):
                 if not server.alive():
                     raise LMServerError(
-                        f"the local LM server exited with code {server.process.returncode}; "
-                        f"see {server.log_path}")
+                        f"the local LM server exited with code {server.process.returncode}: "
+                        f"{server.last_log_line()}")
     finally:
         _restore_handlers(previous)
     print("synaray: local LM server stopped.", flush=True)

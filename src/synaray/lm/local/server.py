@@ -131,6 +131,12 @@ class LocalLMServer:
             return ""
         return text[-chars:]
 
+    def last_log_line(self) -> str:
+        """The last line of the log that says something (errors usually end up there)."""
+        lines = [line.strip() for line in self.log_tail().splitlines() if line.strip()]
+        errors = [line for line in lines if "error" in line.lower()]
+        return (errors or lines or ["(empty log)"])[-1]
+
     def stop(self, timeout_s: float = 10.0) -> None:
         """Terminate the process (then kill it if it lingers); idempotent."""
         if self.recorded:
@@ -176,10 +182,8 @@ def start_local_lm_server(port: int | None = None, n_ctx: int = 4096,
     server = LocalLMServer(process, port, Path(log_name), host=host)
     try:
         _wait_until_ready(server, startup_timeout_s)
-    except BaseException:  # not ready (or interrupted): no orphan; the log is kept
-        if server.process.poll() is None:
-            server.process.kill()
-        server.process.wait()
+    except BaseException:  # not ready (or interrupted): no orphan, no stray log file
+        server.stop(timeout_s=5.0)
         raise
     if record:
         _write_record(server)
@@ -254,13 +258,13 @@ def _wait_until_ready(server: LocalLMServer, timeout_s: float) -> None:
         if server.process.poll() is not None:
             raise LMServerError(
                 f"The local LM server exited with code {server.process.returncode} before "
-                f"answering. End of its log ({server.log_path}):\n{server.log_tail()}")
+                f"answering: {server.last_log_line()}\nEnd of its log:\n{server.log_tail()}")
         if _answers(server.api_base):
             return
         time.sleep(0.2)
     raise LMServerError(
         f"The local LM server did not answer GET {server.api_base}/models within "
-        f"{timeout_s:.0f} s. End of its log ({server.log_path}):\n{server.log_tail()}")
+        f"{timeout_s:.0f} s.\nEnd of its log:\n{server.log_tail()}")
 
 
 # -- sharing one server between processes ---------------------------------------------
