@@ -50,9 +50,31 @@ def command(name: str, *, help: str, arguments: Arguments | None = None
     return decorator
 
 
+# Modules that register more subcommands with `@command` when imported (each is cheap to
+# import: heavy imports stay inside the command functions).
+_COMMAND_MODULES = (
+    "synaray.cli.run_commands",      # fit, evaluate, resume
+    "synaray.cli.sweep_command",     # sweep
+    "synaray.cli.observe_commands",  # status, report
+)
+
+
+def _load_command_modules() -> None:
+    import importlib
+
+    for name in _COMMAND_MODULES:
+        try:
+            importlib.import_module(name)
+        except ModuleNotFoundError as exc:
+            if exc.name != name:  # the module exists but one of its imports is missing
+                raise
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The argparse parser with every registered subcommand."""
     from synaray import __version__
+
+    _load_command_modules()
 
     parser = argparse.ArgumentParser(
         prog="synaray",
