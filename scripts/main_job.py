@@ -5,7 +5,7 @@ built-in task, scores it zero-shot on held-out test examples, optimizes it (Popu
 by default) on RayEngine, scores the optimized program on the same test examples, and
 prints both with LM calls and time, and where the best program was saved.
 
-    python scripts/main_job.py                       # sports_understanding, RayEngine
+    python scripts/main_job.py                       # intent_recognition, RayEngine
     python scripts/main_job.py --task object_counting --engine local
     python scripts/main_job.py --help
 """
@@ -26,7 +26,7 @@ from synaray import datasets
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
                                 formatter_class=argparse.ArgumentDefaultsHelpFormatter)
-    p.add_argument("--task", default="sports_understanding", choices=sorted(datasets.TASKS))
+    p.add_argument("--task", default="intent_recognition", choices=sorted(datasets.TASKS))
     p.add_argument("--n-train", type=int, default=100)
     p.add_argument("--n-val", type=int, default=100)
     p.add_argument("--n-test", type=int, default=200)
@@ -35,8 +35,14 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--population-size", type=int, default=4)
     p.add_argument("--reflection-probability", type=float, default=0.2,
                    help="PopulationSearch: share of children whose instruction the LM rewrites")
+    p.add_argument("--nb-min-examples", type=int, default=2,
+                   help="fewest few-shot examples in a candidate")
+    p.add_argument("--nb-max-examples", type=int, default=6,
+                   help="most few-shot examples in a candidate")
+    p.add_argument("--promote-k", type=int, default=1,
+                   help="PopulationSearch: leaders scored on validation after each generation")
     p.add_argument("--epochs", type=int, default=1)
-    p.add_argument("--batch-size", type=int, default=25)
+    p.add_argument("--batch-size", type=int, default=20)
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--engine", default="ray", choices=["ray", "local"])
     p.add_argument("--num-evaluators", type=int, default=2)
@@ -58,14 +64,15 @@ async def build_program(task: datasets.TaskSpec, lm: synaray.LanguageModel) -> s
 
 def make_optimizer(args: argparse.Namespace, lm: synaray.LanguageModel):
     opts = synaray.optimizers
+    shots = {"nb_min_examples": args.nb_min_examples, "nb_max_examples": args.nb_max_examples}
     if args.optimizer == "random_few_shot":
-        return opts.RandomFewShot(population_size=args.population_size, seed=args.seed)
+        return opts.RandomFewShot(population_size=args.population_size, seed=args.seed, **shots)
     if args.optimizer == "omega":
         return opts.OMEGA(language_model=lm, population_size=args.population_size,
                           seed=args.seed)
     return opts.PopulationSearch(language_model=lm, population_size=args.population_size,
                                  reflection_probability=args.reflection_probability,
-                                 seed=args.seed)
+                                 promote_k=args.promote_k, seed=args.seed, **shots)
 
 
 def make_engine(args: argparse.Namespace, run_name: str):
@@ -84,7 +91,8 @@ def start_ray(args: argparse.Namespace) -> None:
 
     from synaray.engines.ray.engine import NAMESPACE, _runtime_env
 
-    ray.init(namespace=NAMESPACE, runtime_env=_runtime_env(), include_dashboard=False,
+    ray.init(address="local", namespace=NAMESPACE, runtime_env=_runtime_env(),
+             include_dashboard=False,
              log_to_driver=False)
     print(f"local Ray cluster: {ray.cluster_resources().get('CPU', 0):.0f} CPUs", flush=True)
 

@@ -295,9 +295,13 @@ def test_rayjob_keys_come_from_kubernetes_secrets() -> None:
     assert not [d for d in documents if d.get("kind") == "Secret"]
 
 
-@pytest.mark.skipif(not (REPO / "examples").is_dir(), reason="examples/ not written yet")
 def test_rayjob_and_readme_name_an_existing_example() -> None:
     assert (REPO / "examples" / "sports_population_search.yaml").is_file()
+    named = set(re.findall(r"examples/[\w./-]+\.(?:yaml|yml|toml)",
+                           (CLUSTER / "README.md").read_text() + RAYJOB.read_text()))
+    assert "examples/sports_population_search.yaml" in named
+    for name in named:
+        assert (REPO / name).is_file(), name
 
 
 # --- secrets ------------------------------------------------------------------------------------

@@ -83,7 +83,20 @@ async def test_pareto_front_members_survive_in_the_bottom_quantile():
     ids = members(optimizer, "ABCD")
     await drive(optimizer, engine, max_rounds=1)
     assert optimizer._ranking[-1] == ids[3]  # D has the lowest mean...
-    assert optimizer.population == ids  # ...but is alone best on q % 4 == 3: it stays
+    # ...but is alone best on q % 4 == 3: it stays, and C (dominated by A) gives its slot
+    assert optimizer.population[:3] == [ids[0], ids[1], ids[3]]
+    assert ids[2] not in optimizer.population and len(optimizer.population) == 4
+
+
+async def test_a_population_all_on_the_front_still_makes_room_for_a_child():
+    # each member is alone best on one residue class: all four are on the front
+    table = {"A": [1, 0, 0, 0], "B": [0, 1, 0, 0], "C": [0, 0, 1, 0], "D": [0, 0, 0, 0.9]}
+    optimizer = only("resample", population_size=4, quantile_fraction=0.25)
+    engine = setup(optimizer, n_train=8, batch_size=8, reward_fn=table_reward(table))
+    ids = members(optimizer, "ABCD")
+    await drive(optimizer, engine, max_rounds=1)
+    assert ids[3] not in optimizer.population and len(optimizer.population) == 4
+    assert optimizer.population[:3] == ids[:3]
 
 
 async def test_without_the_front_the_same_bottom_member_would_go():

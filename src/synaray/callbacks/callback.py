@@ -10,9 +10,11 @@ __all__ = ["Callback", "CallbackList"]
 class Callback:
     """Observes a fit. Override the hooks you need; `self.program` and `self.optimizer` are set.
 
-    Hooks: `on_train_begin(logs)`, `on_epoch_begin(epoch, logs)`, `on_batch_end(step, logs)`
-    (after each generation), `on_epoch_end(epoch, logs)`, `on_train_end(logs)`. Errors raised
-    in a hook propagate: a broken callback stops the fit rather than being ignored.
+    Hooks: `on_train_begin(logs)` (logs: the fit's settings: engine, batch_size, epochs...),
+    `on_epoch_begin(epoch, logs)`, `on_batch_end(step, logs)` (after each generation),
+    `on_epoch_end(epoch, logs)`, `on_train_end(logs)`, and `on_train_error(error)` when the
+    fit raises instead (the error is then re-raised). Errors raised in a hook propagate: a
+    broken callback stops the fit rather than being ignored.
 
     Example:
         >>> class PrintReward(Callback):
@@ -33,6 +35,7 @@ class Callback:
     def on_batch_end(self, step: int, logs: dict | None = None) -> None: ...
     def on_epoch_end(self, epoch: int, logs: dict | None = None) -> None: ...
     def on_train_end(self, logs: dict | None = None) -> None: ...
+    def on_train_error(self, error: BaseException) -> None: ...
 
     def restore(self) -> dict | None:
         """Return a saved optimizer state to resume from (BackupAndRestore), or None."""

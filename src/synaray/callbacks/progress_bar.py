@@ -3,13 +3,17 @@
 from __future__ import annotations
 
 from synaray.callbacks.callback import Callback
-from synaray.utils.progress import Progress
+from synaray.utils.progress import Progress, best_so_far, format_best
 
 __all__ = ["ProgressBar"]
 
 
 class ProgressBar(Callback):
     """Counts generations towards `epochs x steps_per_epoch`, plus LM calls and failures.
+
+    One line shows the generation, the rate, LM calls (and calls per second), failures, the
+    epoch, the best reward so far (validation; "(train)": best minibatch reward before any
+    validation) and the ETA: the same fields as `synaray status` for a RayEngine run.
 
     Args:
         interval_s: seconds between lines when not on a terminal.
@@ -35,11 +39,10 @@ class ProgressBar(Callback):
 
     def on_batch_end(self, step: int, logs: dict | None = None) -> None:
         opt = self.optimizer
-        best = opt.best_val_reward
+        best = format_best(*best_so_far(opt.best_val_reward, opt.history))
         self.bar.update(1, lm_calls=opt.spent.lm_calls - self._seen_calls,
                         failures=opt.spent.lm_failures - self._seen_failures,
-                        epoch=f"{opt.epoch + 1}/{opt.epochs}",
-                        best="-" if best is None else f"{best:.3f}")
+                        epoch=f"{opt.epoch + 1}/{opt.epochs}", best=best)
         self._seen_calls = opt.spent.lm_calls
         self._seen_failures = opt.spent.lm_failures
 

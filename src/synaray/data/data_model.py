@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import copy
 import json
+import weakref
 from collections.abc import Iterator
 from typing import Any
 
@@ -21,6 +22,9 @@ from synaray.errors import DataError
 __all__ = ["DataModel", "Field", "JsonDataModel", "to_json_data_model"]
 
 Field = pydantic.Field
+
+# DataModel class -> its JSON schema (weak keys: classes made on the fly can go away).
+_SCHEMAS: weakref.WeakKeyDictionary[type, dict] = weakref.WeakKeyDictionary()
 
 
 class DataModel(pydantic.BaseModel):
@@ -40,8 +44,16 @@ class DataModel(pydantic.BaseModel):
 
     @classmethod
     def get_schema(cls) -> dict:
-        """The JSON schema of this model (pydantic's, `$defs` kept)."""
-        return cls.model_json_schema()
+        """The JSON schema of this model (pydantic's, `$defs` kept).
+
+        Computed once per class (pydantic takes about 1 ms, and every sample of a run asks
+        for it several times); each call returns its own copy.
+        """
+        schema = _SCHEMAS.get(cls)
+        if schema is None:
+            schema = cls.model_json_schema()
+            _SCHEMAS[cls] = schema
+        return copy.deepcopy(schema)
 
     @classmethod
     def prettify_schema(cls) -> str:

@@ -5,6 +5,11 @@ element-wise rewards next to the predictions, then (for a `BatchReward`) compute
 batch reward once over the whole request. LocalEngine calls it in-process; Ray evaluator
 actors call it on their shard. Results come back in request order whatever the completion
 order, and a failed example is a scored result (reward 0, error kept), never an exception.
+
+`run_request` does the same and, when asked, also returns the program's metric states
+over the request's examples, computed where the predictions are (`Metric.get_state()`
+JSON); states of shards are added with `merge_metric_states`, never averaged, so the
+merged result equals one pass over all the examples.
 """
 
 from __future__ import annotations
@@ -18,7 +23,10 @@ from synaray.optimizers.protocol import EvalRequest, EvalResult
 from synaray.programs.serialization import program_from_payload
 from synaray.utils.tracing import Trace, trace_scope
 
-__all__ = ["ProgramPool", "evaluate_request", "is_batch_reward"]
+__all__ = ["ProgramPool", "evaluate_request", "is_batch_reward", "merge_metric_states",
+           "metric_states", "run_request"]
+
+MetricStates = dict[str, dict[str, Any]]
 
 
 def is_batch_reward(reward: Any) -> bool:
@@ -82,6 +90,17 @@ async def evaluate_request(pool: ProgramPool, reward: Any, request: EvalRequest,
     With a `BatchReward` and `apply_batch=False` (an evaluator holding only a shard of the
     batch), rewards are left at 0 for the caller to compute over the whole batch.
     """
+    results, _ = await run_request(pool, reward, request, rows, semaphore, apply_batch)
+    return results
+
+
+async def run_request(pool: ProgramPool, reward: Any, request: EvalRequest,
+                      rows: list[tuple[Any, Any]], semaphore: asyncio.Semaphore,
+                      apply_batch: bool = True,
+                      with_metrics: bool = False) -> tuple[list[EvalResult],
+                                                           MetricStates | None]:
+    """`evaluate_request`, plus (with `with_metrics`) the states of the program's compiled
+    metrics over these examples: `{metric_name: state}`, None when it has no metrics."""
     program = pool.get(request.candidate_id, request.state)
     pairs = await asyncio.gather(*(
         _run_one(program, reward, request, eid, x, y, semaphore)
@@ -89,7 +108,39 @@ async def evaluate_request(pool: ProgramPool, reward: Any, request: EvalRequest,
     results = [r for r, _ in pairs]
     if apply_batch and is_batch_reward(reward) and results:
         await apply_batch_reward(reward, results, [y for _, y in rows], [p for _, p in pairs])
-    return results
+    states = None
+    metrics = getattr(program, "metrics", None)
+    if with_metrics and metrics and results:
+        states = await metric_states(metrics, [y for _, y in rows], [p for _, p in pairs])
+    return results, states
+
+
+def _fresh(metric: Any) -> Any:
+    """A new, empty metric configured like `metric` (states are per instance)."""
+    return type(metric).from_config(metric.get_config())
+
+
+async def metric_states(metrics: list[Any], y_true: list[Any],
+                        y_pred: list[Any]) -> MetricStates:
+    """Each metric's state after one pass over (y_true, y_pred); `metrics` are untouched."""
+    states = {}
+    for metric in metrics:
+        fresh = _fresh(metric)
+        await fresh.update_state(y_true, y_pred)
+        states[metric.name] = fresh.get_state()
+    return states
+
+
+def merge_metric_states(metrics: list[Any], *parts: MetricStates | None) -> MetricStates:
+    """Add states of disjoint sets of examples (`Metric.merge_state`): exact, any order."""
+    merged = {}
+    for metric in metrics:
+        total = _fresh(metric)
+        for part in parts:
+            if part and metric.name in part:
+                total.merge_state(part[metric.name])
+        merged[metric.name] = total.get_state()
+    return merged
 
 
 async def apply_batch_reward(reward: Any, results: list[EvalResult], y_true: list[Any],

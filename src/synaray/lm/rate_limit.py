@@ -8,12 +8,26 @@ in a cluster-wide actor, so N evaluators share one limit.
 
 Any window of W seconds admits at most `burst + W * rate` requests, and the burst is 5% of
 the per-minute limit: a 600 requests/min limit lets at most 630 requests into any minute.
-A 429 halves the pace for everyone (and honours Retry-After); successes restore it slowly.
+A schedule starts with its burst spent (a run begins at the steady pace) and refills it only
+while the model is idle, so the burst absorbs what follows a pause, never a cold start,
+when every process imports and connects at once and requests leave late and bunched.
+A 429 halves the pace for everyone (and honours Retry-After, after which the pace resumes
+without a burst); successes restore it slowly.
+
+The bound holds for requests *sent*, not only for slots booked: a caller whose event loop
+was stalled (a busy CPU, a first import) may wake up after its slot, and late requests
+sent next to punctual ones would bunch up. So a caller that wakes more than
+`LATE_GRACE_S` after its slot gives the slot up and books another, and the schedule keeps
+`LATE_GRACE_S` of its burst tolerance in reserve for the lateness it does allow.
 
 Example:
     >>> sched = PacingSchedule({"m": RateLimits(requests_per_minute=60)})
     >>> [round(sched.reserve("m", 0, now=0.0), 2) for _ in range(5)]
-    [0.0, 0.0, 0.0, 1.0, 2.0]
+    [0.0, 1.0, 2.0, 3.0, 4.0]
+    >>> round(sched.reserve("m", 0, now=60.0), 2)  # after an idle minute, a burst is allowed
+    60.0
+    >>> [round(sched.reserve("m", 0, now=60.0), 2) for _ in range(3)]
+    [60.0, 60.25, 61.25]
 """
 
 from __future__ import annotations
@@ -25,10 +39,14 @@ from typing import Any, Protocol
 
 from pydantic import BaseModel, ConfigDict, Field
 
-__all__ = ["PacingSchedule", "RateLimiter", "RateLimits", "get_rate_limiter",
-           "set_rate_limiter"]
+__all__ = ["LATE_GRACE_S", "LocalRateLimiter", "PacingSchedule", "RateLimiter", "RateLimits",
+           "get_rate_limiter", "set_rate_limiter"]
 
 BURST_FRACTION = 0.05
+#: A request may start at most this long after its slot; later, it books a new slot.
+LATE_GRACE_S = 0.25
+#: After this many late wake-ups in a row a request is sent anyway (no livelock).
+MAX_REBOOKINGS = 5
 
 
 class RateLimits(BaseModel):
@@ -48,7 +66,7 @@ class RateLimits(BaseModel):
 @dataclass
 class _Axis:
     per_minute: float
-    tat: float = 0.0  # theoretical arrival time of the next conforming unit
+    tat: float | None = None  # theoretical arrival time of the next conforming unit
 
     @property
     def interval(self) -> float:
@@ -56,8 +74,10 @@ class _Axis:
 
     @property
     def tolerance(self) -> float:
+        """How far ahead of the steady pace a slot may be: the burst, less the lateness
+        a sender is allowed (so that sent requests, not only slots, respect the bound)."""
         burst = max(1.0, self.per_minute * BURST_FRACTION)
-        return (burst - 1.0) * self.interval
+        return max(0.0, (burst - 1.0) * self.interval - LATE_GRACE_S)
 
 
 @dataclass
@@ -91,10 +111,12 @@ class PacingSchedule:
         units = {"requests": 1.0, "tokens": float(max(tokens, 0))}
         start = max(now, state.paused_until)
         for axis in state.axes.values():
+            if axis.tat is None:  # start with the burst spent: a run begins at the pace
+                axis.tat = start + axis.tolerance
             start = max(start, axis.tat - axis.tolerance)
         for name, axis in state.axes.items():
             step = units[name] * axis.interval / state.slowdown
-            axis.tat = max(axis.tat, start) + step
+            axis.tat = max(axis.tat or start, start) + step
         return start
 
     def report(self, model: str, status: int | None, retry_after_s: float | None = None,
@@ -108,11 +130,15 @@ class PacingSchedule:
             state.throttled += 1
             state.slowdown = max(0.05, state.slowdown * 0.5)
             state.paused_until = max(state.paused_until, now + (retry_after_s or 1.0))
+            for axis in state.axes.values():  # resume at the (halved) pace, not in a burst
+                axis.tat = max(axis.tat or 0.0, state.paused_until + axis.tolerance)
         elif status is not None and status < 400:
             state.slowdown = min(1.0, state.slowdown + 0.02)
 
 
 class RateLimiter(Protocol):
+    """What `LanguageModel` calls: `acquire` before each request, `report` after it."""
+
     async def acquire(self, model: str, tokens: int) -> None: ...
     def report(self, model: str, status: int | None, retry_after_s: float | None) -> None: ...
 
@@ -124,10 +150,14 @@ class LocalRateLimiter:
         self.schedule = PacingSchedule(limits)
 
     async def acquire(self, model: str, tokens: int) -> None:
-        start = self.schedule.reserve(model, tokens)
-        delay = start - time.monotonic()
-        if delay > 0:
-            await asyncio.sleep(delay)
+        """Wait for a slot; book a new one if this task woke up too late for its own."""
+        for _ in range(MAX_REBOOKINGS):
+            start = self.schedule.reserve(model, tokens)
+            delay = start - time.monotonic()
+            if delay > 0:
+                await asyncio.sleep(delay)
+            if time.monotonic() - start <= LATE_GRACE_S:
+                return
 
     def report(self, model: str, status: int | None, retry_after_s: float | None = None) -> None:
         self.schedule.report(model, status, retry_after_s)

@@ -44,7 +44,7 @@ from synaray.optimizers.strategies.mutations import (
     with_examples,
     with_instructions,
 )
-from synaray.optimizers.strategies.pareto import pareto_front, quantiles, rank
+from synaray.optimizers.strategies.pareto import exploit_losers, pareto_front, quantiles, rank
 from synaray.optimizers.strategies.reflection import (
     FailureLog,
     calls_left,
@@ -161,6 +161,8 @@ class PopulationSearch(Optimizer):
         self.last_reflection_error: str | None = None
         self._ranking: list[str] = []
         self._promoted: list[str] = []
+        # Lineage detail: child id -> the bottom member whose slot it took (exploit copy).
+        self.exploited: dict[str, str] = {}
 
     @property
     def operation_probabilities(self) -> dict[str, float]:
@@ -222,12 +224,15 @@ class PopulationSearch(Optimizer):
     async def _exploit(self, generation: _Generation) -> list[str]:
         """Bottom-quantile members off the front give their slot to explored top members."""
         top, bottom = quantiles(generation.ranked, self.quantile_fraction)
-        losers = [cid for cid in bottom if cid not in generation.front]
+        losers = exploit_losers(generation.ranked, bottom, generation.front)
         population = [cid for cid in generation.ranked if cid not in losers]
         for loser in losers:
             parent = top[int(self.rng.integers(len(top)))]
+            known = len(self.candidates)
             child = await self._explore(parent, population, generation)
             population.append(child.id if child is not None else loser)
+            if len(self.candidates) > known:  # a new candidate (not a state seen before)
+                self.exploited[child.id] = loser
         return population
 
     async def _grow(self, population: list[str], generation: _Generation) -> None:
@@ -344,7 +349,8 @@ class PopulationSearch(Optimizer):
         return {"demos": self.demos.to_json(), "failures": self.failures.to_json(),
                 "counters": dict(self.counters), "ranking": list(self._ranking),
                 "promoted": list(self._promoted),
-                "last_reflection_error": self.last_reflection_error}
+                "last_reflection_error": self.last_reflection_error,
+                "exploited": dict(self.exploited)}
 
     def load_extra_state(self, state: dict) -> None:
         self._reset_search_state()
@@ -354,6 +360,7 @@ class PopulationSearch(Optimizer):
         self._ranking = list(state.get("ranking", []))
         self._promoted = list(state.get("promoted", []))
         self.last_reflection_error = state.get("last_reflection_error")
+        self.exploited = dict(state.get("exploited", {}))
 
     def get_config(self) -> dict:
         config = super().get_config()

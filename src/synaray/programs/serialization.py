@@ -116,9 +116,13 @@ class ProgramSerializationMixin:
 
     @classmethod
     def load(cls, filepath: str | Path, custom_objects: dict | None = None) -> Any:
-        """Load a program saved with `save` (or a `best_program.json` checkpoint)."""
+        """Load a program saved with `save` (or a `best_program.json` checkpoint).
+
+        `filepath` may also be a pyarrow filesystem URI, such as a RayEngine run's
+        `s3://bucket/prefix/run/best_program.json` (`engine.best_program_uri`).
+        """
         try:
-            payload = json.loads(Path(filepath).read_text(encoding="utf-8"))
+            payload = json.loads(_read_text(filepath))
         except FileNotFoundError:
             raise CheckpointError(f"Program file not found: {filepath}") from None
         except json.JSONDecodeError as exc:
@@ -127,6 +131,19 @@ class ProgramSerializationMixin:
 
     def __reduce__(self) -> tuple:
         return (program_from_payload, (self.to_payload(),))
+
+
+def _read_text(filepath: str | Path) -> str:
+    """A local file's text, or (for "scheme://..." URIs) a file read through pyarrow."""
+    if isinstance(filepath, str) and "://" in filepath and not filepath.startswith("file://"):
+        import pyarrow.fs as pafs
+
+        fs, path = pafs.FileSystem.from_uri(filepath)
+        with fs.open_input_stream(path) as src:
+            return src.read().decode("utf-8")
+    if isinstance(filepath, str) and filepath.startswith("file://"):
+        filepath = filepath[len("file://"):]
+    return Path(filepath).read_text(encoding="utf-8")
 
 
 def program_from_payload(payload: dict, custom_objects: dict | None = None,

@@ -11,6 +11,7 @@ from synaray.callbacks import CallbackList, History, ProgressBar
 from synaray.data.data_model import to_json_data_model
 from synaray.engines import get as get_engine
 from synaray.errors import ConfigError, UsageError
+from synaray.observability.config import fit_callbacks
 from synaray.optimizers.protocol import EvalRequest, candidate_id
 from synaray.trainers.data_adapter import to_dataset, train_val_datasets
 from synaray.utils.progress import Progress
@@ -44,6 +45,8 @@ async def _epoch_logs(program: Any, optimizer: Any, val: Any) -> dict:
     logs.pop("epoch", None)
     best = optimizer.best()
     logs["best_candidate"] = best.id
+    logs["lm_calls"] = optimizer.spent.lm_calls
+    logs["lm_failures"] = optimizer.spent.lm_failures
     if val is not None and program.metrics:
         preds = optimizer.predictions(best.id, "val", list(val.ids))
         if preds is not None:
@@ -61,7 +64,22 @@ def _callbacks(program: Any, callbacks: list | None, verbose: bool) -> tuple[Cal
         callbacks.insert(0, history)
     if verbose and not any(isinstance(c, ProgressBar) for c in callbacks):
         callbacks.append(ProgressBar())
+    callbacks.extend(fit_callbacks(callbacks))  # MlflowLogger after enable_observability()
     return CallbackList(callbacks, program, None), history
+
+
+def _run_info(engine: Any, train: Any, val: Any, batch_size: int, epochs: int,
+              resume: bool) -> dict:
+    """What `on_train_begin` receives: the fit's settings (logged by MlflowLogger)."""
+    info = {"engine": type(engine).__name__, "batch_size": batch_size, "epochs": epochs,
+            "train_size": len(train), "val_size": len(val) if val is not None else 0,
+            "resume": resume}
+    for key in ("run_name", "storage"):
+        if getattr(engine, key, None):
+            info[key] = str(getattr(engine, key))
+    info["engine_config"] = {k: getattr(engine, k) for k in ("num_evaluators", "max_concurrency")
+                             if isinstance(getattr(engine, k, None), int)}
+    return info
 
 
 async def fit(program: Any, x: Any = None, y: Any = None, epochs: int = 1, batch_size: int = 32,
@@ -82,6 +100,7 @@ async def fit(program: Any, x: Any = None, y: Any = None, epochs: int = 1, batch
     saved = cbs.restore()
     program.stop_training = False
     await engine.start(program, program.reward, {"train": train, "val": val or train})
+    optimizer = None
     try:
         optimizer = await engine.host_optimizer(
             program.optimizer, program.get_state(), train, val, batch_size=batch_size,
@@ -89,15 +108,26 @@ async def fit(program: Any, x: Any = None, y: Any = None, epochs: int = 1, batch
         if saved is not None and saved.get("program_state"):
             program.set_state(saved["program_state"])
         cbs.set_optimizer(optimizer)
-        await _fit_loop(program, optimizer, engine, cbs, val)
+        info = _run_info(engine, train, val, batch_size, epochs, resume)
+        await _fit_loop(program, optimizer, engine, cbs, val, info)
+    except BaseException as exc:
+        _fit_failed(cbs, optimizer, exc)
+        raise
     finally:
         await engine.close()
     return history
 
 
+def _fit_failed(cbs: CallbackList, optimizer: Any, exc: BaseException) -> None:
+    """Tell callbacks (and a remote optimizer's status file) that the fit did not finish."""
+    if optimizer is not None and hasattr(optimizer, "mark_ended"):
+        optimizer.mark_ended("failed", f"{type(exc).__name__}: {exc}")
+    cbs.on_train_error(exc)
+
+
 async def _fit_loop(program: Any, optimizer: Any, engine: Any, cbs: CallbackList,
-                    val: Any) -> None:
-    cbs.on_train_begin()
+                    val: Any, info: dict | None = None) -> None:
+    cbs.on_train_begin(info or {})
     epoch = None
     while not optimizer.finished and not program.stop_training:
         if optimizer.epoch != epoch:
@@ -115,6 +145,8 @@ async def _fit_loop(program: Any, optimizer: Any, engine: Any, cbs: CallbackList
             program.set_state(optimizer.best().state)
             cbs.on_epoch_end(epoch, await _epoch_logs(program, optimizer, val))
     program.set_state(optimizer.best().state)
+    if not optimizer.finished and hasattr(optimizer, "mark_ended"):  # e.g. EarlyStopping
+        optimizer.mark_ended("stopped", "stopped by a callback (program.stop_training)")
     cbs.on_train_end({"stop_reason": optimizer.stop_reason})
 
 

@@ -16,7 +16,7 @@ import sys
 import time
 from typing import TextIO
 
-__all__ = ["Progress", "format_duration"]
+__all__ = ["Progress", "best_so_far", "format_best", "format_duration"]
 
 
 def format_duration(seconds: float) -> str:
@@ -24,6 +24,30 @@ def format_duration(seconds: float) -> str:
     hours, rest = divmod(seconds, 3600)
     minutes, secs = divmod(rest, 60)
     return f"{hours}:{minutes:02d}:{secs:02d}" if hours else f"{minutes:02d}:{secs:02d}"
+
+
+def best_so_far(best_val_reward: float | None,
+                history: list[dict] | None = None) -> tuple[float | None, str]:
+    """The best reward of a search so far and where it comes from.
+
+    The best validation reward once a candidate was validated ("val"); before that, the best
+    minibatch reward of any generation ("train"); (None, "") before the first generation.
+
+    Example:
+        >>> best_so_far(None, [{"reward": 0.5}, {"reward": 0.75}])
+        (0.75, 'train')
+    """
+    if best_val_reward is not None:
+        return float(best_val_reward), "val"
+    rewards = [h["reward"] for h in history or [] if h.get("reward") is not None]
+    return (float(max(rewards)), "train") if rewards else (None, "")
+
+
+def format_best(value: float | None, source: str) -> str:
+    """`best_so_far` as text: "0.917", "0.750 (train)" or "-"."""
+    if value is None:
+        return "-"
+    return f"{value:.3f}" if source == "val" else f"{value:.3f} ({source})"
 
 
 class Progress:
@@ -59,7 +83,8 @@ class Progress:
         parts = [self.desc] if self.desc else []
         parts.append(f"{self.done}/{self.total}" if self.total else f"{self.done}")
         parts.append(f"{self.unit}  {rate:.2f}/s")
-        parts.append(f"lm_calls={self.lm_calls}")
+        calls_rate = f" ({self.lm_calls / elapsed:.1f}/s)" if elapsed > 0 and self.lm_calls else ""
+        parts.append(f"lm_calls={self.lm_calls}{calls_rate}")
         if self.failures:
             parts.append(f"failures={self.failures}")
         parts += [f"{k}={v}" for k, v in self.extra.items()]

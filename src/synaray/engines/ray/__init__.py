@@ -1,8 +1,23 @@
 """RayEngine: evaluator actors, a checkpointed optimizer actor, cluster-wide rate limits.
 
-The only place (with the CLI) that imports Ray.
+The only place (with the CLI) that imports Ray. `RayEngine` is loaded on first use, so the
+Ray-free helpers of this package (`storage.RunStorage`, `bulk_io`) import without Ray.
 """
 
-from synaray.engines.ray.engine import RayEngine
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
 
 __all__ = ["RayEngine"]
+
+
+def __getattr__(name: str) -> Any:
+    if name == "RayEngine":
+        from synaray.engines.ray.engine import RayEngine
+
+        return RayEngine
+    raise AttributeError(f"module 'synaray.engines.ray' has no attribute {name!r}")
+
+
+if TYPE_CHECKING:  # pragma: no cover
+    from synaray.engines.ray.engine import RayEngine

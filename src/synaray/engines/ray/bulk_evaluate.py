@@ -510,7 +510,9 @@ def _connect(address: str | None, runtime_env: dict | None) -> bool:
 
     kwargs: dict[str, Any] = {"namespace": NAMESPACE, "log_to_driver": True}
     if address is None and not os.environ.get("RAY_ADDRESS"):
-        kwargs.update(runtime_env=runtime_env or _runtime_env(), include_dashboard=False)
+        # "local": a new cluster, never one that happens to run on this machine
+        kwargs.update(address="local", runtime_env=runtime_env or _runtime_env(),
+                      include_dashboard=False)
     else:
         if address is not None:
             kwargs["address"] = address

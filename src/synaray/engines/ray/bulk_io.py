@@ -185,6 +185,8 @@ def top_k_from_run(run_uri: str, k: int = 1) -> list[ProgramSpec]:
             state = json.loads(src.read())
     except (OSError, json.JSONDecodeError) as exc:
         raise CheckpointError(f"Cannot read {base}/optimizer_state.json: {exc}") from exc
+    if "table" not in state and isinstance(state.get("optimizer"), dict):
+        state = state["optimizer"]  # a run checkpoint: {"step": ..., "optimizer": state}
     ranked = rank_candidates(state)[:k]
     return [ProgramSpec(cid, {**best, "state": cstate}, f"{base} candidate {cid}")
             for cid, cstate in ranked]

@@ -18,7 +18,7 @@ from synaray.engines.evaluation import apply_batch_reward, is_batch_reward
 from synaray.engines.ray.evaluator import EvaluatorActor, results_from_columns
 from synaray.engines.ray.optimizer_actor import OptimizerActor, RemoteOptimizer
 from synaray.engines.ray.rate_limiter import RateLimiterActor
-from synaray.engines.ray.storage import RunStorage
+from synaray.engines.ray.storage import RunStorage, redact_uri
 from synaray.errors import ConfigError
 from synaray.lm.rate_limit import RateLimits
 from synaray.optimizers.protocol import EvalRequest, EvalResult
@@ -58,6 +58,9 @@ class RayEngine(Engine):
             shared by all evaluators.
         max_inflight: evaluator calls in flight per evaluator at once.
         chunk_size: samples per evaluator call (results fold in as chunks finish).
+        runtime_env: a Ray runtime environment. When this engine starts or joins the
+            cluster it is the job's; when Ray is already initialized, its `env_vars` (for
+            example storage credentials) are added to the job's for this engine's actors.
 
     Example:
         >>> engine = RayEngine(num_evaluators=4, storage="runs/", run_name="demo")
@@ -97,7 +100,14 @@ class RayEngine(Engine):
         if ray.is_initialized():
             return
         kwargs: dict[str, Any] = {"namespace": NAMESPACE, "log_to_driver": True}
-        if self.address is None:
+        if self.address is None and os.environ.get("RAY_ADDRESS"):
+            # inside `ray job submit` (or with RAY_ADDRESS set): the job's cluster
+            if self.runtime_env:
+                kwargs["runtime_env"] = self.runtime_env
+        elif self.address is None:
+            # "local" always starts a new cluster; a bare ray.init() would join any cluster
+            # found running on this machine (`ray start`, another program's).
+            kwargs["address"] = "local"
             kwargs["runtime_env"] = self.runtime_env or _runtime_env()
             kwargs["include_dashboard"] = False
         else:
@@ -107,8 +117,18 @@ class RayEngine(Engine):
         ray.init(**kwargs)
         self._started_ray = True
 
+    def _actor_runtime_env(self) -> dict | None:
+        """The runtime env of this engine's actors: None (the job's) unless Ray was
+        initialized by someone else and this engine was given one."""
+        if not self.runtime_env or self._started_ray:
+            return None
+        job = dict(ray.get_runtime_context().runtime_env or {})
+        env = {**(job.get("env_vars") or {}), **(self.runtime_env.get("env_vars") or {})}
+        return {**job, **self.runtime_env, "env_vars": env}
+
     async def _start(self, program: Any, reward: Any, datasets: dict[str, Any]) -> None:
         self._init_ray()
+        self._actor_env = self._actor_runtime_env()
         self.run_name = self.run_name or f"{program.name}-{time.strftime('%Y%m%d-%H%M%S')}-" \
                                          f"{uuid.uuid4().hex[:6]}"
         self.reward = reward
@@ -119,6 +139,7 @@ class RayEngine(Engine):
             limiter = ray.remote(RateLimiterActor).options(
                 name=f"synaray-ratelimit-{self.run_name}", namespace=NAMESPACE, num_cpus=0,
                 max_restarts=-1, max_task_retries=-1, get_if_exists=True,
+                runtime_env=self._actor_env,
             ).remote({m: v.model_dump() for m, v in self.rate_limits.items()})
         self.rate_limiter = limiter
         reward_config = serialize_object(reward)
@@ -134,7 +155,7 @@ class RayEngine(Engine):
             actor = ray.remote(EvaluatorActor).options(
                 name=f"synaray-evaluator-{self.run_name}-{index}", namespace=NAMESPACE,
                 num_cpus=0, max_restarts=-1, max_task_retries=-1, max_concurrency=1000,
-                scheduling_strategy="SPREAD",
+                scheduling_strategy="SPREAD", runtime_env=self._actor_env,
             ).remote(index, payload_ref, reward_config, shards, self.max_concurrency, limiter)
             self.evaluators.append(actor)
         await asyncio.gather(*(a.ready.remote() for a in self.evaluators))
@@ -220,11 +241,12 @@ class RayEngine(Engine):
         name = f"synaray-optimizer-{self.run_name}"
         existing = _find_actor(name)
         if not resume and (store.has_checkpoint() or existing is not None):
-            raise ConfigError(f"Run {self.run_name!r} already exists in {self.storage}; pass "
+            raise ConfigError(f"Run {self.run_name!r} already exists in "
+                              f"{redact_uri(self.storage)}; pass "
                               "resume=True to continue it, or choose another run_name.")
         if resume and not store.has_checkpoint() and existing is None:
             raise ConfigError(f"Nothing to resume: no checkpoint of run {self.run_name!r} in "
-                              f"{self.storage}.")
+                              f"{redact_uri(self.storage)}.")
         if not store.exists("data/train.parquet"):
             store.write_table("data/train.parquet", train.to_arrow())
             if val is not None:
@@ -235,6 +257,7 @@ class RayEngine(Engine):
         self.optimizer_actor = existing or ray.remote(OptimizerActor).options(
             name=name, namespace=NAMESPACE, lifetime="detached", num_cpus=0,
             max_restarts=-1, max_task_retries=-1, max_concurrency=4, scheduling_strategy=here,
+            runtime_env=getattr(self, "_actor_env", None),
         ).remote(serialize_object(optimizer), self.payload, self.storage, self.run_name, setup)
         status = await self.optimizer_actor.status.remote()
         self.remote_optimizer = RemoteOptimizer(self.optimizer_actor, status)

@@ -16,6 +16,7 @@ from typing import Any
 from synaray.data.datasets import Dataset
 from synaray.engines.ray.evaluator import results_from_columns
 from synaray.engines.ray.storage import RunStorage
+from synaray.observability.status import build_status
 from synaray.optimizers.budget import BudgetSpent
 from synaray.optimizers.protocol import Candidate, EvalRequest
 from synaray.saving import deserialize_object
@@ -38,6 +39,12 @@ class OptimizerActor:
                if self.store.exists("data/val.parquet") else None)
         self.started = time.time()
         self._asked_step: int | None = None
+        if self.store.exists("status.json"):  # a restart keeps the run's first start time
+            try:
+                self.started = float(self.store.read_json("status.json").get("started")
+                                     or self.started)
+            except Exception:  # an unreadable status is rewritten at the next step
+                pass
         if self.store.has_checkpoint():
             saved = self.store.read_json("optimizer_state.json")
             self.optimizer.load_state_dict(saved["optimizer"], train, val)
@@ -68,7 +75,16 @@ class OptimizerActor:
 
     def add_time(self, seconds: float) -> dict:
         self.optimizer.add_time(seconds)
+        self._write_status()  # time spent (rates, ETA) is current in status.json
         return self.status()
+
+    def mark_ended(self, state: str, reason: str) -> None:
+        """The driver's fit ended before the search did: "failed" (it raised) or "stopped"
+        (a callback stopped it). Said in status.json; a resumed fit clears it."""
+        self._write_status(state=state, error=reason)
+
+    def __repr__(self) -> str:  # Ray prefixes this actor's log lines with it
+        return f"synaray:{self.store.run_name}:optimizer"
 
     def status(self) -> dict:
         return {**self.optimizer.status(), "step": self.step, "restored": self.restored,
@@ -88,16 +104,12 @@ class OptimizerActor:
             self.store.write_manifest(self.step, FILES)
             return
         self.store.write_json("best_program.json", {**self.payload, "state": opt.best().state})
-        spent = opt.spent
-        self.store.write_json("status.json", {
-            "run_name": self.store.run_name, "step": self.step, "epoch": opt.epoch,
-            "epochs": opt.epochs, "generation": opt.generation,
-            "total_generations": opt.epochs * opt.steps_per_epoch,
-            "best_val_reward": opt.best_val_reward, "best_id": opt.best_id,
-            "lm_calls": spent.lm_calls, "lm_failures": spent.lm_failures,
-            "tokens": spent.tokens, "cost": spent.cost, "time_s": spent.time_s,
-            "stop_reason": opt.stop_reason, "updated": time.time()})
+        self._write_status()
         self.store.write_manifest(self.step, FILES)
+
+    def _write_status(self, state: str = "running", error: str | None = None) -> None:
+        self.store.write_json("status.json", build_status(
+            self.optimizer, self.store.run_name, self.step, self.started, state, error))
 
 
 class RemoteOptimizer:
@@ -140,6 +152,16 @@ class RemoteOptimizer:
         import ray
 
         self._apply(ray.get(self.actor.add_time.remote(seconds)))
+
+    def mark_ended(self, state: str, reason: str, timeout_s: float = 10.0) -> None:
+        """Record in status.json that the fit ended early: "failed" or "stopped" (best
+        effort, never raises)."""
+        import ray
+
+        try:
+            ray.get(self.actor.mark_ended.remote(state, reason), timeout=timeout_s)
+        except Exception:  # the actor or the cluster is gone: status.json goes stale
+            pass
 
     def best(self) -> Candidate:
         return self._best

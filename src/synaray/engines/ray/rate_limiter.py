@@ -6,7 +6,12 @@ import asyncio
 import time
 from typing import Any
 
-from synaray.lm.rate_limit import PacingSchedule, set_rate_limiter
+from synaray.lm.rate_limit import (
+    LATE_GRACE_S,
+    MAX_REBOOKINGS,
+    PacingSchedule,
+    set_rate_limiter,
+)
 
 __all__ = ["RateLimiterActor", "RayRateLimiterClient", "install_rate_limiter"]
 
@@ -37,9 +42,20 @@ class RayRateLimiterClient:
         self.actor = actor
 
     async def acquire(self, model: str, tokens: int) -> None:
-        delay = await self.actor.reserve.remote(model, tokens)
-        if delay > 0:
-            await asyncio.sleep(delay)
+        """Book a slot with the actor and sleep until it; re-book if woken up too late.
+
+        The actor answers "wait `delay` seconds" from its own clock; the slot lies between
+        `asked + delay` and `answered + delay` on ours. Sleeping from `answered` never
+        starts early; a wake-up more than `LATE_GRACE_S` after `asked + delay` (a stalled
+        event loop, a slow round trip) gives the slot up, so requests cannot bunch.
+        """
+        for _ in range(MAX_REBOOKINGS):
+            asked = time.monotonic()
+            delay = await self.actor.reserve.remote(model, tokens)
+            if delay > 0:
+                await asyncio.sleep(delay)
+            if time.monotonic() - (asked + delay) <= LATE_GRACE_S:
+                return
 
     def report(self, model: str, status: int | None, retry_after_s: float | None = None) -> None:
         self.actor.report.remote(model, status, retry_after_s)

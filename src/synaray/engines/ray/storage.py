@@ -17,6 +17,7 @@ manifest goes last, so a reader never sees a half-written checkpoint.
 from __future__ import annotations
 
 import json
+import re
 import time
 import uuid
 from typing import Any
@@ -27,7 +28,12 @@ import pyarrow.parquet as pq
 
 from synaray.errors import CheckpointError
 
-__all__ = ["RunStorage"]
+__all__ = ["RunStorage", "redact_uri"]
+
+
+def redact_uri(uri: str) -> str:
+    """A URI with any `user:password@` part replaced by `***@`."""
+    return re.sub(r"^([a-zA-Z][a-zA-Z0-9+.-]*://)[^/@?]*@", r"\1***@", uri)
 
 
 def _filesystem(uri: str) -> tuple[pafs.FileSystem, str]:
@@ -59,9 +65,16 @@ class RunStorage:
         self.fs.create_dir(self.root, recursive=True)
 
     def uri(self, name: str) -> str:
+        """Where `name` lives, as a URI `pyarrow.fs.FileSystem.from_uri` (and so
+        `Program.load`) accepts: `s3://bucket/prefix/run/name?endpoint_override=...`."""
         if "://" in self.storage:
-            return f"{self.storage.rstrip('/')}/{self.run_name}/{name}"
+            base, sep, query = self.storage.partition("?")
+            return f"{base.rstrip('/')}/{self.run_name}/{name}{sep}{query}"
         return f"{self.root}/{name}"
+
+    def display_uri(self, name: str) -> str:
+        """`uri(name)` without credentials (`s3://key:secret@bucket/...`), for messages."""
+        return redact_uri(self.uri(name))
 
     def _path(self, name: str) -> str:
         return f"{self.root}/{name}"
@@ -83,16 +96,16 @@ class RunStorage:
                 self.fs.delete_file(tmp)
             except Exception:  # best effort cleanup of our own temp file
                 pass
-            raise CheckpointError(f"Cannot write {self.uri(name)}: {exc}") from exc
+            raise CheckpointError(f"Cannot write {self.display_uri(name)}: {exc}") from exc
 
     def read_bytes(self, name: str) -> bytes:
         try:
             with self.fs.open_input_stream(self._path(name)) as src:
                 return src.read()
         except FileNotFoundError:
-            raise CheckpointError(f"No {name} in run storage {self.uri('')}") from None
+            raise CheckpointError(f"No {name} in run storage {self.display_uri('')}") from None
         except OSError as exc:
-            raise CheckpointError(f"Cannot read {self.uri(name)}: {exc}") from exc
+            raise CheckpointError(f"Cannot read {self.display_uri(name)}: {exc}") from exc
 
     def write_json(self, name: str, value: Any) -> None:
         self.write_bytes(name, json.dumps(value, ensure_ascii=False).encode())
@@ -102,7 +115,7 @@ class RunStorage:
         try:
             return json.loads(data)
         except json.JSONDecodeError as exc:
-            raise CheckpointError(f"{self.uri(name)} is not valid JSON: {exc}") from exc
+            raise CheckpointError(f"{self.display_uri(name)} is not valid JSON: {exc}") from exc
 
     def write_table(self, name: str, table: pa.Table) -> None:
         sink = pa.BufferOutputStream()

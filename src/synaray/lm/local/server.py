@@ -51,6 +51,7 @@ __all__ = [
     "default_threads",
     "ensure_local_lm_server",
     "find_gguf",
+    "find_local_lm_server",
     "local_lm_server",
     "resolve_local_language_model",
     "start_local_lm_server",
@@ -244,6 +245,19 @@ def _free_port(host: str) -> int:
         return sock.getsockname()[1]
 
 
+def _port_open(api_base: str) -> bool:
+    """Something listens at the URL's host and port (no request: a busy server is alive)."""
+    from urllib.parse import urlsplit
+
+    try:
+        parts = urlsplit(api_base)
+        with socket.create_connection((parts.hostname or "127.0.0.1", parts.port or 80),
+                                      timeout=5.0):
+            return True
+    except (OSError, ValueError):
+        return False
+
+
 def _answers(api_base: str, timeout_s: float = 1.0) -> bool:
     try:
         with urllib.request.urlopen(f"{api_base}/models", timeout=timeout_s) as response:
@@ -299,6 +313,23 @@ def ensure_local_lm_server() -> str:
             _OWNED = server
             atexit.register(server.stop)
             return server.api_base
+
+
+def find_local_lm_server() -> str | None:
+    """The api_base of a local LM server this process can use now, or None; starts nothing.
+
+    Checked as `ensure_local_lm_server` would use them: `$SYNARAY_LOCAL_LM_API_BASE` if it
+    answers, a server owned by this process, or the live server recorded for this machine.
+    """
+    env = os.environ.get("SYNARAY_LOCAL_LM_API_BASE")
+    if env and _port_open(env):
+        return env.rstrip("/")
+    if _OWNED is not None and _OWNED.alive():
+        return _OWNED.api_base
+    record = _read_record()
+    if record is not None and _record_alive(record):
+        return str(record["api_base"])
+    return None
 
 
 def _record_path() -> Path:

@@ -26,7 +26,7 @@ from __future__ import annotations
 import math
 from collections.abc import Mapping, Sequence
 
-__all__ = ["pareto_front", "quantiles", "rank", "shared_examples"]
+__all__ = ["exploit_losers", "pareto_front", "quantiles", "rank", "shared_examples"]
 
 
 def rank(scores: Mapping[str, float | None]) -> list[str]:
@@ -45,6 +45,34 @@ def quantiles(ranked: Sequence[str], fraction: float) -> tuple[list[str], list[s
     if size <= 0:
         return [], []
     return list(ranked[:size]), list(ranked[-size:])
+
+
+def exploit_losers(ranked: Sequence[str], bottom: Sequence[str],
+                   front: Sequence[str]) -> list[str]:
+    """The members that give up their slot this generation: as many as the bottom quantile.
+
+    Weakest first, bottom members off the Pareto front go first; a bottom member on the
+    front (alone best on some example) is kept and the weakest off-front member above it
+    goes in its place; only when every non-leader is on the front do front members of the
+    bottom quantile go. So the front keeps its specialists and yet every generation makes
+    room for new children (with small populations on small minibatches nearly every member
+    wins some example, and a rule that spared all front members stalled the search). The
+    leader never goes.
+
+    Example:
+        >>> exploit_losers(["a", "b", "c", "d"], ["d"], ["a", "d"])
+        ['c']
+        >>> exploit_losers(["a", "b", "c", "d"], ["d"], ["a", "b", "c", "d"])
+        ['d']
+    """
+    if not bottom:
+        return []
+    protected = set(front)
+    weakest_first = list(reversed(ranked[1:]))
+    ordered = ([cid for cid in weakest_first if cid in bottom and cid not in protected]
+               + [cid for cid in weakest_first if cid not in bottom and cid not in protected]
+               + [cid for cid in weakest_first if cid in bottom and cid in protected])
+    return ordered[:len(bottom)]
 
 
 def shared_examples(scores: Mapping[str, Mapping[str, float]]) -> list[str]:

@@ -182,4 +182,34 @@ async def propose_instructions(language_model: Any, messages: list[dict],
     text = answer.get("instructions") if isinstance(answer, dict) else None
     if not isinstance(text, str) or not text.strip():
         return None, "LMOutputError: the answer has no `instructions` text", trace
+    problem = degenerate_instructions(text)
+    if problem:
+        return None, f"LMOutputError: rejected proposal ({problem})", trace
     return text.strip(), None, trace
+
+
+_SCHEMA_ECHOES = {
+    INSTRUCTIONS_SCHEMA["properties"]["instructions"]["description"].strip().lower(),
+    "instructions", "the instructions", "...",
+}
+
+
+def degenerate_instructions(text: str) -> str | None:
+    """Why a proposed instruction is unusable, or None.
+
+    A small model sometimes echoes the schema's field description ("The complete new
+    instructions for the step.") or answers with a few characters; such a child would waste
+    a population slot and, on a small validation set, can even win by luck.
+
+    Example:
+        >>> degenerate_instructions("The complete new instructions for the step.")
+        'it repeats the field description'
+        >>> degenerate_instructions("Answer with one of: plausible, implausible.") is None
+        True
+    """
+    cleaned = text.strip().strip("\"'<>").strip()
+    if cleaned.lower() in _SCHEMA_ECHOES:
+        return "it repeats the field description"
+    if len(cleaned) < 12 or len(cleaned.split()) < 3:
+        return f"too short: {cleaned!r}"
+    return None

@@ -1,0 +1,1 @@
+"""Example run configs and the custom program module they name (`examples.programs`)."""

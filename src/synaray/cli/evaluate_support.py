@@ -1,0 +1,112 @@
+"""What `synaray evaluate` does around `bulk_evaluate`: JSONL input, the local model server.
+
+- A JSONL file is converted once to Parquet inside the results folder
+  (`<out>/input-<name>.parquet`, rows get an `id` from their line number when they have
+  none), so a rerun with the same `--out` reads the same data and skips finished rows.
+- When a program uses the bundled local model and no server is reachable, one runs for the
+  duration of the command (exported to a Ray cluster this command starts, not to one it
+  joins).
+
+Example:
+    >>> summary = run_bulk_evaluate("runs/demo/best_program.json", "test.jsonl",  # doctest: +SKIP
+    ...                             "results/")
+    >>> summary["reward"]  # doctest: +SKIP
+    0.7
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+from synaray.errors import DataError
+
+__all__ = ["jsonl_to_parquet", "run_bulk_evaluate"]
+
+JSONL_SUFFIXES = (".jsonl", ".ndjson")
+
+
+def _read_jsonl(uri: str) -> list[dict]:
+    from synaray.engines.ray.bulk_io import filesystem
+
+    fs, path = filesystem(uri)
+    try:
+        with fs.open_input_stream(path) as src:
+            text = src.read().decode("utf-8")
+    except FileNotFoundError:
+        raise DataError(f"Data file not found: {uri}") from None
+    except OSError as exc:
+        raise DataError(f"Cannot read {uri}: {exc}") from exc
+    rows = []
+    for line_no, line in enumerate(text.splitlines(), 1):
+        if line.strip():
+            try:
+                rows.append(json.loads(line))
+            except json.JSONDecodeError as exc:
+                raise DataError(f"{uri}, line {line_no}: not valid JSON ({exc.msg}).") from None
+    return rows
+
+
+def jsonl_to_parquet(uri: str, out: str, id_field: str = "id") -> str:
+    """Write a JSONL file's rows as `<out>/input-<name>.parquet`; returns that path."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    from synaray.engines.ray.bulk_io import filesystem
+
+    rows = _read_jsonl(uri)
+    if not rows:
+        raise DataError(f"{uri}: no rows to score.")
+    if id_field == "id" and all("id" not in row for row in rows):
+        rows = [{"id": str(n), **row} for n, row in enumerate(rows)]
+    try:
+        table = pa.Table.from_pylist(rows)
+    except (pa.ArrowInvalid, pa.ArrowTypeError) as exc:
+        raise DataError(f"{uri}: rows do not share one column layout: {exc}") from exc
+    fs, root = filesystem(out)
+    fs.create_dir(root, recursive=True)
+    name = os.path.splitext(os.path.basename(uri.rstrip("/")))[0]
+    target = f"{root.rstrip('/')}/input-{name}.parquet"
+    pq.write_table(table, target, filesystem=fs)
+    return target if "://" not in out else f"{out.rstrip('/')}/input-{name}.parquet"
+
+
+def _payloads(program: Any, top_k: int | None) -> list[dict]:
+    from synaray.engines.ray.bulk_io import resolve_programs
+
+    return [spec.payload for spec in resolve_programs(program, top_k)]
+
+
+def _joining(address: str | None) -> bool:
+    from synaray.config.sessions import joins_cluster
+
+    return joins_cluster(address)
+
+
+def run_bulk_evaluate(program: Any, data: str, out: str, *, top_k: int | None = None,
+                      input_fields: Mapping[str, str] | None = None,
+                      output_fields: Mapping[str, str] | None = None, id_field: str = "id",
+                      reward: Any = None, metrics: Sequence[Any] | None = None,
+                      batch_size: int = 64, concurrency: int = 16, num_workers: int = 2,
+                      address: str | None = None, verbose: bool = True) -> dict:
+    """`bulk_evaluate` with JSONL input and the local model handled; returns its summary."""
+    from synaray.config.program_building import payload_uses_local_model
+    from synaray.config.sessions import local_model_session
+    from synaray.engines.ray.bulk_evaluate import bulk_evaluate
+
+    def say(text: str) -> None:
+        if verbose:
+            print(f"synaray: {text}", flush=True)
+
+    if str(data).lower().endswith(JSONL_SUFFIXES):
+        data = jsonl_to_parquet(str(data), str(out), id_field)
+        say(f"JSONL converted to {data}")
+    needed = any(payload_uses_local_model(p) for p in _payloads(program, top_k))
+    with local_model_session(needed, export=not _joining(address), say=say):
+        return bulk_evaluate(program, data, out, input_fields=input_fields,
+                             output_fields=output_fields, id_field=id_field, reward=reward,
+                             metrics=metrics, top_k=top_k, batch_size=batch_size,
+                             concurrency=concurrency, num_workers=num_workers,
+                             address=address, verbose=verbose)

@@ -1,0 +1,259 @@
+"""`synaray fit`, `synaray resume` and `synaray evaluate`.
+
+    synaray fit examples/sports_population_search.yaml --engine ray --storage "$PWD/runs"
+    synaray resume RUN --storage "$PWD/runs"
+    synaray evaluate --run RUN --storage "$PWD/runs" --data big.parquet --out results/
+
+`fit` and `resume` are `synaray.config.load_run_config` + `run_fit`; `evaluate` is
+`synaray.engines.ray.bulk_evaluate.bulk_evaluate` (Ray Data, streaming, resumable), which
+also takes a small JSONL file. Heavy imports (Ray, litellm, pydantic models) happen inside
+the command functions, so `synaray --help` stays quick.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+from typing import Any
+
+from synaray.cli.main import command
+from synaray.errors import ConfigError
+
+__all__ = ["evaluate_command", "fit_command", "resume_command"]
+
+
+def _say(text: str) -> None:
+    print(f"synaray: {text}", flush=True)
+
+
+def _positive_int(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        value = 0
+    if value <= 0:
+        raise argparse.ArgumentTypeError(f"expected a positive integer, received {text!r}")
+    return value
+
+
+def _fmt(value: Any) -> str:
+    return "-" if value is None else (f"{value:.3f}" if isinstance(value, float) else str(value))
+
+
+# --- fit ----------------------------------------------------------------------------------
+def _fit_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.formatter_class = argparse.RawDescriptionHelpFormatter
+    parser.epilog = (
+        "examples:\n"
+        "  synaray fit examples/object_counting_random_few_shot.toml\n"
+        "  synaray fit examples/sports_population_search.yaml --engine ray \\\n"
+        "      --set optimizer.population_size=4 --set training.epochs=2\n"
+        "  ray job submit --working-dir . -- synaray fit examples/sports_population_search.yaml"
+        " \\\n      --address auto --storage \"$PWD/synaray_runs\"\n\n"
+        "The run's folder <storage>/<run name>/ holds run_config.json, the checkpoints and\n"
+        "best_program.json; continue a stopped run with `synaray resume RUN --storage ...`.")
+    parser.add_argument("config", metavar="CONFIG",
+                        help="the run config (.yaml, .yml, .toml or .json)")
+    parser.add_argument("--engine", choices=["local", "ray"], default=None,
+                        help="where evaluations run (overrides engine.type)")
+    parser.add_argument("--address", default=None,
+                        help="join this Ray cluster: 'auto' (the one this runs on, as in "
+                             "`ray job submit`) or host:port (overrides engine.address; "
+                             "implies --engine ray)")
+    parser.add_argument("--storage", default=None,
+                        help="where runs are kept: a folder or a URI such as "
+                             "s3://bucket/prefix (default ./synaray_runs, made absolute)")
+    parser.add_argument("--run-name", default=None,
+                        help="the run's name (default: program name and time)")
+    parser.add_argument("--set", dest="overrides", action="append", default=[],
+                        metavar="KEY=VALUE",
+                        help="override a config key, e.g. --set optimizer.population_size=4 "
+                             "(the value is read as YAML; repeat for several keys)")
+    parser.add_argument("--resume", action="store_true",
+                        help="continue the run named by --run-name (or run_name) from its "
+                             "checkpoint instead of starting a new one")
+    parser.add_argument("--quiet", action="store_true", help="print only the final summary")
+
+
+def _fit_overrides(args: argparse.Namespace) -> dict[str, Any]:
+    from synaray.config import parse_override
+
+    overrides = dict(parse_override(text) for text in args.overrides)
+    if args.address is not None:
+        if args.engine == "local":
+            raise ConfigError("--address joins a Ray cluster: it needs --engine ray.")
+        overrides["engine.type"] = "ray"
+        overrides["engine.address"] = args.address
+    if args.engine is not None:
+        overrides["engine.type"] = args.engine
+    if args.storage is not None:
+        overrides["storage"] = args.storage
+    if args.run_name is not None:
+        overrides["run_name"] = args.run_name
+    return overrides
+
+
+def print_outcome(outcome: Any) -> None:
+    """The end of `fit`/`resume`: where the best program is, and its rewards."""
+    print(f"\nrun:          {outcome.run_name}")
+    print(f"best program: {outcome.best_program_path}")
+    print(f"stopped:      {outcome.stop_reason}")
+    rows = [("validation", outcome.val_reward, outcome.val_metrics)]
+    if outcome.test_reward is not None:
+        rows.append(("test", outcome.test_reward, outcome.test_metrics))
+    metric_names = sorted({name for _, _, metrics in rows for name in metrics})
+    header = f"{'split':<12} {'reward':>8}" + "".join(f" {n:>12}" for n in metric_names)
+    print("\n" + header)
+    for split, reward, metrics in rows:
+        print(f"{split:<12} {_fmt(reward):>8}"
+              + "".join(f" {_fmt(metrics.get(n)):>12}" for n in metric_names))
+    print(f"\n{outcome.generations} generations, {outcome.lm_calls} LM calls, "
+          f"{outcome.time_s:.0f} s", flush=True)
+
+
+@command("fit", arguments=_fit_arguments,
+         help="Optimize the program of a run config (YAML/TOML) locally or on Ray.")
+def fit_command(args: argparse.Namespace) -> int:
+    """Load the config (with overrides), run it, print the best program and its rewards."""
+    from synaray.config import load_run_config, run_fit
+
+    overrides = _fit_overrides(args)
+    if not args.quiet:
+        _say(f"loading {args.config}")
+    config = load_run_config(args.config, overrides)
+    outcome = run_fit(config, resume=args.resume, verbose=not args.quiet)
+    print_outcome(outcome)
+    return 0
+
+
+# --- resume -------------------------------------------------------------------------------
+def _resume_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("run", metavar="RUN", help="the run's name (its folder in --storage)")
+    parser.add_argument("--storage", required=True,
+                        help="where the run is kept (the --storage it was started with)")
+    parser.add_argument("--address", default=None,
+                        help="the Ray cluster to continue on ('auto' under `ray job submit`; "
+                             "default: the run's own setting)")
+    parser.add_argument("--quiet", action="store_true", help="print only the final summary")
+
+
+@command("resume", arguments=_resume_arguments,
+         help="Continue a run started by `synaray fit` from its last checkpoint.")
+def resume_command(args: argparse.Namespace) -> int:
+    """Rebuild the run from its run_config.json and continue it (no evaluation is redone)."""
+    from synaray.config import load_saved_run_config, run_fit
+
+    overrides = {"engine.address": args.address} if args.address else None
+    config = load_saved_run_config(args.storage, args.run, overrides)
+    if not args.quiet:
+        _say(f"resuming {args.run} from {config.source}")
+    outcome = run_fit(config, resume=True, verbose=not args.quiet)
+    print_outcome(outcome)
+    return 0
+
+
+# --- evaluate -----------------------------------------------------------------------------
+def _evaluate_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.formatter_class = argparse.RawDescriptionHelpFormatter
+    parser.epilog = (
+        "examples:\n"
+        "  synaray evaluate --program runs/RUN/best_program.json --data test.jsonl --out res/\n"
+        "  synaray evaluate --run RUN --storage s3://bucket/runs --top-k 3 \\\n"
+        "      --data s3://bucket/questions/ --out s3://bucket/results/ \\\n"
+        "      --input-field question=query --address auto\n\n"
+        "Results: <out>/part-*.parquet (one row per program and example: prediction, reward,\n"
+        "error, LM usage), <out>/summary.json. Rerunning with the same --out scores only the\n"
+        "rows not yet scored.")
+    source = parser.add_mutually_exclusive_group(required=True)
+    source.add_argument("--program", help="a saved program JSON (e.g. a run's "
+                                          "best_program.json), local or a URI")
+    source.add_argument("--run", help="a run's name in --storage (its best program, or its "
+                                      "--top-k best candidates)")
+    parser.add_argument("--storage", help="where the --run is kept")
+    parser.add_argument("--top-k", type=_positive_int, default=None,
+                        help="with --run: score the run's K best candidates")
+    parser.add_argument("--data", required=True,
+                        help="Parquet file or folder (local or URI), or a JSONL file")
+    parser.add_argument("--out", required=True, help="results folder (local or URI)")
+    parser.add_argument("--input-field", action="append", default=[], metavar="COLUMN=FIELD",
+                        help="data column COLUMN fills program input field FIELD "
+                             "(default: same names; repeat as needed)")
+    parser.add_argument("--output-field", action="append", default=[], metavar="COLUMN=FIELD",
+                        help="data column COLUMN holds the expected output field FIELD")
+    parser.add_argument("--id-field", default="id", help="column of unique row ids "
+                                                         "(default: id)")
+    parser.add_argument("--reward", default=None, help="reward id (default: the program's)")
+    parser.add_argument("--metric", action="append", default=None,
+                        help="metric id (default: the program's; repeat as needed)")
+    parser.add_argument("--batch-size", type=_positive_int, default=64,
+                        help="rows per Ray Data batch (default: 64)")
+    parser.add_argument("--concurrency", type=_positive_int, default=16,
+                        help="samples in flight per worker (default: 16)")
+    parser.add_argument("--num-workers", type=_positive_int, default=2,
+                        help="scorer actors (default: 2)")
+    parser.add_argument("--address", default=None,
+                        help="join this Ray cluster ('auto' or host:port); default: the "
+                             "running one or a new local one")
+    parser.add_argument("--quiet", action="store_true", help="no progress bar")
+
+
+def _field_map(pairs: list[str], flag: str) -> dict[str, str] | None:
+    """`COLUMN=FIELD` pairs -> {field: column} (what bulk_evaluate takes)."""
+    if not pairs:
+        return None
+    mapping = {}
+    for text in pairs:
+        column, sep, field = text.partition("=")
+        if not sep or not column or not field:
+            raise ConfigError(f"{flag} {text!r}: expected COLUMN=FIELD, such as "
+                              "question=query.")
+        mapping[field] = column
+    return mapping
+
+
+def _program_source(args: argparse.Namespace) -> str:
+    if args.program is not None:
+        if args.top_k is not None:
+            raise ConfigError("--top-k needs --run (a run's candidates), not --program.")
+        return args.program
+    if not args.storage:
+        raise ConfigError("--run needs --storage (where the run is kept).")
+    from synaray.config.runner import open_existing_run
+
+    store = open_existing_run(args.storage, args.run)
+    if not store.exists("best_program.json"):
+        raise ConfigError(f"Run {args.run!r} has no best_program.json yet.")
+    if args.top_k is None:
+        return store.uri("best_program.json")
+    return store.uri("").rstrip("/")  # the run folder: its top-k candidates
+
+
+def _print_summary(summary: dict, out: str) -> None:
+    programs = summary.get("programs") or {}
+    names = sorted({m for p in programs.values() for m in (p.get("metrics") or {})})
+    print("\n" + f"{'program':<24} {'rows':>7} {'reward':>8}"
+          + "".join(f" {n:>12}" for n in names) + f" {'failures':>9} {'lm_calls':>9}")
+    for pid, p in programs.items():
+        metrics = p.get("metrics") or {}
+        print(f"{pid[:24]:<24} {p.get('rows', 0):>7} {_fmt(p.get('reward')):>8}"
+              + "".join(f" {_fmt(metrics.get(n)):>12}" for n in names)
+              + f" {p.get('failures', 0):>9} {p.get('lm_calls', 0):>9}")
+    print(f"\nresults: {out} (summary.json, part-*.parquet)", flush=True)
+
+
+@command("evaluate", arguments=_evaluate_arguments,
+         help="Score a saved program (or a run's best ones) on a dataset with Ray Data.")
+def evaluate_command(args: argparse.Namespace) -> int:
+    """Score, write per-row results and a summary, print the reward and metrics table."""
+    from synaray.cli.evaluate_support import run_bulk_evaluate
+
+    program = _program_source(args)
+    summary = run_bulk_evaluate(
+        program, args.data, args.out, top_k=args.top_k,
+        input_fields=_field_map(args.input_field, "--input-field"),
+        output_fields=_field_map(args.output_field, "--output-field"),
+        id_field=args.id_field, reward=args.reward, metrics=args.metric,
+        batch_size=args.batch_size, concurrency=args.concurrency,
+        num_workers=args.num_workers, address=args.address, verbose=not args.quiet)
+    _print_summary(summary, args.out if "://" in args.out else os.path.abspath(args.out))
+    return 0

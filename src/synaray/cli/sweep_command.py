@@ -1,0 +1,117 @@
+"""`synaray sweep CONFIG`: one optimization run per setting, as Ray Tune trials.
+
+    synaray sweep examples/sweep_sports.yaml
+    synaray sweep examples/sweep_sports.yaml --storage "$PWD/sweeps" --max-concurrent-trials 2
+    ray job submit --working-dir . -- synaray sweep examples/sweep_sports.yaml \\
+        --address auto --storage s3://bucket/sweeps
+
+CONFIG is a run config plus a `sweep:` section (`synaray.sweeps.spec`). The command prints
+the trials ranked by validation reward, writes them to `<storage>/<name>/results.csv` and
+`results.json`, and prints the best run's program path. Ray is imported only when it runs.
+"""
+
+from __future__ import annotations
+
+import argparse
+from typing import TYPE_CHECKING
+
+from synaray.cli.main import command
+
+if TYPE_CHECKING:
+    from synaray.sweeps import SweepPlan
+
+__all__ = ["sweep_command"]
+
+
+def _positive_int(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        value = 0
+    if value <= 0:
+        raise argparse.ArgumentTypeError(f"expected a positive integer, received {text!r}")
+    return value
+
+
+def _sweep_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.formatter_class = argparse.RawDescriptionHelpFormatter
+    parser.epilog = (
+        "the sweep section:\n"
+        "  sweep:\n"
+        "    method: grid              # grid | random (random needs num_samples)\n"
+        "    metric: val_reward        # ranks the trials (mode: max)\n"
+        "    parameters:               # dotted run-config keys\n"
+        "      model.temperature: {values: [0.0, 0.7]}\n"
+        "      optimizer.population_size: {grid: [2, 4]}\n"
+        "      # also {choice: [...]} and {uniform: [lo, hi]} (random sweeps)\n\n"
+        "examples:\n"
+        "  synaray sweep examples/sweep_sports.yaml\n"
+        "  synaray sweep examples/sweep_sports.yaml --set task.n_train=10 --name quick\n"
+        "  ray job submit --working-dir . -- synaray sweep examples/sweep_sports.yaml \\\n"
+        "      --address auto --storage s3://bucket/sweeps\n\n"
+        "Each trial is one whole run (the local engine inside a Ray Tune trial of 1 CPU).\n"
+        "Results: <storage>/<name>/results.csv and results.json; each trial's run (and\n"
+        "best_program.json) in <storage>/<name>/runs/.")
+    parser.add_argument("config", metavar="CONFIG",
+                        help="a run config with a `sweep:` section (.yaml, .toml or .json)")
+    parser.add_argument("--address", default=None,
+                        help="join this Ray cluster ('auto' under `ray job submit`, or "
+                             "host:port); default: start one on this machine")
+    parser.add_argument("--storage", default=None,
+                        help="where the sweep is kept: a folder or a URI such as "
+                             "s3://bucket/prefix (default: the config's storage, else "
+                             "./synaray_runs)")
+    parser.add_argument("--max-concurrent-trials", type=_positive_int, default=None,
+                        metavar="N", help="trials run at once (default: as many as the "
+                                          "cluster's CPUs allow)")
+    parser.add_argument("--name", default=None,
+                        help="the sweep's name (default: sweep.name, else the file name "
+                             "and the time)")
+    parser.add_argument("--set", dest="overrides", action="append", default=[],
+                        metavar="KEY=VALUE",
+                        help="set a config key in every trial, e.g. --set task.n_train=10 "
+                             "(read as YAML; not a swept key; repeatable)")
+    parser.add_argument("--dry-run", action="store_true",
+                        help="validate the sweep and list its trials without running them")
+    parser.add_argument("--quiet", action="store_true",
+                        help="print only the results table")
+
+
+def _print_plan(plan: SweepPlan) -> None:
+    print(f"sweep {plan.name}: {len(plan.trials)} trials ({plan.spec.method}), "
+          f"results in {plan.root}")
+    for index, trial in enumerate(plan.trials):
+        settings = ", ".join(f"{k}={v!r}" for k, v in trial.items())
+        print(f"  t{index:03d}  {settings}")
+
+
+@command("sweep", arguments=_sweep_arguments,
+         help="Run one optimization per setting of a sweep (Ray Tune) and rank them by "
+              "validation reward.")
+def sweep_command(args: argparse.Namespace) -> int:
+    """Plan the sweep (every trial's config checked), run it, print the ranked table."""
+    from synaray.config import parse_override
+    from synaray.sweeps import plan_sweep, run_plan
+
+    overrides = dict(parse_override(text) for text in args.overrides)
+    plan = plan_sweep(args.config, storage=args.storage, name=args.name, overrides=overrides)
+    if args.dry_run or not args.quiet:
+        _print_plan(plan)
+    if args.dry_run:
+        return 0
+    result = run_plan(plan, address=args.address,
+                      max_concurrent_trials=args.max_concurrent_trials, verbose=not args.quiet)
+    print()
+    print(result.format_table())
+    print(f"\nresults:      {result.files.get('csv')}\n              {result.files.get('json')}")
+    failed = sum(1 for row in result.rows if row.get("status") != "ok")
+    if failed:
+        print(f"failed:       {failed} of {len(result.rows)} trials (see the error column)")
+    if result.best is None:
+        print("best program: none (no trial finished with a "
+              f"{result.metric})", flush=True)
+        return 1
+    print(f"best program: {result.best_program_path}\n"
+          f"best trial:   t{result.best['trial']:03d} {result.metric}="
+          f"{result.best[result.metric]:.4f}", flush=True)
+    return 0

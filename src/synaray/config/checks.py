@@ -1,0 +1,127 @@
+"""Checks of a validated run config that need imports or the filesystem.
+
+Run by `load_run_config` after the pydantic models accepted the shapes: the task name, the
+`module:function` and `module:Class` paths, the data files and their format, the saved
+program file, and every reward, metric and optimizer (built once, so that a bad name or
+setting fails here, naming its key, and not minutes into a run). Remote URIs (`s3://...`)
+are not opened here.
+
+Example:
+    >>> data_format("train.parquet", None)
+    'parquet'
+"""
+
+from __future__ import annotations
+
+import inspect
+import os
+from pathlib import Path
+
+from synaray.config.components import (
+    build_language_model,
+    build_metric,
+    build_optimizer,
+    build_reward,
+    import_object,
+)
+from synaray.config.messages import config_error, suggest
+from synaray.config.schema import RunConfig
+from synaray.errors import ConfigError
+
+__all__ = ["check_run_config", "data_format", "import_data_model"]
+
+_SUFFIXES = {".jsonl": "jsonl", ".ndjson": "jsonl", ".json": "jsonl", ".parquet": "parquet",
+             ".pq": "parquet"}
+
+
+def data_format(uri: str, declared: str | None, source: str = "<config>",
+                path: str = "data.format") -> str:
+    """`jsonl` or `parquet`: as declared, or from the file suffix (a folder is Parquet)."""
+    if declared is not None:
+        return declared
+    suffix = Path(uri.partition("?")[0].rstrip("/")).suffix.lower()  # no URI query
+    if suffix in _SUFFIXES:
+        return _SUFFIXES[suffix]
+    if "://" not in uri and Path(uri).is_dir():
+        return "parquet"
+    raise ConfigError(f"{source}: {path}: expected 'jsonl' or 'parquet': the format of "
+                      f"{uri!r} cannot be told from its suffix (known suffixes: "
+                      f"{', '.join(sorted(_SUFFIXES))}).")
+
+
+def import_data_model(spec: str, source: str, path: str) -> type:
+    """The DataModel class at `module:Class`."""
+    from synaray.data import DataModel
+
+    obj = import_object(spec, source, path)
+    if not (inspect.isclass(obj) and issubclass(obj, DataModel)):
+        raise config_error(source, path, "a synaray.DataModel subclass", spec)
+    return obj
+
+
+def _local_file(uri: str, source: str, path: str) -> None:
+    if "://" in uri:
+        return
+    if not Path(uri).exists():
+        where = "" if os.path.isabs(uri) else f" (relative to the current directory " \
+                                               f"{os.getcwd()})"
+        raise ConfigError(f"{source}: {path}: file not found: {uri}{where}.")
+
+
+def _check_task(config: RunConfig, source: str) -> None:
+    from synaray.datasets import TASKS
+
+    if config.task is None:
+        return
+    if config.task.name not in TASKS:
+        raise ConfigError(f"{source}: task.name: unknown task {config.task.name!r}; expected "
+                          f"one of {', '.join(sorted(TASKS))}.{suggest(config.task.name, TASKS)}")
+    if config.model is None:
+        raise ConfigError(f"{source}: model: missing required key: a built-in task builds a "
+                          "Generator that needs a language model (e.g. "
+                          "model: local/smollm2-135m).")
+
+
+def _check_program(config: RunConfig, source: str, check_files: bool) -> None:
+    program = config.program
+    if program is None:
+        return
+    if program.builder is not None:
+        builder = import_object(program.builder, source, "program.builder")
+        if not callable(builder):
+            raise config_error(source, "program.builder", "a function that builds a Program",
+                               program.builder)
+    elif check_files:
+        _local_file(program.path, source, "program.path")
+
+
+def _check_data(config: RunConfig, source: str, check_files: bool) -> None:
+    data = config.data
+    if data is None:
+        return
+    import_data_model(data.input_model, source, "data.input_model")
+    import_data_model(data.output_model, source, "data.output_model")
+    for split in ("train", "validation", "test"):
+        uri = getattr(data, split)
+        if uri is None:
+            continue
+        data_format(uri, data.format, source)
+        if check_files:
+            _local_file(uri, source, f"data.{split}")
+
+
+def check_run_config(config: RunConfig, source: str, check_files: bool = True) -> None:
+    """Raise `ConfigError` (file, key path, expectation) for the first problem found.
+
+    `check_files=False` skips the existence of local files (a resumed run reads its
+    training data from run storage).
+    """
+    _check_task(config, source)
+    _check_program(config, source, check_files)
+    _check_data(config, source, check_files)
+    lm = build_language_model(config.model, source) if config.model is not None else None
+    if config.reward is not None:
+        build_reward(config.reward, source)
+    for n, metric in enumerate(config.metrics):
+        build_metric(metric, source, f"metrics[{n}]")
+    build_optimizer(config.optimizer, source, config.training.seed, config.budget, lm)

@@ -1,0 +1,327 @@
+"""`run_fit(config)`: one whole run from a `RunConfig`, as `synaray fit` and sweeps do it.
+
+Steps: build the compiled program, read the data, hold the local model server and the Ray
+connection open as needed, save the resolved config as `run_config.json` in the run's
+folder (so `synaray resume` can rebuild the run), fit with the config's engine, score the
+best program on the test split if there is one, and return a `FitOutcome` (also written as
+`outcome.json`).
+
+A run's folder is `<storage>/<run_name>/` (see `synaray.engines.ray.storage`); LocalEngine
+runs keep the same layout through `RunStorageCheckpoint`.
+
+Example:
+    >>> from synaray.config import load_run_config, run_fit  # doctest: +SKIP
+    >>> outcome = run_fit(load_run_config(  # doctest: +SKIP
+    ...     "examples/object_counting_random_few_shot.toml"))
+    >>> outcome.best_program_path, outcome.val_reward  # doctest: +SKIP
+    ('/home/me/synaray_runs/object_counting-.../best_program.json', 0.4)
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import dataclasses
+import os
+import time
+import uuid
+import warnings
+from collections.abc import Callable, Mapping, Sequence
+from typing import Any
+
+from synaray.config.schema import RunConfig
+from synaray.errors import ConfigError
+
+__all__ = ["RUN_CONFIG_FILE", "FitOutcome", "load_saved_run_config", "open_existing_run",
+           "resolve_storage", "run_fit", "run_fit_async"]
+
+RUN_CONFIG_FILE = "run_config.json"
+OUTCOME_FILE = "outcome.json"
+DEFAULT_STORAGE = "synaray_runs"
+
+
+@dataclasses.dataclass
+class FitOutcome:
+    """What a run produced.
+
+    Attributes:
+        run_name: the run's name (its folder under `storage`).
+        storage: where runs are kept (an absolute local path or a URI).
+        best_program_path: the best program's JSON (`synaray.Program.load` reads it).
+        val_reward: the best program's mean reward on the validation data (or training data
+            when there is none).
+        test_reward: its mean reward on the test split, or None without one.
+        history: per-epoch logs (`History.history`: reward, val_reward, val_<metric>...).
+        lm_calls: LM calls made by the search (evaluations and proposals).
+        test_metrics: metric values on the test split.
+        val_metrics: metric values of the best program on the validation data (last epoch).
+        stop_reason: why the search stopped (epochs completed, a budget reached...).
+        generations: training generations run.
+        time_s: wall time of this call.
+
+    Example:
+        >>> FitOutcome("demo", "/runs", "/runs/demo/best_program.json", 0.8, None,
+        ...            {"val_reward": [0.8]}, 120).to_dict()["lm_calls"]
+        120
+    """
+
+    run_name: str
+    storage: str
+    best_program_path: str
+    val_reward: float | None
+    test_reward: float | None
+    history: dict[str, list]
+    lm_calls: int
+    test_metrics: dict[str, float] = dataclasses.field(default_factory=dict)
+    val_metrics: dict[str, float] = dataclasses.field(default_factory=dict)
+    stop_reason: str | None = None
+    generations: int = 0
+    time_s: float = 0.0
+
+    def to_dict(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+
+def resolve_storage(storage: str | None) -> tuple[str, bool]:
+    """(storage as an absolute path or a URI, whether it was given as a relative path)."""
+    value = storage or DEFAULT_STORAGE
+    if "://" in value:
+        return value, False
+    expanded = os.path.expanduser(value)
+    return os.path.abspath(expanded), not os.path.isabs(expanded)
+
+
+def open_existing_run(storage: str, run_name: str) -> Any:
+    """The `RunStorage` of a run that exists (nothing is created for a wrong name).
+
+    Raises:
+        ConfigError: no folder `run_name` in `storage`.
+    """
+    import pyarrow.fs as pafs
+
+    from synaray.engines.ray.storage import RunStorage
+
+    storage, _ = resolve_storage(storage)
+    fs, base = (pafs.FileSystem.from_uri(storage) if "://" in storage
+                else (pafs.LocalFileSystem(), storage))
+    if fs.get_file_info(f"{base.rstrip('/')}/{run_name}").type != pafs.FileType.Directory:
+        raise ConfigError(f"No run {run_name!r} in {_shown_storage(storage)}.")
+    return RunStorage(storage, run_name)
+
+
+def load_saved_run_config(storage: str, run_name: str,
+                          overrides: Mapping[str, Any] | None = None) -> RunConfig:
+    """The resolved config that `run_fit` saved in a run's folder (for `synaray resume`).
+
+    Local files are not required to exist: a resumed run reads its training data from the
+    run's folder.
+
+    Raises:
+        ConfigError: no such run, or no run_config.json in it.
+    """
+    from synaray.config.loading import parse_run_config
+
+    store = open_existing_run(storage, run_name)
+    storage = store.storage
+    if not store.exists(RUN_CONFIG_FILE):
+        raise ConfigError(f"Run {run_name!r} in {_shown(store, '')} has no {RUN_CONFIG_FILE} "
+                          "(it was not started by `synaray fit`); resume it from Python with "
+                          "program.fit(..., resume=True).")
+    data = store.read_json(RUN_CONFIG_FILE)
+    data.update(run_name=run_name, storage=storage)
+    return parse_run_config(data, _shown(store, RUN_CONFIG_FILE), overrides, check_files=False)
+
+
+def _shown(store: Any, name: str) -> str:
+    """A run file's URI for messages (credentials in a URI are masked)."""
+    return getattr(store, "display_uri", store.uri)(name)
+
+
+def _shown_storage(storage: str) -> str:
+    import re
+
+    return re.sub(r"^([a-zA-Z][a-zA-Z0-9+.-]*://)[^/@?]*@", r"\1***@", storage)
+
+
+def _printer(verbose: bool) -> Callable[[str], None]:
+    def say(text: str) -> None:
+        if verbose:
+            print(f"synaray: {text}", flush=True)
+
+    return say
+
+
+def _engine(config: RunConfig, storage: str, run_name: str) -> Any:
+    settings = config.engine
+    if settings.type == "local":
+        from synaray.engines import LocalEngine
+
+        return LocalEngine(max_concurrency=settings.max_concurrency)
+    from synaray.engines.ray import RayEngine
+
+    limits = {m: v.model_dump(exclude_none=True) for m, v in (settings.rate_limits or {}).items()}
+    return RayEngine(address=settings.address, num_evaluators=settings.num_evaluators,
+                     max_concurrency=settings.max_concurrency, storage=storage,
+                     run_name=run_name, rate_limits=limits, max_inflight=settings.max_inflight,
+                     chunk_size=settings.chunk_size)
+
+
+@dataclasses.dataclass
+class _Run:
+    """One run being prepared: the resolved names and its storage."""
+
+    config: RunConfig
+    run_name: str
+    storage: str
+    store: Any
+    resume: bool
+    say: Callable[[str], None]
+
+
+def _open_run(config: RunConfig, program: Any, resume: bool,
+              say: Callable[[str], None]) -> _Run:
+    from synaray.engines.ray.storage import RunStorage
+
+    storage, relative = resolve_storage(config.storage)
+    if relative and config.uses_ray() and _joining(config):
+        message = (f"storage {config.storage or DEFAULT_STORAGE!r} is a relative path, "
+                   f"resolved to {storage}: under `ray job submit` that is inside the job's "
+                   "temporary working dir, lost when the job ends. Give an absolute path or "
+                   "a URI (s3://...) with --storage.")
+        warnings.warn(message, UserWarning, stacklevel=3)
+        say(f"WARNING: {message}")
+    if resume and not config.run_name:
+        raise ConfigError(f"{config.source}: run_name: resuming needs the name of the run "
+                          "(run_name in the config, or --run-name).")
+    run_name = config.run_name or (f"{program.name}-{time.strftime('%Y%m%d-%H%M%S')}-"
+                                   f"{uuid.uuid4().hex[:6]}")
+    store = RunStorage(storage, run_name)
+    if not resume and (store.exists(RUN_CONFIG_FILE) or store.has_checkpoint()):
+        shown = _shown_storage(storage)
+        raise ConfigError(f"Run {run_name!r} already exists in {shown}; continue it with "
+                          f"`synaray resume {run_name} --storage {shown}`, or choose another "
+                          "run_name (--run-name).")
+    if resume and not store.has_checkpoint() and config.engine.type == "local":
+        raise ConfigError(f"Nothing to resume: no checkpoint of run {run_name!r} in "
+                          f"{_shown_storage(storage)}.")
+    return _Run(config, run_name, storage, store, resume, say)
+
+
+def _joining(config: RunConfig) -> bool:
+    from synaray.config.sessions import joins_cluster
+
+    return joins_cluster(config.engine.address)
+
+
+def _save_run_config(run: _Run) -> None:
+    resolved = run.config.model_copy(update={"run_name": run.run_name, "storage": run.storage})
+    run.store.write_json(RUN_CONFIG_FILE, resolved.model_dump(mode="json"))
+
+
+def _load_data(run: _Run) -> Any:
+    from synaray.config.data_loading import load_splits, splits_from_storage
+
+    if run.resume and run.store.exists("data/train.parquet"):
+        splits = splits_from_storage(run.store, run.config)
+    else:
+        splits = load_splits(run.config)
+    if not run.config.uses_ray() and not run.resume:  # RayEngine writes its own copy
+        run.store.write_table("data/train.parquet", splits.train.to_arrow())
+        if splits.val is not None:
+            run.store.write_table("data/val.parquet", splits.val.to_arrow())
+    run.say(f"data: {len(splits.train)} training, "
+            f"{len(splits.val) if splits.val is not None else 0} validation, "
+            f"{len(splits.test) if splits.test is not None else 0} test examples")
+    return splits
+
+
+async def _fit(run: _Run, program: Any, splits: Any, callbacks: Sequence[Any] | None,
+               verbose: bool) -> Any:
+    from synaray.config.local_checkpoint import RunStorageCheckpoint
+
+    config = run.config
+    engine = _engine(config, run.storage, run.run_name)
+    cbs = list(callbacks or [])
+    if config.engine.type == "local":  # first: a failing callback cannot skip a checkpoint
+        cbs.insert(0, RunStorageCheckpoint(run.store, resume=run.resume))
+    shown = _shown(run.store, "")
+    run.say(f"{'resuming' if run.resume else 'fitting'} run {run.run_name!r} with "
+            f"{type(program.optimizer).__name__} on the {config.engine.type} engine; "
+            f"checkpoints in {shown}")
+    history = await program.fit(splits.train, validation_data=splits.val,
+                                epochs=config.training.epochs,
+                                batch_size=config.training.batch_size, callbacks=cbs,
+                                engine=engine, verbose=verbose, resume=run.resume)
+    return history
+
+
+async def _test(run: _Run, program: Any, test: Any, verbose: bool) -> dict:
+    if test is None:
+        return {}
+    run.say(f"scoring the best program on {len(test)} test examples")
+    engine = _engine(run.config, run.storage, f"{run.run_name}-test")
+    return await program.evaluate(test, batch_size=run.config.engine.max_concurrency,
+                                  engine=engine, verbose=verbose)
+
+
+def _outcome(run: _Run, history: Any, test: dict, started: float) -> FitOutcome:
+    optimizer = history.optimizer
+    metrics = {k: v for k, v in test.items()
+               if k not in ("reward", "lm_calls", "failures", "time_s", "predictions")}
+    val_metrics = {k.removeprefix("val_"): v[-1] for k, v in history.history.items()
+                   if k.startswith("val_") and k != "val_reward" and v}
+    return FitOutcome(
+        run_name=run.run_name, storage=run.storage,
+        best_program_path=run.store.uri("best_program.json"),
+        val_reward=optimizer.best_val_reward, test_reward=test.get("reward"),
+        history=dict(history.history), lm_calls=int(optimizer.spent.lm_calls),
+        test_metrics=metrics, val_metrics=val_metrics, stop_reason=optimizer.stop_reason,
+        generations=int(optimizer.generation), time_s=time.monotonic() - started)
+
+
+async def run_fit_async(config: RunConfig, *, callbacks: Sequence[Any] | None = None,
+                        resume: bool = False, verbose: bool = True) -> FitOutcome:
+    """`run_fit` for code already inside an event loop."""
+    from synaray.config.program_building import build_program, uses_local_model
+    from synaray.config.sessions import local_model_session, ray_session
+
+    started = time.monotonic()
+    say = _printer(verbose)
+    program = await build_program(config)
+    run = _open_run(config, program, resume, say)
+    splits = _load_data(run)
+    joining = config.uses_ray() and _joining(config)
+    with contextlib.ExitStack() as stack:
+        stack.enter_context(local_model_session(uses_local_model(program), not joining, say))
+        if config.uses_ray():
+            stack.enter_context(ray_session(config.engine.address, joining, say))
+        if not resume:
+            _save_run_config(run)
+        history = await _fit(run, program, splits, callbacks, verbose)
+        test = await _test(run, program, splits.test, verbose)
+    outcome = _outcome(run, history, test, started)
+    run.store.write_json(OUTCOME_FILE, outcome.to_dict())
+    return outcome
+
+
+def run_fit(config: RunConfig, *, callbacks: Sequence[Any] | None = None,
+            resume: bool = False, verbose: bool = True) -> FitOutcome:
+    """Run the whole fit a config describes; see the module docstring for the steps.
+
+    Args:
+        config: from `load_run_config` (or `parse_run_config`).
+        callbacks: `synaray.callbacks.Callback`s given to `program.fit` (their
+            `on_batch_end(generation, logs)` runs after every generation).
+        resume: continue the run `config.run_name` from its checkpoint in
+            `config.storage` (data from the run's folder, optimizer state included).
+        verbose: print progress (steps, a progress bar, the run's folder).
+
+    Returns:
+        A `FitOutcome`.
+
+    Raises:
+        ConfigError: a bad config, an existing run (without `resume`) or nothing to resume.
+        DataError: unreadable data.
+    """
+    return asyncio.run(run_fit_async(config, callbacks=callbacks, resume=resume,
+                                     verbose=verbose))

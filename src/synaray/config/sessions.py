@@ -1,0 +1,100 @@
+"""What a command holds open while it runs: the local model server and the Ray connection.
+
+- `local_model_session`: when the program uses the bundled local model and no server is
+  reachable, start one (recorded for this machine's processes) for the duration of the
+  command. Its address goes into `SYNARAY_LOCAL_LM_API_BASE` only when `export` is true
+  (in-process runs and a Ray cluster this command starts): a cluster that was joined keeps
+  its own setting, so each node starts or reuses its own server.
+- `ray_session`: connect to Ray once for the whole command (fit, then test evaluation):
+  join `address` (or the job's cluster under `ray job submit`), or start a cluster on this
+  machine whose workers get this process's import path and `SYNARAY_*` settings.
+
+Example:
+    >>> with ray_session(None, joining=True, say=print):  # doctest: +SKIP
+    ...     ...
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+from collections.abc import Callable, Iterator
+
+__all__ = ["joins_cluster", "local_model_session", "ray_session"]
+
+ENV_API_BASE = "SYNARAY_LOCAL_LM_API_BASE"
+
+
+def joins_cluster(address: str | None) -> bool:
+    """Whether Ray work joins a cluster that this command does not start."""
+    if address is not None or os.environ.get("RAY_ADDRESS"):
+        return True
+    try:
+        import ray
+    except ImportError:  # pragma: no cover - ray is a dependency
+        return False
+    return ray.is_initialized()
+
+
+@contextlib.contextmanager
+def _exported(api_base: str | None) -> Iterator[None]:
+    if api_base is None:
+        yield
+        return
+    previous = os.environ.get(ENV_API_BASE)
+    os.environ[ENV_API_BASE] = api_base
+    try:
+        yield
+    finally:
+        if previous is None:
+            os.environ.pop(ENV_API_BASE, None)
+        else:
+            os.environ[ENV_API_BASE] = previous
+
+
+@contextlib.contextmanager
+def local_model_session(needed: bool, export: bool,
+                        say: Callable[[str], None]) -> Iterator[str | None]:
+    """Yield the local server's api_base (None when the local model is not used)."""
+    if not needed:
+        yield None
+        return
+    from synaray.lm.local.server import find_local_lm_server, local_lm_server
+
+    api_base = find_local_lm_server()
+    if api_base is not None:
+        say(f"local model: using the server at {api_base}")
+        with _exported(api_base if export else None):
+            yield api_base
+        return
+    say("local model: starting the SmolLM2 server for this command...")
+    with local_lm_server(record=True) as server:
+        say(f"local model: {server.model} at {server.api_base}")
+        with _exported(server.api_base if export else None):
+            yield server.api_base
+
+
+@contextlib.contextmanager
+def ray_session(address: str | None, joining: bool,
+                say: Callable[[str], None]) -> Iterator[None]:
+    """Connected to Ray inside the block; disconnects (and stops a cluster it started)."""
+    import ray
+
+    from synaray.engines.ray.engine import NAMESPACE, _runtime_env
+
+    if ray.is_initialized():
+        yield
+        return
+    if joining:
+        ray.init(address=address, namespace=NAMESPACE, log_to_driver=True)
+        say(f"ray: joined the cluster at {address or os.environ.get('RAY_ADDRESS', 'auto')} "
+            f"({ray.cluster_resources().get('CPU', 0):g} CPUs)")
+    else:
+        # "local": always a new cluster (a bare ray.init() joins any cluster running here)
+        ray.init(address="local", namespace=NAMESPACE, runtime_env=_runtime_env(),
+                 include_dashboard=False, log_to_driver=True)
+        say(f"ray: started a local cluster ({ray.cluster_resources().get('CPU', 0):g} CPUs)")
+    try:
+        yield
+    finally:
+        ray.shutdown()
