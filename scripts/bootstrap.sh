@@ -25,6 +25,7 @@ if [ "$(cat "$stamp" 2>/dev/null || true)" != "$want" ]; then
   else
     default_cmake="-DLLAVA_BUILD=OFF -DGGML_NATIVE=OFF"
   fi
+  CMAKE_BUILD_PARALLEL_LEVEL="${CMAKE_BUILD_PARALLEL_LEVEL:-$(nproc)}" \
   CMAKE_ARGS="${CMAKE_ARGS:-$default_cmake}" "$VENV/bin/python" -m pip install --quiet \
     --no-cache-dir "llama-cpp-python[server]==0.3.36"
   "$VENV/bin/python" -m pip install --quiet -e ".[local,dev]"

@@ -33,11 +33,11 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--optimizer", default="population_search",
                    choices=["population_search", "random_few_shot", "omega"])
     p.add_argument("--population-size", type=int, default=4)
-    p.add_argument("--reflection-probability", type=float, default=0.2,
+    p.add_argument("--reflection-probability", type=float, default=0.1,
                    help="PopulationSearch: share of children whose instruction the LM rewrites")
-    p.add_argument("--nb-min-examples", type=int, default=2,
+    p.add_argument("--nb-min-examples", type=int, default=5,
                    help="fewest few-shot examples in a candidate")
-    p.add_argument("--nb-max-examples", type=int, default=6,
+    p.add_argument("--nb-max-examples", type=int, default=8,
                    help="most few-shot examples in a candidate")
     p.add_argument("--promote-k", type=int, default=1,
                    help="PopulationSearch: leaders scored on validation after each generation")

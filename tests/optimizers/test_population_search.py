@@ -145,6 +145,17 @@ async def test_perturb_swaps_or_adds_a_single_example():
     assert any("swapped" in c.operation for c in new)
 
 
+async def test_perturb_never_makes_a_child_below_nb_min_examples():
+    def demos_help(state, x, y):
+        return 0.2 + 0.1 * len(state["generator"]["examples"]), {"answer": y["answer"]}
+
+    optimizer = only("perturb", population_size=3, nb_min_examples=3, nb_max_examples=4)
+    engine = setup(optimizer, batch_size=12, reward_fn=demos_help)
+    await drive(optimizer, engine, max_rounds=2)
+    # from the empty seed one added demo cannot reach 3: perturb makes nothing
+    assert len(optimizer.population) == 1 and optimizer.counters["perturb"] == 0
+
+
 async def test_reflection_puts_the_proposed_instructions_in_the_child():
     seen = []
 

@@ -22,7 +22,7 @@ from typing import Any
 
 from synaray.errors import SynarayError
 
-__all__ = ["build_parser", "command", "main"]
+__all__ = ["build_parser", "command", "main", "positive_int"]
 
 Handler = Callable[[argparse.Namespace], int]
 Arguments = Callable[[argparse.ArgumentParser], None]
@@ -107,7 +107,8 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 # -- serve-local-lm ----------------------------------------------------------------------
-def _positive_int(text: str) -> int:
+def positive_int(text: str) -> int:
+    """An argparse type: a positive integer, or an error that quotes what was received."""
     try:
         value = int(text)
     except ValueError:
@@ -118,11 +119,11 @@ def _positive_int(text: str) -> int:
 
 
 def _serve_local_lm_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--port", type=_positive_int, default=None,
+    parser.add_argument("--port", type=positive_int, default=None,
                         help="TCP port on 127.0.0.1 (default: a free port)")
-    parser.add_argument("--n-ctx", type=_positive_int, default=4096,
+    parser.add_argument("--n-ctx", type=positive_int, default=4096,
                         help="context size in tokens (default: 4096)")
-    parser.add_argument("--threads", type=_positive_int, default=None,
+    parser.add_argument("--threads", type=positive_int, default=None,
                         help="CPU threads for generation (default: $SYNARAY_LOCAL_LM_THREADS "
                              "or 2; 1 is steadier on a busy machine)")
     parser.add_argument("--startup-timeout", type=float, default=120.0,

@@ -16,7 +16,7 @@ import argparse
 import os
 from typing import Any
 
-from synaray.cli.main import command
+from synaray.cli.main import command, positive_int
 from synaray.errors import ConfigError
 
 __all__ = ["evaluate_command", "fit_command", "resume_command"]
@@ -24,16 +24,6 @@ __all__ = ["evaluate_command", "fit_command", "resume_command"]
 
 def _say(text: str) -> None:
     print(f"synaray: {text}", flush=True)
-
-
-def _positive_int(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        value = 0
-    if value <= 0:
-        raise argparse.ArgumentTypeError(f"expected a positive integer, received {text!r}")
-    return value
 
 
 def _fmt(value: Any) -> str:
@@ -170,7 +160,7 @@ def _evaluate_arguments(parser: argparse.ArgumentParser) -> None:
     source.add_argument("--run", help="a run's name in --storage (its best program, or its "
                                       "--top-k best candidates)")
     parser.add_argument("--storage", help="where the --run is kept")
-    parser.add_argument("--top-k", type=_positive_int, default=None,
+    parser.add_argument("--top-k", type=positive_int, default=None,
                         help="with --run: score the run's K best candidates")
     parser.add_argument("--data", required=True,
                         help="Parquet file or folder (local or URI), or a JSONL file")
@@ -185,11 +175,11 @@ def _evaluate_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--reward", default=None, help="reward id (default: the program's)")
     parser.add_argument("--metric", action="append", default=None,
                         help="metric id (default: the program's; repeat as needed)")
-    parser.add_argument("--batch-size", type=_positive_int, default=64,
+    parser.add_argument("--batch-size", type=positive_int, default=64,
                         help="rows per Ray Data batch (default: 64)")
-    parser.add_argument("--concurrency", type=_positive_int, default=16,
+    parser.add_argument("--concurrency", type=positive_int, default=16,
                         help="samples in flight per worker (default: 16)")
-    parser.add_argument("--num-workers", type=_positive_int, default=2,
+    parser.add_argument("--num-workers", type=positive_int, default=2,
                         help="scorer actors (default: 2)")
     parser.add_argument("--address", default=None,
                         help="join this Ray cluster ('auto' or host:port); default: the "

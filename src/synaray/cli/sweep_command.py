@@ -15,22 +15,12 @@ from __future__ import annotations
 import argparse
 from typing import TYPE_CHECKING
 
-from synaray.cli.main import command
+from synaray.cli.main import command, positive_int
 
 if TYPE_CHECKING:
     from synaray.sweeps import SweepPlan
 
 __all__ = ["sweep_command"]
-
-
-def _positive_int(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        value = 0
-    if value <= 0:
-        raise argparse.ArgumentTypeError(f"expected a positive integer, received {text!r}")
-    return value
 
 
 def _sweep_arguments(parser: argparse.ArgumentParser) -> None:
@@ -61,7 +51,7 @@ def _sweep_arguments(parser: argparse.ArgumentParser) -> None:
                         help="where the sweep is kept: a folder or a URI such as "
                              "s3://bucket/prefix (default: the config's storage, else "
                              "./synaray_runs)")
-    parser.add_argument("--max-concurrent-trials", type=_positive_int, default=None,
+    parser.add_argument("--max-concurrent-trials", type=positive_int, default=None,
                         metavar="N", help="trials run at once (default: as many as the "
                                           "cluster's CPUs allow)")
     parser.add_argument("--name", default=None,

@@ -23,10 +23,19 @@ class Engine:
     Lifecycle: `await engine.start(program, reward, datasets)` once, any number of
     `await engine.evaluate(requests)`, then `await engine.close()`. `datasets` maps a split
     name ("train", "val", "eval") to a `Dataset`; requests name examples by id.
+
+    Metric states: for requests of a split in `metric_splits` ("eval", what `evaluate`
+    scores), the program's compiled metrics are updated where the predictions are made
+    (each evaluator, on its shard) and their states merged exactly; after `evaluate`,
+    `metric_states[(candidate_id, split)]` is `{metric_name: Metric.get_state()}`.
     """
+
+    #: Splits whose requests also yield merged metric states (`metric_states`).
+    metric_splits: frozenset[str] = frozenset({"eval"})
 
     def __init__(self) -> None:
         self.state = EngineState.UNSTARTED
+        self.metric_states: dict[tuple[str, str], dict[str, Any]] = {}
 
     async def start(self, program: Any, reward: Any, datasets: dict[str, Any]) -> None:
         if self.state is EngineState.CLOSED:

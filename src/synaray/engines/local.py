@@ -6,7 +6,7 @@ import asyncio
 from typing import Any
 
 from synaray.engines.engine import Engine
-from synaray.engines.evaluation import ProgramPool, evaluate_request
+from synaray.engines.evaluation import ProgramPool, merge_metric_states, run_request
 from synaray.errors import ConfigError
 from synaray.optimizers.protocol import EvalRequest, EvalResult
 
@@ -39,15 +39,22 @@ class LocalEngine(Engine):
         self.pool = ProgramPool(program.to_payload())
         self.reward = reward
         self.datasets = datasets
+        self.metrics = list(getattr(program, "metrics", None) or [])
 
     async def _evaluate(self, requests: list[EvalRequest]) -> list[EvalResult]:
         semaphore = asyncio.Semaphore(self.max_concurrency)
-        batches = await asyncio.gather(*(
-            evaluate_request(self.pool, self.reward, request,
-                             self.datasets[request.split].fetch(list(request.example_ids)),
-                             semaphore)
+        outcomes = await asyncio.gather(*(
+            run_request(self.pool, self.reward, request,
+                        self.datasets[request.split].fetch(list(request.example_ids)),
+                        semaphore, with_metrics=request.split in self.metric_splits)
             for request in requests))
-        return [result for batch in batches for result in batch]
+        self.metric_states = {}
+        for request, (_, states) in zip(requests, outcomes, strict=True):
+            if states is not None:
+                key = (request.candidate_id, request.split)
+                self.metric_states[key] = merge_metric_states(
+                    self.metrics, self.metric_states.get(key), states)
+        return [result for batch, _ in outcomes for result in batch]
 
     def __repr__(self) -> str:
         return f"<LocalEngine max_concurrency={self.max_concurrency} state={self.state.value}>"

@@ -308,6 +308,8 @@ class PopulationSearch(Optimizer):
     def _perturb(self, parent: str) -> Made | None:
         module = self._pick(self._demo_modules(parent))
         current = self.candidates[parent].state[module].get("examples") or []
+        if len(current) + 1 < self.nb_min_examples:
+            return None  # one demo more cannot reach nb_min_examples: resample instead
         demo = self.demos.sample(module, 1, self._selector, self.rng, exclude=current)
         if not demo:
             return None

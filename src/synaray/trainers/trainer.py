@@ -30,12 +30,20 @@ def _check_compiled(program: Any, need_optimizer: bool) -> None:
                          "needs one (e.g. optimizer=synaray.optimizers.RandomFewShot()).")
 
 
-async def _metric_logs(program: Any, dataset: Any, y_preds: list[Any], prefix: str) -> dict:
+async def _metric_logs(program: Any, dataset: Any, y_preds: list[Any], prefix: str,
+                       states: dict | None = None) -> dict:
+    """Each metric's result: from `states` (merged by the engine from the states computed
+    where the predictions were made) when given, else from one pass over the predictions."""
     logs = {}
-    y_true = [to_json_data_model(y) for _, y in dataset.fetch(dataset.ids)]
+    y_true = None
     for metric in program.metrics:
         metric.reset_state()
-        await metric.update_state(y_true, y_preds)
+        if states is not None and metric.name in states:
+            metric.set_state(states[metric.name])
+        else:
+            if y_true is None:
+                y_true = [to_json_data_model(y) for _, y in dataset.fetch(dataset.ids)]
+            await metric.update_state(y_true, y_preds)
         logs[prefix + metric.name] = metric.result()
     return logs
 
@@ -176,7 +184,8 @@ async def evaluate(program: Any, x: Any = None, y: Any = None, batch_size: int =
     rewards = np.asarray([r.reward for r in results], dtype=float)
     preds = [None if r.y_pred is None else to_json_data_model(r.y_pred) for r in results]
     logs = {"reward": float(rewards.mean()) if rewards.size else 0.0}
-    logs.update(await _metric_logs(program, dataset, preds, ""))
+    states = getattr(engine, "metric_states", {}).get((request.candidate_id, EVAL))
+    logs.update(await _metric_logs(program, dataset, preds, "", states))
     logs.update({"lm_calls": sum(r.lm_calls for r in results),
                  "failures": sum(1 for r in results if r.error),
                  "time_s": time.monotonic() - started})

@@ -14,7 +14,7 @@ import ray
 from ray.util.scheduling_strategies import NodeAffinitySchedulingStrategy
 
 from synaray.engines.engine import Engine
-from synaray.engines.evaluation import apply_batch_reward, is_batch_reward
+from synaray.engines.evaluation import apply_batch_reward, is_batch_reward, merge_metric_states
 from synaray.engines.ray.evaluator import EvaluatorActor, results_from_columns
 from synaray.engines.ray.optimizer_actor import OptimizerActor, RemoteOptimizer
 from synaray.engines.ray.rate_limiter import RateLimiterActor
@@ -134,6 +134,7 @@ class RayEngine(Engine):
         self.reward = reward
         self.datasets = datasets
         self.payload = program.to_payload()
+        self.metrics = list(getattr(program, "metrics", None) or [])
         limiter = None
         if self.rate_limits:
             limiter = ray.remote(RateLimiterActor).options(
@@ -195,9 +196,12 @@ class RayEngine(Engine):
         results: list[EvalResult] = []
         running: dict[asyncio.Future, int] = {}
 
+        splits = tuple(sorted(self.metric_splits))
+
         def launch(index: int) -> None:
             if queues.get(index):
-                ref = self.evaluators[index].evaluate.remote(queues[index].pop(0))
+                ref = self.evaluators[index].evaluate.remote(queues[index].pop(0),
+                                                             metric_splits=splits)
                 running[asyncio.ensure_future(_await_ref(ref))] = index
 
         for index in list(queues):
@@ -207,11 +211,21 @@ class RayEngine(Engine):
             done, _ = await asyncio.wait(running, return_when=asyncio.FIRST_COMPLETED)
             for future in done:
                 index = running.pop(future)
-                results.extend(results_from_columns(future.result()))
+                columns = future.result()
+                results.extend(results_from_columns(columns))
+                self._fold_metric_states(columns.get("metric_states") or [])
                 launch(index)
         return results
 
+    def _fold_metric_states(self, parts: list) -> None:
+        """Add shard metric states into `metric_states` (exact sums, never averages)."""
+        for cid, split, states in parts:
+            key = (cid, split)
+            self.metric_states[key] = merge_metric_states(self.metrics,
+                                                          self.metric_states.get(key), states)
+
     async def _evaluate(self, requests: list[EvalRequest]) -> list[EvalResult]:
+        self.metric_states = {}
         folded = {(r.candidate_id, r.split, r.example_id): r
                   for r in await self._dispatch(self._calls(requests))}
         ordered = []

@@ -16,7 +16,7 @@ from typing import Any
 import numpy as np
 
 from synaray.data.datasets import Dataset
-from synaray.engines.evaluation import ProgramPool, evaluate_request
+from synaray.engines.evaluation import ProgramPool, run_request
 from synaray.optimizers.protocol import EvalRequest, EvalResult
 from synaray.saving import deserialize_object
 
@@ -81,13 +81,25 @@ class EvaluatorActor:
                 "rows": {k: len(v) for k, v in self.datasets.items()}}
 
     async def evaluate(self, requests: list[tuple[str, dict, tuple[str, ...], str]],
-                       apply_batch: bool = False) -> dict[str, Any]:
+                       apply_batch: bool = False,
+                       metric_splits: tuple[str, ...] = ()) -> dict[str, Any]:
+        """Score sub-requests of this shard; results as columns.
+
+        For sub-requests of a split in `metric_splits`, the program's metric states over
+        them are computed here too, next to the predictions, and returned under
+        "metric_states" as `[candidate_id, split, {metric_name: state}]` triples.
+        """
         if self._semaphore is None:
             self._semaphore = asyncio.Semaphore(self.max_concurrency)
         self.calls += 1
-        batches = await asyncio.gather(*(
-            evaluate_request(self.pool, self.reward, EvalRequest(cid, state, ids, split),
-                             self.datasets[split].fetch(list(ids)), self._semaphore,
-                             apply_batch=apply_batch)
+        outcomes = await asyncio.gather(*(
+            run_request(self.pool, self.reward, EvalRequest(cid, state, ids, split),
+                        self.datasets[split].fetch(list(ids)), self._semaphore,
+                        apply_batch=apply_batch, with_metrics=split in metric_splits)
             for cid, state, ids, split in requests))
-        return results_to_columns([r for batch in batches for r in batch])
+        columns = results_to_columns([r for batch, _ in outcomes for r in batch])
+        columns["metric_states"] = [[cid, split, states]
+                                    for (cid, _, _, split), (_, states) in zip(
+                                        requests, outcomes, strict=True)
+                                    if states is not None]
+        return columns

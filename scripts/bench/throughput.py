@@ -1,0 +1,298 @@
+"""Bench: samples/second of synaray's engines against a bare litellm loop.
+
+What it measures, in one run, each on the same N examples at the same total concurrency C
+against the same loopback server (fixed latency, many concurrent requests):
+
+- `bare`: an asyncio loop of `litellm.acompletion` calls (the messages the program would
+  send, C at a time): the ceiling for anything built on litellm;
+- `local`: `LocalEngine(max_concurrency=C)` evaluating a one-Generator program;
+- `ray-1`, `ray-2`, `ray-4`: `RayEngine` with 1, 2 and 4 evaluators, C // n samples in
+  flight on each.
+
+Every engine is started and warmed up (imports, HTTP clients, program build) before the
+clock starts; the timed part is one `evaluate` of N examples, repeated in rounds that
+alternate with a bare-loop run. Printed: median samples/s, the median of the per-round
+ratios to the bare loop (target >= 0.85) and the driver's CPU per sample. The server is an
+aiohttp app in a subprocess, so its CPU is not the client's.
+
+Example:
+    $ python scripts/bench/throughput.py                       # C=16, N=600, 75 ms
+    $ python scripts/bench/throughput.py --concurrency 32 --examples 1200 --latency 0.1
+    $ python scripts/bench/throughput.py --only bare,local     # skip Ray
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+
+MODEL = "openai/bench"
+TARGET = 0.85
+
+
+# --- the loopback server (a subprocess: `--serve PORT LATENCY`) ----------------------------
+def serve(port: int, latency_s: float) -> None:
+    """An OpenAI-compatible chat endpoint that answers `{"answer": q}` after `latency_s`."""
+    from aiohttp import web
+
+    async def chat(request: web.Request) -> web.Response:
+        body = await request.json()
+        q = json.loads(body["messages"][-1]["content"])["q"]
+        await asyncio.sleep(latency_s)
+        return web.json_response({
+            "id": "bench", "object": "chat.completion", "created": int(time.time()),
+            "model": body.get("model", "bench"),
+            "choices": [{"index": 0, "finish_reason": "stop",
+                         "message": {"role": "assistant",
+                                     "content": json.dumps({"answer": q})}}],
+            "usage": {"prompt_tokens": 40, "completion_tokens": 6, "total_tokens": 46}})
+
+    async def ping(request: web.Request) -> web.Response:
+        return web.json_response({"ok": True})
+
+    app = web.Application()
+    app.router.add_post("/v1/chat/completions", chat)
+    app.router.add_get("/ping", ping)
+    web.run_app(app, host="127.0.0.1", port=port, print=None, access_log=None, backlog=4096)
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def start_server(latency_s: float) -> tuple[subprocess.Popen, str]:
+    port = free_port()
+    proc = subprocess.Popen([sys.executable, os.path.abspath(__file__), "--serve", str(port),
+                             str(latency_s)])
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        try:
+            with urllib.request.urlopen(f"http://127.0.0.1:{port}/ping", timeout=5):
+                return proc, f"http://127.0.0.1:{port}/v1"
+        except OSError:
+            time.sleep(0.1)
+    proc.kill()
+    raise RuntimeError("the latency server did not start")
+
+
+# --- what is measured ----------------------------------------------------------------------
+async def build_program(api_base: str, concurrency: int):
+    import synaray
+
+    class Question(synaray.DataModel):
+        q: str
+
+    class Answer(synaray.DataModel):
+        answer: str
+
+    lm = synaray.LanguageModel(MODEL, api_base=api_base, cache=False, retries=0,
+                               max_concurrency=concurrency)
+    inputs = synaray.Input(data_model=Question)
+    outputs = await synaray.Generator(data_model=Answer, language_model=lm)(inputs)
+    program = synaray.Program(inputs=inputs, outputs=outputs, name="bench")
+    program.compile(reward="exact_match")
+    return program, Question, Answer
+
+
+def dataset(n: int, question: type, answer: type, offset: int = 0):
+    from synaray.data.datasets import Dataset
+
+    ids = [str(offset + i) for i in range(n)]
+    return Dataset(ids, [question(q=i) for i in ids], [answer(answer=i) for i in ids])
+
+
+class BareLoop:
+    """litellm.acompletion, C at a time, with the exact requests the program sends."""
+
+    def __init__(self, program, question: type, n: int, c: int) -> None:
+        self.program, self.question, self.n, self.c = program, question, n, c
+
+    async def start(self) -> None:
+        import litellm
+
+        from synaray.data.data_model import to_json_data_model
+        from synaray.lm._litellm import NO_SDK_RETRIES
+
+        generator = next(m for m in self.program.modules if hasattr(m, "build_messages"))
+        lm = generator.language_model
+        target = await lm._resolve_target()
+        mode = lm._mode_for(target)
+        semaphore = asyncio.Semaphore(self.c)
+
+        async def one(i: int) -> None:
+            messages = generator.build_messages(to_json_data_model(self.question(q=str(i))))
+            request = lm._request(target, messages, generator.schema, mode, {})
+            async with semaphore:
+                response = await litellm.acompletion(**{**request,
+                                                        "max_retries": NO_SDK_RETRIES})
+            assert response.choices[0].message.content
+
+        self.one = one
+        await asyncio.gather(*(one(i) for i in range(min(self.c, 32))))  # warm-up
+
+    async def once(self) -> None:
+        await asyncio.gather(*(self.one(i) for i in range(self.n)))
+
+    async def stop(self) -> None:
+        pass
+
+
+class EngineRun:
+    """One engine, started and warmed up once; each `once()` evaluates N examples."""
+
+    def __init__(self, program, engine, question: type, answer: type, n: int,
+                 warmup: int) -> None:
+        self.program, self.engine, self.n = program, engine, n
+        self.data = dataset(n + warmup, question, answer)
+
+    def _request(self, ids: list[str]):
+        from synaray.optimizers.protocol import EvalRequest, candidate_id
+
+        state = self.program.get_state()
+        return [EvalRequest(candidate_id(state), state, tuple(ids), "eval")]
+
+    async def start(self) -> None:
+        await self.engine.start(self.program, self.program.reward, {"eval": self.data})
+        await self.engine.evaluate(self._request(self.data.ids[self.n:]))
+
+    async def once(self) -> None:
+        results = await self.engine.evaluate(self._request(self.data.ids[:self.n]))
+        failed = [r for r in results if r.error]
+        if failed:
+            raise RuntimeError(f"{len(failed)} samples failed, e.g. {failed[0].error}")
+
+    async def stop(self) -> None:
+        await self.engine.close()
+
+
+async def timed(runner, n: int) -> tuple[float, float]:
+    """samples/s and this process's CPU ms per sample of one `runner.once()`."""
+    cpu, started = time.process_time(), time.perf_counter()
+    await runner.once()
+    return n / (time.perf_counter() - started), (time.process_time() - cpu) / n * 1000
+
+
+async def measure(runners: dict[str, object], n: int, repeat: int) -> dict[str, list]:
+    """Start every runner, then `repeat` rounds in which each runs once, in order (so the
+    bare loop and an engine meet the same background load); every round's (rate, CPU)."""
+    rounds: dict[str, list[tuple[float, float]]] = {name: [] for name in runners}
+    for runner in runners.values():
+        await runner.start()
+    try:
+        for _ in range(repeat):
+            for name, runner in runners.items():
+                rounds[name].append(await timed(runner, n))
+    finally:
+        for runner in runners.values():
+            await runner.stop()
+    return rounds
+
+
+def median(values: list[float]) -> float:
+    values = sorted(values)
+    mid = len(values) // 2
+    return values[mid] if len(values) % 2 else (values[mid - 1] + values[mid]) / 2
+
+
+def summary(rounds: dict[str, list], name: str) -> tuple[float, float, float]:
+    """Median samples/s, median CPU ms/sample, and the median of the per-round ratios to
+    the bare loop of the same round (robust to load that drifts between rounds)."""
+    rates = [r for r, _ in rounds[name]]
+    ratios = [r / b for (r, _), (b, _) in zip(rounds[name], rounds["bare"], strict=True)]
+    return median(rates), median([c for _, c in rounds[name]]), median(ratios)
+
+
+def ray_engine(args: argparse.Namespace, n: int):
+    import ray
+
+    from synaray.engines.ray import RayEngine
+    from synaray.engines.ray.engine import _runtime_env
+
+    if not ray.is_initialized():
+        ray.init(num_cpus=max(4, os.cpu_count() or 1), include_dashboard=False,
+                 runtime_env=_runtime_env(), namespace="synaray", log_to_driver=False)
+    per = max(1, args.concurrency // n)
+    return RayEngine(num_evaluators=n, max_concurrency=per, storage=args.storage,
+                     **({"chunk_size": args.chunk_size} if args.chunk_size else {}),
+                     max_inflight=args.max_inflight)
+
+
+async def run(args: argparse.Namespace,
+              api_base: str) -> dict[str, tuple[float, float, float]]:
+    from synaray.engines import LocalEngine
+
+    program, question, answer = await build_program(api_base, args.concurrency)
+    names = args.only.split(",") if args.only else ["bare", "local", "ray-1", "ray-2", "ray-4"]
+    n, c = args.examples, args.concurrency
+    # bare and local alternate in the same rounds; each Ray engine runs alone (its workers
+    # would take CPU from the others), alternating with the bare loop.
+    table: dict[str, tuple[float, float, float]] = {}
+    first: dict[str, object] = {"bare": BareLoop(program, question, n, c)}
+    if "local" in names:
+        first["local"] = EngineRun(program, LocalEngine(max_concurrency=c), question, answer,
+                                   n, warmup=c)
+    rounds = await measure(first, n, args.repeat)
+    table.update({name: summary(rounds, name) for name in first})
+    for name in names:
+        if name.startswith("ray-"):
+            k = int(name.split("-")[1])
+            engine = EngineRun(program, ray_engine(args, k), question, answer, n,
+                               warmup=2 * c)
+            rounds = await measure({"bare": BareLoop(program, question, n, c), name: engine},
+                                   n, args.repeat)
+            table[name] = summary(rounds, name)
+            print(f"  (bare next to {name}: {summary(rounds, 'bare')[0]:.1f} samples/s)",
+                  flush=True)
+    for name in ["bare", *[k for k in names if k != "bare"]]:
+        print_row(name, *table[name])
+    return table
+
+
+def print_row(name: str, rate: float, cpu_ms: float, ratio: float) -> None:
+    """One table row; CPU is this (driver) process's, so for Ray it is the driver's share."""
+    flag = "" if name == "bare" or ratio >= TARGET else "  < target"
+    print(f"{name:<8} {rate:9.1f} samples/s   {ratio:5.2f} x bare   "
+          f"driver CPU {cpu_ms:5.2f} ms/sample{flag}", flush=True)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--serve", nargs=2, metavar=("PORT", "LATENCY"), help=argparse.SUPPRESS)
+    parser.add_argument("--concurrency", "-c", type=int, default=16)
+    parser.add_argument("--examples", "-n", type=int, default=600)
+    parser.add_argument("--latency", type=float, default=0.075, help="server latency, s")
+    parser.add_argument("--only", default="", help="comma list: bare,local,ray-1,ray-2,ray-4")
+    parser.add_argument("--chunk-size", type=int, default=0,
+                        help="RayEngine chunk_size (default: the engine's rule)")
+    parser.add_argument("--max-inflight", type=int, default=2)
+    parser.add_argument("--repeat", type=int, default=5,
+                        help="timed rounds per engine, each next to a bare-loop run; "
+                             "medians are printed (shared machines)")
+    parser.add_argument("--storage", default=os.path.join("/tmp", "synaray-bench-runs"))
+    args = parser.parse_args()
+    if args.serve:
+        serve(int(args.serve[0]), float(args.serve[1]))
+        return
+    os.environ.setdefault("LITELLM_LOCAL_MODEL_COST_MAP", "True")
+    server, api_base = start_server(args.latency)
+    try:
+        print(f"C={args.concurrency} N={args.examples} latency={args.latency * 1000:.0f} ms "
+              f"cores={os.cpu_count()}  (ceiling C/latency = "
+              f"{args.concurrency / args.latency:.0f}/s)", flush=True)
+        asyncio.run(run(args, api_base))
+    finally:
+        server.terminate()
+        server.wait(timeout=10)
+
+
+if __name__ == "__main__":
+    main()
