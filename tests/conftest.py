@@ -23,6 +23,7 @@ os.environ.setdefault("LITELLM_LOCAL_MODEL_COST_MAP", "True")
 import pytest  # noqa: E402
 
 from helpers.openai_stub import OpenAIStub  # noqa: E402
+from helpers.ray_cluster import ray_cluster  # noqa: E402, F401  (one Ray cluster per session)
 
 
 def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:

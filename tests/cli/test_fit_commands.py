@@ -15,7 +15,6 @@ import yaml
 
 import synaray
 from helpers.fit_programs import thirds_config
-from helpers.ray_cluster import ray_cluster  # noqa: F401  (session fixture)
 from synaray.callbacks import Callback
 from synaray.cli.main import main
 from synaray.config import load_run_config, run_fit

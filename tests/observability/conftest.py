@@ -1,4 +1,4 @@
-"""Fixtures: the session Ray cluster and a real MLflow tracking server on loopback."""
+"""Fixtures: a real MLflow tracking server on loopback."""
 
 import os
 import signal
@@ -10,8 +10,6 @@ import urllib.request
 from pathlib import Path
 
 import pytest
-
-from helpers.ray_cluster import ray_cluster  # noqa: F401  (session fixture)
 
 
 def _free_port() -> int:
