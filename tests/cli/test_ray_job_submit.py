@@ -23,6 +23,7 @@ import tempfile
 import time
 import uuid
 import zipfile
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -141,14 +142,17 @@ def test_upload_of_the_working_dir_is_small(tmp_path: Path) -> None:
     assert not [n for n in names if n.startswith((".git/", ".venv/")) or "__pycache__" in n]
 
 
-def wait_for_job(address: str, job_id: str, timeout_s: float) -> tuple[str, str]:
+def wait_for_job(address: str, job_id: str, timeout_s: float,
+                 while_running: Callable[[], None] | None = None) -> tuple[str, str]:
     from ray.job_submission import JobStatus, JobSubmissionClient
 
     client = JobSubmissionClient(address)
     deadline = time.monotonic() + timeout_s
     status = client.get_job_status(job_id)
     while not status.is_terminal() and time.monotonic() < deadline:
-        time.sleep(5)
+        if while_running is not None and status == JobStatus.RUNNING:
+            while_running()
+        time.sleep(2)
         status = client.get_job_status(job_id)
     logs = client.get_job_logs(job_id)
     if not status.is_terminal():
@@ -175,7 +179,18 @@ def test_ray_job_submit_runs_the_example_on_a_started_cluster(ray_head, tmp_path
             break
         time.sleep(5)
     assert submit.returncode == 0, submit.stdout[-3000:] + submit.stderr[-3000:]
-    state, logs = wait_for_job(address, job_id, timeout_s=1200)
+    seen_running: list[str] = []
+
+    def status_while_running() -> None:
+        if seen_running or not (storage / "job-run" / "status.json").exists():
+            return
+        live = subprocess.run([tool("synaray"), "status", "job-run", "--storage", str(storage)],
+                              env=env, capture_output=True, text=True, timeout=120)
+        if live.returncode == 0 and "running" in live.stdout:
+            seen_running.append(live.stdout)
+
+    state, logs = wait_for_job(address, job_id, timeout_s=1200,
+                               while_running=status_while_running)
     print(logs[-3000:])  # shown with -s, and on failure
     assert state == "SUCCEEDED", logs[-4000:]
     assert "ray: joined the cluster" in logs
@@ -194,3 +209,6 @@ def test_ray_job_submit_runs_the_example_on_a_started_cluster(ray_head, tmp_path
                             env=env, capture_output=True, text=True, timeout=120)
     assert status.returncode == 0, status.stdout + status.stderr
     assert "job-run" in status.stdout and "finished" in status.stdout
+    # ...and while the job ran, it said so (generation, best reward, LM calls)
+    assert seen_running, "synaray status never reported the run as running"
+    assert "generation" in seen_running[0] and "LM calls" in seen_running[0]
