@@ -8,7 +8,6 @@ from S3. LocalEngine: no Ray needed.
 from __future__ import annotations
 
 import json
-import socket
 from pathlib import Path
 
 import pyarrow as pa
@@ -18,41 +17,17 @@ import yaml
 
 import synaray
 from helpers.fit_programs import thirds_config
+from helpers.s3_server import moto_s3
 from synaray.callbacks import Callback
 from synaray.cli.main import main
 from synaray.config import load_run_config, run_fit
 
 BUCKET = "synaray-data"
-AWS_ENV = {"AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing",
-           "AWS_EC2_METADATA_DISABLED": "true"}
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
 @pytest.fixture
 def s3(monkeypatch):
     """A moto S3 server with an empty bucket; yields (uri of a key, boto3 client)."""
-    boto3 = pytest.importorskip("boto3")
-    moto_server = pytest.importorskip("moto.server")
-    for key, value in AWS_ENV.items():
-        monkeypatch.setenv(key, value)
-    port = free_port()
-    server = moto_server.ThreadedMotoServer(ip_address="127.0.0.1", port=port, verbose=False)
-    server.start()
-    client = boto3.client("s3", endpoint_url=f"http://127.0.0.1:{port}",
-                          region_name="us-east-1")
-    client.create_bucket(Bucket=BUCKET)
-    query = f"?endpoint_override=127.0.0.1:{port}&scheme=http&region=us-east-1"
-
-    def uri(key: str) -> str:
-        return f"s3://{BUCKET}/{key}{query}"
-
-    yield uri, client
-    server.stop()
+    with moto_s3(BUCKET, monkeypatch) as server:
+        yield server.uri, server.client
 
 
 class StopAfter(Callback):

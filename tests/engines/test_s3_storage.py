@@ -9,11 +9,10 @@ before they were set.
 
 from __future__ import annotations
 
-import socket
-
 import pytest
 
 import synaray
+from helpers.s3_server import AWS_ENV, moto_s3
 from synaray import callbacks
 from synaray.engines import LocalEngine
 from synaray.engines.ray import RayEngine
@@ -24,33 +23,11 @@ pytestmark = [pytest.mark.ray, pytest.mark.usefixtures("ray_cluster")]
 
 BUCKET = "synaray-runs"
 FIT = dict(epochs=2, batch_size=6, validation_split=0.25, verbose=False)
-AWS_ENV = {"AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing",
-           "AWS_EC2_METADATA_DISABLED": "true"}
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
 @pytest.fixture
 def s3(monkeypatch):
     """A moto S3 server with an empty bucket; yields (storage URI, boto3 client)."""
-    boto3 = pytest.importorskip("boto3")
-    moto_server = pytest.importorskip("moto.server")
-    for key, value in AWS_ENV.items():
-        monkeypatch.setenv(key, value)
-    port = free_port()
-    server = moto_server.ThreadedMotoServer(ip_address="127.0.0.1", port=port, verbose=False)
-    server.start()
-    client = boto3.client("s3", endpoint_url=f"http://127.0.0.1:{port}",
-                          region_name="us-east-1")
-    client.create_bucket(Bucket=BUCKET)
-    uri = (f"s3://{BUCKET}/runs?endpoint_override=127.0.0.1:{port}&scheme=http"
-           "&region=us-east-1")
-    yield uri, client
-    server.stop()
+    with moto_s3(BUCKET, monkeypatch) as server:
+        yield server.uri("runs"), server.client
 
 
 def keys(client, prefix: str) -> set[str]:
