@@ -16,37 +16,16 @@ Example:
 
 from __future__ import annotations
 
-import json
 import os
 from collections.abc import Mapping, Sequence
 from typing import Any
 
+from synaray.data.datasets import read_jsonl_rows
 from synaray.errors import DataError
 
 __all__ = ["jsonl_to_parquet", "run_bulk_evaluate"]
 
 JSONL_SUFFIXES = (".jsonl", ".ndjson")
-
-
-def _read_jsonl(uri: str) -> list[dict]:
-    from synaray.engines.ray.bulk_io import filesystem
-
-    fs, path = filesystem(uri)
-    try:
-        with fs.open_input_stream(path) as src:
-            text = src.read().decode("utf-8")
-    except FileNotFoundError:
-        raise DataError(f"Data file not found: {uri}") from None
-    except OSError as exc:
-        raise DataError(f"Cannot read {uri}: {exc}") from exc
-    rows = []
-    for line_no, line in enumerate(text.splitlines(), 1):
-        if line.strip():
-            try:
-                rows.append(json.loads(line))
-            except json.JSONDecodeError as exc:
-                raise DataError(f"{uri}, line {line_no}: not valid JSON ({exc.msg}).") from None
-    return rows
 
 
 def jsonl_to_parquet(uri: str, out: str, id_field: str = "id") -> str:
@@ -56,7 +35,7 @@ def jsonl_to_parquet(uri: str, out: str, id_field: str = "id") -> str:
 
     from synaray.engines.ray.bulk_io import filesystem
 
-    rows = _read_jsonl(uri)
+    rows = read_jsonl_rows(uri)
     if not rows:
         raise DataError(f"{uri}: no rows to score.")
     if id_field == "id" and all("id" not in row for row in rows):

@@ -11,7 +11,6 @@ Example:
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass
 from typing import Any
 
@@ -40,31 +39,9 @@ def _nonempty(dataset: Any) -> Any:
     return dataset if dataset is not None and len(dataset) else None
 
 
-def _remote_jsonl_rows(uri: str, limit: int | None) -> list[dict]:
-    import pyarrow.fs as pafs
-
-    try:
-        fs, path = pafs.FileSystem.from_uri(uri)
-        with fs.open_input_stream(path) as src:
-            text = src.read().decode("utf-8")
-    except (OSError, ValueError) as exc:
-        raise DataError(f"Cannot read {uri}: {exc}") from exc
-    rows = []
-    for line_no, line in enumerate(text.splitlines(), 1):
-        if not line.strip():
-            continue
-        try:
-            rows.append(json.loads(line))
-        except json.JSONDecodeError as exc:
-            raise DataError(f"{uri}, line {line_no}: not valid JSON ({exc.msg}).") from None
-        if limit is not None and len(rows) >= limit:
-            break
-    return rows
-
-
 def read_split(data: DataConfig, split: str, source: str = "<config>") -> Any:
     """One split's file as a labelled `Dataset`, or None if the config names none."""
-    from synaray.data import load_jsonl, load_parquet, rows_to_dataset
+    from synaray.data import load_jsonl, load_parquet
 
     uri = getattr(data, split)
     if uri is None:
@@ -75,10 +52,7 @@ def read_split(data: DataConfig, split: str, source: str = "<config>") -> Any:
                "id_field": data.id_field, "limit": data.limit_of(split)}
     if data_format(uri, data.format, source) == "parquet":
         return load_parquet(uri, x_model, y_model, **options)
-    if "://" not in uri:
-        return load_jsonl(uri, x_model, y_model, **options)
-    rows = _remote_jsonl_rows(uri, options.pop("limit"))
-    return rows_to_dataset(rows, x_model, y_model, source=uri, **options)
+    return load_jsonl(uri, x_model, y_model, **options)
 
 
 def _task_splits(config: RunConfig) -> Splits:

@@ -1,7 +1,13 @@
 """Data models, field masks and datasets."""
 
 from synaray.data.data_model import DataModel, Field, JsonDataModel, to_json_data_model
-from synaray.data.datasets import Dataset, load_jsonl, load_parquet, rows_to_dataset
+from synaray.data.datasets import (
+    Dataset,
+    load_jsonl,
+    load_parquet,
+    read_jsonl_rows,
+    rows_to_dataset,
+)
 from synaray.data.masks import (
     apply_masks,
     base_form,
@@ -29,6 +35,7 @@ __all__ = [
     "mask_schema",
     "out_mask_json",
     "out_mask_schema",
+    "read_jsonl_rows",
     "rows_to_dataset",
     "to_json_data_model",
 ]

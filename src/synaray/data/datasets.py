@@ -17,7 +17,7 @@ import pydantic
 from synaray.data.data_model import DataModel
 from synaray.errors import DataError
 
-__all__ = ["Dataset", "load_jsonl", "load_parquet", "rows_to_dataset"]
+__all__ = ["Dataset", "load_jsonl", "load_parquet", "read_jsonl_rows", "rows_to_dataset"]
 
 
 class Dataset:
@@ -164,31 +164,65 @@ def rows_to_dataset(rows: Sequence[Mapping[str, Any]], input_data_model: type[Da
     return Dataset(ids, xs, ys if output_data_model is not None else None)
 
 
+def _jsonl_text(source: str) -> str:
+    if "://" not in source:
+        path = Path(source)
+        if not path.exists():
+            raise DataError(f"Data file not found: {path}")
+        return path.read_text(encoding="utf-8")
+    import pyarrow.fs as pafs
+
+    try:
+        fs, inner = pafs.FileSystem.from_uri(source)
+        with fs.open_input_stream(inner) as src:
+            return src.read().decode("utf-8")
+    except FileNotFoundError:
+        raise DataError(f"Data file not found: {source}") from None
+    except (OSError, ValueError) as exc:
+        raise DataError(f"Cannot read {source}: {exc}") from exc
+
+
+def read_jsonl_rows(source: str | Path, limit: int | None = None) -> list[dict]:
+    """The JSON objects of a JSONL file, a local path or a pyarrow URI (`s3://...`).
+
+    Blank lines are skipped; at most `limit` rows are returned.
+
+    Raises:
+        DataError: a missing or unreadable file, or a line that is not JSON (named).
+
+    Example:
+        >>> import tempfile, os
+        >>> f = os.path.join(tempfile.mkdtemp(), "d.jsonl")
+        >>> _ = open(f, "w").write(chr(10).join(['{"q": 1}', '', '{"q": 2}']))
+        >>> read_jsonl_rows(f)
+        [{'q': 1}, {'q': 2}]
+    """
+    source = str(source)
+    rows = []
+    for line_no, line in enumerate(_jsonl_text(source).splitlines(), 1):
+        if not line.strip():
+            continue
+        try:
+            rows.append(json.loads(line))
+        except json.JSONDecodeError as exc:
+            raise DataError(f"{source}, line {line_no}: not valid JSON ({exc.msg}).") from None
+        if limit is not None and len(rows) >= limit:
+            break
+    return rows
+
+
 def load_jsonl(path: str | Path, input_data_model: type[DataModel],
                output_data_model: type[DataModel] | None = None, *,
                input_fields: Mapping[str, str] | None = None,
                output_fields: Mapping[str, str] | None = None, id_field: str | None = "id",
                limit: int | None = None) -> Dataset:
-    """Load a JSONL file (one JSON object a line) into a Dataset.
+    """Load a JSONL file (one JSON object a line; a local path or a URI) into a Dataset.
 
     Raises:
         DataError: naming the file, the line and the field, for an unreadable line, a
             missing column or a value that does not fit the model.
     """
-    path = Path(path)
-    if not path.exists():
-        raise DataError(f"Data file not found: {path}")
-    rows = []
-    with path.open(encoding="utf-8") as fh:
-        for line_no, line in enumerate(fh, 1):
-            if not line.strip():
-                continue
-            try:
-                rows.append(json.loads(line))
-            except json.JSONDecodeError as exc:
-                raise DataError(f"{path}, line {line_no}: not valid JSON ({exc.msg}).") from None
-            if limit is not None and len(rows) >= limit:
-                break
+    rows = read_jsonl_rows(path, limit)
     return rows_to_dataset(rows, input_data_model, output_data_model, input_fields,
                            output_fields, id_field, source=str(path))
 
