@@ -47,7 +47,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--engine", default="ray", choices=["ray", "local"])
     p.add_argument("--num-evaluators", type=int, default=2)
     p.add_argument("--max-concurrency", type=int, default=4,
-                   help="samples in flight per evaluator (the local server answers one at a time)")
+                   help="LM calls in flight per evaluator (the local server answers one at a time)")
     p.add_argument("--storage", default=str(Path("synaray_runs").resolve()))
     p.add_argument("--run-name", default=None)
     p.add_argument("--cache", action="store_true", help="use the LM response cache")

@@ -17,6 +17,7 @@ import random
 from collections.abc import Callable
 from typing import Any
 
+from synaray.lm.call_slots import lm_call_slot
 from synaray.saving import deserialize_object, serialize_object
 from synaray.utils.tracing import LMCallRecord, record_lm_call
 
@@ -60,7 +61,8 @@ class FakeLanguageModel:
         self.calls += 1
         delay = self.latency_s + (self._rng.random() * self.jitter_s if self.jitter_s else 0)
         if delay:
-            await asyncio.sleep(delay)
+            async with lm_call_slot():  # an engine's bound on LM calls, as for the real one
+                await asyncio.sleep(delay)
         if schema is None and data_model is not None:
             schema = data_model.get_schema()
         try:

@@ -255,7 +255,7 @@ class EngineConfig(_Section):
 
     `address` (ray): None starts a Ray cluster on this machine; `auto` or `host:port` joins
     one. `num_evaluators`, `max_inflight`, `chunk_size` and `rate_limits` apply to ray;
-    `max_concurrency` is samples in flight (per evaluator under ray).
+    `max_concurrency` is LM calls in flight (per evaluator under ray).
 
     Example:
         >>> EngineConfig(type="ray", num_evaluators=2).address is None

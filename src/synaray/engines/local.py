@@ -8,25 +8,32 @@ from typing import Any
 from synaray.engines.engine import Engine
 from synaray.engines.evaluation import ProgramPool, merge_metric_states, run_request
 from synaray.errors import ConfigError
+from synaray.lm.call_slots import limit_lm_calls
 from synaray.optimizers.protocol import EvalRequest, EvalResult
 
 __all__ = ["LocalEngine"]
 
 
 class LocalEngine(Engine):
-    """Run every request in-process, at most `max_concurrency` samples at a time.
+    """Run every request in-process, at most `max_concurrency` LM calls at a time.
 
-    Results are returned in request order and example order, whatever order the LM calls
-    complete in, so a search is reproducible.
+    The bound is on LM calls (`synaray.lm.call_slots`), not on samples: up to
+    `SAMPLES_PER_SLOT * max_concurrency` samples run at once, so while one sample parses
+    its answer or computes its reward, another one's request is already out. Results are
+    returned in request order and example order, whatever order the LM calls complete in,
+    so a search is reproducible.
 
     Args:
-        max_concurrency: samples (and so program runs) in flight at once (>= 1).
+        max_concurrency: LM calls in flight at once (>= 1), over all the requests of one
+            `evaluate`, including LM calls made by rewards.
 
     Example:
         >>> engine = LocalEngine(max_concurrency=8)
         >>> engine.state.value
         'unstarted'
     """
+
+    SAMPLES_PER_SLOT = 2
 
     def __init__(self, max_concurrency: int = 16) -> None:
         super().__init__()
@@ -42,12 +49,13 @@ class LocalEngine(Engine):
         self.metrics = list(getattr(program, "metrics", None) or [])
 
     async def _evaluate(self, requests: list[EvalRequest]) -> list[EvalResult]:
-        semaphore = asyncio.Semaphore(self.max_concurrency)
-        outcomes = await asyncio.gather(*(
-            run_request(self.pool, self.reward, request,
-                        self.datasets[request.split].fetch(list(request.example_ids)),
-                        semaphore, with_metrics=request.split in self.metric_splits)
-            for request in requests))
+        samples = asyncio.Semaphore(self.SAMPLES_PER_SLOT * self.max_concurrency)
+        with limit_lm_calls(asyncio.Semaphore(self.max_concurrency)):
+            outcomes = await asyncio.gather(*(
+                run_request(self.pool, self.reward, request,
+                            self.datasets[request.split].fetch(list(request.example_ids)),
+                            samples, with_metrics=request.split in self.metric_splits)
+                for request in requests))
         self.metric_states = {}
         for request, (_, states) in zip(requests, outcomes, strict=True):
             if states is not None:

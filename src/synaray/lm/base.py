@@ -20,6 +20,7 @@ from typing import Any, TypeVar
 
 from synaray.errors import ConfigError, LMError
 from synaray.lm.cache import ResponseCache, resolve_cache
+from synaray.lm.call_slots import lm_call_slot
 from synaray.lm.errors import map_litellm_errors
 from synaray.lm.rate_limit import get_rate_limiter
 from synaray.lm.retry import RetryPolicy
@@ -140,9 +141,10 @@ class ModelClient:
         """One request: a concurrency slot, the process's rate limiter, error mapping.
 
         `tokens` is the estimate booked with the rate limiter (`synaray.lm.rate_limit`);
-        the outcome (status, `Retry-After`) is reported back to it.
+        the outcome (status, `Retry-After`) is reported back to it. An engine's bound on LM
+        calls (`synaray.lm.call_slots`) is taken after this object's own slot.
         """
-        async with self._semaphore():
+        async with self._semaphore(), lm_call_slot():
             limiter = get_rate_limiter()
             if limiter is not None:
                 await limiter.acquire(self.model, tokens)

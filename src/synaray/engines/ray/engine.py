@@ -49,7 +49,8 @@ class RayEngine(Engine):
         address: None starts a local Ray cluster (the embedded default); "auto" or
             "ray://host:port" / "host:port" joins an existing one.
         num_evaluators: evaluator actors; each holds a shard of every split.
-        max_concurrency: samples in flight per evaluator (LM calls are concurrent up to it).
+        max_concurrency: LM calls in flight per evaluator (twice as many samples run, so
+            parsing and rewards never hold an LM slot).
         storage: where run checkpoints go: a local folder or a pyarrow filesystem URI such
             as "s3://bucket/prefix" (default "./synaray_runs").
         run_name: the run's name under `storage` and its optimizer actor's name (default: the

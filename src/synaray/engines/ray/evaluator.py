@@ -17,6 +17,7 @@ import numpy as np
 
 from synaray.data.datasets import Dataset
 from synaray.engines.evaluation import ProgramPool, run_request
+from synaray.lm.call_slots import limit_lm_calls
 from synaray.optimizers.protocol import EvalRequest, EvalResult
 from synaray.saving import deserialize_object
 
@@ -55,7 +56,12 @@ def results_from_columns(cols: dict[str, Any]) -> list[EvalResult]:
 
 
 class EvaluatorActor:
-    """Scores (candidate, example) pairs of its shard, `max_concurrency` samples at a time."""
+    """Scores (candidate, example) pairs of its shard, `max_concurrency` LM calls at a time.
+
+    As in `LocalEngine`, the bound is on LM calls (`synaray.lm.call_slots`), shared by all
+    the calls this actor serves at once; twice as many samples run, so parsing and rewards
+    never hold an LM slot.
+    """
 
     def __init__(self, index: int, program_payload: dict, reward_config: Any,
                  shards: dict[str, Any], max_concurrency: int,
@@ -70,6 +76,7 @@ class EvaluatorActor:
                          for split, ref in shards.items()}
         self.max_concurrency = max_concurrency
         self._semaphore: asyncio.Semaphore | None = None
+        self._lm_slots: asyncio.Semaphore | None = None
         self.calls = 0
         if rate_limiter is not None:
             from synaray.engines.ray.rate_limiter import install_rate_limiter
@@ -90,13 +97,15 @@ class EvaluatorActor:
         "metric_states" as `[candidate_id, split, {metric_name: state}]` triples.
         """
         if self._semaphore is None:
-            self._semaphore = asyncio.Semaphore(self.max_concurrency)
+            self._semaphore = asyncio.Semaphore(2 * self.max_concurrency)
+            self._lm_slots = asyncio.Semaphore(self.max_concurrency)
         self.calls += 1
-        outcomes = await asyncio.gather(*(
-            run_request(self.pool, self.reward, EvalRequest(cid, state, ids, split),
-                        self.datasets[split].fetch(list(ids)), self._semaphore,
-                        apply_batch=apply_batch, with_metrics=split in metric_splits)
-            for cid, state, ids, split in requests))
+        with limit_lm_calls(self._lm_slots):
+            outcomes = await asyncio.gather(*(
+                run_request(self.pool, self.reward, EvalRequest(cid, state, ids, split),
+                            self.datasets[split].fetch(list(ids)), self._semaphore,
+                            apply_batch=apply_batch, with_metrics=split in metric_splits)
+                for cid, state, ids, split in requests))
         columns = results_to_columns([r for batch, _ in outcomes for r in batch])
         columns["metric_states"] = [[cid, split, states]
                                     for (cid, _, _, split), (_, states) in zip(
