@@ -9,8 +9,10 @@ import synaray
 from synaray import callbacks
 from synaray.engines import LocalEngine
 from synaray.engines.ray import RayEngine
+from synaray.optimizers.protocol import EvalRequest, candidate_id
 from synaray.rewards import BatchRewardFunctionWrapper
 from synaray.saving import register_synaray_serializable
+from synaray.trainers.data_adapter import to_dataset
 from trainers.conftest import make_data, make_program
 
 pytestmark = [pytest.mark.ray, pytest.mark.usefixtures("ray_cluster")]
@@ -65,6 +67,26 @@ async def test_batch_reward_sees_the_whole_batch_whatever_the_sharding(n, tmp_pa
     local_values = [r.reward for r in local["predictions"]]
     assert [r.reward for r in ray_res["predictions"]] == local_values
     assert abs(sum(local_values) - sum(n * 1e-3 for n in range(24))) < 1e-9
+
+
+async def test_ray_engine_reports_results_as_chunks_finish(tmp_path):
+    xs, ys = make_data(24)
+    program = await make_program(jitter_s=0.01, latency_seed=0)
+    engine = RayEngine(num_evaluators=2, storage=str(tmp_path), run_name="progress",
+                       chunk_size=4)
+    data = to_dataset(xs, ys)
+    state = program.get_state()
+    chunks = []
+    await engine.start(program, program.reward, {"eval": data})
+    try:
+        results = await engine.evaluate(
+            [EvalRequest(candidate_id(state), state, tuple(data.ids), "eval")],
+            on_results=lambda finished: chunks.append([r.example_id for r in finished]))
+    finally:
+        await engine.close()
+    assert [r.example_id for r in results] == data.ids  # request order
+    assert len(chunks) >= 6 and all(len(c) <= 4 for c in chunks)  # reported per chunk
+    assert sorted(e for c in chunks for e in c) == sorted(data.ids)
 
 
 class KillDuring(callbacks.Callback):

@@ -12,8 +12,9 @@ class ProgressBar(Callback):
     """Counts generations towards `epochs x steps_per_epoch`, plus LM calls and failures.
 
     One line shows the generation, the rate, LM calls (and calls per second), failures, the
-    epoch, the best reward so far (validation; "(train)": best minibatch reward before any
-    validation) and the ETA: the same fields as `synaray status` for a RayEngine run.
+    samples scored so far (updated while a generation runs), the epoch, the best reward so
+    far (validation; "(train)": best minibatch reward before any validation) and the ETA:
+    the same fields as `synaray status` for a RayEngine run.
 
     Args:
         interval_s: seconds between lines when not on a terminal.
@@ -36,6 +37,12 @@ class ProgressBar(Callback):
         self.bar.done = opt.generation
         self._seen_calls = opt.spent.lm_calls
         self._seen_failures = opt.spent.lm_failures
+        self._samples = 0
+
+    def on_results(self, results: list) -> None:
+        if self.bar is not None:
+            self._samples += len(results)
+            self.bar.update(0, samples=self._samples)
 
     def on_batch_end(self, step: int, logs: dict | None = None) -> None:
         opt = self.optimizer

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import enum
+from collections.abc import Callable
 from typing import Any
 
 from synaray.errors import UsageError
@@ -28,6 +29,10 @@ class Engine:
     scores), the program's compiled metrics are updated where the predictions are made
     (each evaluator, on its shard) and their states merged exactly; after `evaluate`,
     `metric_states[(candidate_id, split)]` is `{metric_name: Metric.get_state()}`.
+
+    Progress: `evaluate(requests, on_results=f)` calls `f(results)` with each group of
+    results as it is finished (one sample in-process, one chunk from a Ray evaluator), in
+    completion order, before the whole list is returned in request order.
     """
 
     #: Splits whose requests also yield merged metric states (`metric_states`).
@@ -36,6 +41,7 @@ class Engine:
     def __init__(self) -> None:
         self.state = EngineState.UNSTARTED
         self.metric_states: dict[tuple[str, str], dict[str, Any]] = {}
+        self._on_results: Callable[[list[EvalResult]], None] | None = None
 
     async def start(self, program: Any, reward: Any, datasets: dict[str, Any]) -> None:
         if self.state is EngineState.CLOSED:
@@ -43,11 +49,22 @@ class Engine:
         await self._start(program, reward, datasets)
         self.state = EngineState.RUNNING
 
-    async def evaluate(self, requests: list[EvalRequest]) -> list[EvalResult]:
+    async def evaluate(self, requests: list[EvalRequest],
+                       on_results: Callable[[list[EvalResult]], None] | None = None,
+                       ) -> list[EvalResult]:
         if self.state is not EngineState.RUNNING:
             raise UsageError(f"{type(self).__name__}.evaluate() needs a started engine "
                              f"(state: {self.state.value}); call start() first.")
-        return await self._evaluate(requests)
+        self._on_results = on_results
+        try:
+            return await self._evaluate(requests)
+        finally:
+            self._on_results = None
+
+    def _report(self, results: list[EvalResult]) -> None:
+        """Pass finished results to the current `on_results` callback, if any."""
+        if self._on_results is not None and results:
+            self._on_results(results)
 
     async def host_optimizer(self, optimizer: Any, initial_state: dict, train: Any, val: Any,
                              batch_size: int, epochs: int, saved: dict | None = None,

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import asyncio
 from collections import OrderedDict
+from collections.abc import Callable
 from typing import Any
 
 from synaray.data.data_model import to_json_data_model
@@ -61,8 +62,12 @@ def _usage(result: EvalResult, trace: Trace) -> None:
     result.cost += trace.cost
 
 
+OnResult = Callable[[EvalResult], None]
+
+
 async def _run_one(program: Any, reward: Any, request: EvalRequest, example_id: str, x: Any,
-                   y: Any, semaphore: asyncio.Semaphore) -> tuple[EvalResult, Any]:
+                   y: Any, semaphore: asyncio.Semaphore,
+                   on_result: OnResult | None = None) -> tuple[EvalResult, Any]:
     async with semaphore:
         with trace_scope() as trace:
             y_pred = await program.call(x)
@@ -79,6 +84,8 @@ async def _run_one(program: Any, reward: Any, request: EvalRequest, example_id: 
         trace=[{"module": m.module, "inputs": m.inputs, "outputs": m.outputs}
                for m in trace.modules])
     _usage(result, trace)
+    if on_result is not None:
+        on_result(result)
     return result, y_pred
 
 
@@ -96,14 +103,15 @@ async def evaluate_request(pool: ProgramPool, reward: Any, request: EvalRequest,
 
 async def run_request(pool: ProgramPool, reward: Any, request: EvalRequest,
                       rows: list[tuple[Any, Any]], semaphore: asyncio.Semaphore,
-                      apply_batch: bool = True,
-                      with_metrics: bool = False) -> tuple[list[EvalResult],
-                                                           MetricStates | None]:
+                      apply_batch: bool = True, with_metrics: bool = False,
+                      on_result: OnResult | None = None) -> tuple[list[EvalResult],
+                                                                  MetricStates | None]:
     """`evaluate_request`, plus (with `with_metrics`) the states of the program's compiled
-    metrics over these examples: `{metric_name: state}`, None when it has no metrics."""
+    metrics over these examples: `{metric_name: state}`, None when it has no metrics.
+    `on_result` is called with each sample's result as soon as it is scored (progress)."""
     program = pool.get(request.candidate_id, request.state)
     pairs = await asyncio.gather(*(
-        _run_one(program, reward, request, eid, x, y, semaphore)
+        _run_one(program, reward, request, eid, x, y, semaphore, on_result)
         for eid, (x, y) in zip(request.example_ids, rows, strict=True)))
     results = [r for r, _ in pairs]
     if apply_batch and is_batch_reward(reward) and results:

@@ -54,7 +54,8 @@ class LocalEngine(Engine):
             outcomes = await asyncio.gather(*(
                 run_request(self.pool, self.reward, request,
                             self.datasets[request.split].fetch(list(request.example_ids)),
-                            samples, with_metrics=request.split in self.metric_splits)
+                            samples, with_metrics=request.split in self.metric_splits,
+                            on_result=lambda result: self._report([result]))
                 for request in requests))
         self.metric_states = {}
         for request, (_, states) in zip(requests, outcomes, strict=True):

@@ -77,7 +77,15 @@ class ProgramTrainingMixin:
     async def evaluate(self, x: Any = None, y: Any = None, batch_size: int = 32,
                        engine: Any = "local", verbose: bool = True,
                        return_predictions: bool = False) -> dict:
-        """Reward (mean) and metrics of the current program on (x, y), plus LM usage."""
+        """Reward (mean) and metrics of the current program on (x, y), plus LM usage.
+
+        Args:
+            batch_size: LM calls in flight when `engine` is named ("local", "ray"); an
+                engine object keeps its own `max_concurrency`.
+            engine: "local", "ray" or an `Engine`.
+            verbose: show progress (samples, LM calls, rate, ETA) while it runs.
+            return_predictions: also return every `EvalResult` under "predictions".
+        """
         from synaray.trainers import evaluate
 
         return await evaluate(self, x, y, batch_size=batch_size, engine=engine,

@@ -144,7 +144,8 @@ async def _fit_loop(program: Any, optimizer: Any, engine: Any, cbs: CallbackList
         started = time.monotonic()
         phase = optimizer.phase
         requests = optimizer.ask()
-        results = await engine.evaluate(requests) if requests else []
+        results = (await engine.evaluate(requests, on_results=cbs.on_results)
+                   if requests else [])
         await optimizer.tell(results)
         optimizer.add_time(time.monotonic() - started)
         if phase == "train":
@@ -166,20 +167,27 @@ async def evaluate(program: Any, x: Any = None, y: Any = None, batch_size: int =
     dataset = to_dataset(x, y)
     if dataset.y is None:
         raise ConfigError("evaluate needs labels: pass `y` (or a labelled Dataset as `x`).")
+    if batch_size < 1:
+        raise ConfigError(f"Invalid value for argument `batch_size`. Received: {batch_size}. "
+                          "Expected an integer >= 1.")
+    named = isinstance(engine, str)
     engine = get_engine(engine)
-    if hasattr(engine, "max_concurrency") and engine.state.value == "unstarted":
-        engine.max_concurrency = batch_size
+    if named and hasattr(engine, "max_concurrency"):
+        engine.max_concurrency = batch_size  # an engine object keeps its own setting
     state = program.get_state()
     request = EvalRequest(candidate_id(state), state, tuple(dataset.ids), EVAL)
     bar = Progress(len(dataset), desc=f"evaluate {program.name}", verbose=verbose)
+
+    def progress(finished: list) -> None:
+        bar.update(len(finished), lm_calls=sum(r.lm_calls for r in finished),
+                   failures=sum(1 for r in finished if r.error))
+
     await engine.start(program, program.reward, {EVAL: dataset})
     try:
         started = time.monotonic()
-        results = await engine.evaluate([request])
+        results = await engine.evaluate([request], on_results=progress)
     finally:
         await engine.close()
-    bar.update(len(results), lm_calls=sum(r.lm_calls for r in results),
-               failures=sum(1 for r in results if r.error))
     bar.close()
     rewards = np.asarray([r.reward for r in results], dtype=float)
     preds = [None if r.y_pred is None else to_json_data_model(r.y_pred) for r in results]

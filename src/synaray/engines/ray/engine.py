@@ -213,7 +213,9 @@ class RayEngine(Engine):
             for future in done:
                 index = running.pop(future)
                 columns = future.result()
-                results.extend(results_from_columns(columns))
+                finished = results_from_columns(columns)
+                results.extend(finished)
+                self._report(finished)
                 self._fold_metric_states(columns.get("metric_states") or [])
                 launch(index)
         return results
