@@ -62,3 +62,16 @@ async def test_fit_progress_bar_counts_samples_within_generations():
     assert ends and ends[0] > 0  # results arrive before the generation ends
     assert bar._samples == sum(1 for s in seen if not isinstance(s, tuple))
     assert "samples=" in bar.bar.line()
+
+
+def test_log_lines_show_rate_and_eta_and_end_without_a_duplicate():
+    stream = Recorder()
+    bar = progress_module.Progress(4, desc="evaluate p", interval_s=0.0, stream=stream)
+    bar.update(1, lm_calls=2)
+    bar.update(3, lm_calls=6, failures=1)
+    bar.close()
+    lines = stream.getvalue().splitlines()
+    assert len(lines) == 2  # one per update; close() adds nothing new
+    assert lines[0].startswith("evaluate p  1/4  samples") and "eta " in lines[0]
+    assert "4/4" in lines[1] and "lm_calls=8" in lines[1] and "failures=1" in lines[1]
+    assert "eta" not in lines[1]

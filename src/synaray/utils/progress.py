@@ -67,6 +67,7 @@ class Progress:
         self.failures = 0
         self.start = time.monotonic()
         self._last_print = 0.0
+        self._printed_done: int | None = None
         self._tty = bool(getattr(self.stream, "isatty", lambda: False)())
         self.extra: dict[str, str] = {}
 
@@ -102,10 +103,13 @@ class Progress:
                 self.stream.write("\r\x1b[2K" + self.line() + ("\n" if final else ""))
                 self.stream.flush()
                 self._last_print = now
+        elif final and self._printed_done == self.done:
+            return  # the last line already showed these counts (logs: no duplicate line)
         elif final or now - self._last_print >= self.interval_s:
             self.stream.write(self.line() + "\n")
             self.stream.flush()
             self._last_print = now
+            self._printed_done = self.done
 
     def close(self) -> None:
         self._maybe_render(final=True)
