@@ -16,7 +16,7 @@ import sys
 import time
 from typing import TextIO
 
-__all__ = ["Progress", "best_so_far", "format_best", "format_duration"]
+__all__ = ["Progress", "best_so_far", "format_best", "format_duration", "format_rate"]
 
 
 def format_duration(seconds: float) -> str:
@@ -24,6 +24,18 @@ def format_duration(seconds: float) -> str:
     hours, rest = divmod(seconds, 3600)
     minutes, secs = divmod(rest, 60)
     return f"{hours}:{minutes:02d}:{secs:02d}" if hours else f"{minutes:02d}:{secs:02d}"
+
+
+def format_rate(per_second: float) -> str:
+    """A rate that stays readable when slow: "2.50/s", or "1.20/min" below 0.1 per second.
+
+    Example:
+        >>> format_rate(2.5), format_rate(0.02)
+        ('2.50/s', '1.20/min')
+    """
+    if 0 < per_second < 0.1:
+        return f"{per_second * 60:.2f}/min"
+    return f"{per_second:.2f}/s"
 
 
 def best_so_far(best_val_reward: float | None,
@@ -83,7 +95,7 @@ class Progress:
         rate = self.done / elapsed if elapsed > 0 else 0.0
         parts = [self.desc] if self.desc else []
         parts.append(f"{self.done}/{self.total}" if self.total else f"{self.done}")
-        parts.append(f"{self.unit}  {rate:.2f}/s")
+        parts.append(f"{self.unit}  {format_rate(rate)}")
         calls_rate = f" ({self.lm_calls / elapsed:.1f}/s)" if elapsed > 0 and self.lm_calls else ""
         parts.append(f"lm_calls={self.lm_calls}{calls_rate}")
         if self.failures:
