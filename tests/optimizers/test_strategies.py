@@ -200,6 +200,30 @@ async def test_propose_instructions_returns_text_and_usage():
     assert text.startswith("Answer no") and error is None and trace.lm_calls == 1
 
 
+PARAGRAPH = ("The Lower Rhine flows through North Rhine-Westphalia. Its banks are usually "
+             "heavily populated and industrialized, in particular the agglomerations Cologne, "
+             "Duesseldorf and Ruhr area.")
+
+
+async def test_propose_instructions_rejects_a_copy_of_the_cases_shown():
+    cases = [{"inputs": {"context": PARAGRAPH, "question": "Where?"},
+              "outputs": {"answer": "Cologne, Duesseldorf and the Ruhr area"},
+              "expected": {"answer": "Ruhr area"}, "reward": 0.2, "error": None}]
+    # the current instructions may be kept almost as they are: only the cases count
+    old = "Answer with a short span copied from the paragraph, nothing else."
+    messages = reflection.reflection_messages("gen", old, cases)
+    copier = FakeLanguageModel(lambda m, s: {"instructions": PARAGRAPH[:120]})
+    text, error, _ = await reflection.propose_instructions(copier, messages)
+    assert text is None and "copies the cases" in error
+    keeper = FakeLanguageModel(lambda m, s: {"instructions": old + " Keep it short."})
+    text, error, _ = await reflection.propose_instructions(keeper, messages)
+    assert error is None and text.endswith("Keep it short.")
+    writer = FakeLanguageModel(lambda m, s: {
+        "instructions": "Copy the shortest phrase of the paragraph that answers the question."})
+    text, error, _ = await reflection.propose_instructions(writer, messages)
+    assert error is None and text.startswith("Copy the shortest")
+
+
 async def test_propose_instructions_never_raises_on_failure():
     text, error, trace = await reflection.propose_instructions(
         FakeLanguageModel(broken_writer), [{"role": "user", "content": "x"}])

@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import copy
 import json
+import re
 from typing import Any
 
 import numpy as np
@@ -182,10 +183,16 @@ async def propose_instructions(language_model: Any, messages: list[dict],
     text = answer.get("instructions") if isinstance(answer, dict) else None
     if not isinstance(text, str) or not text.strip():
         return None, "LMOutputError: the answer has no `instructions` text", trace
-    problem = degenerate_instructions(text)
+    problem = degenerate_instructions(text, shown=_cases_text(messages))
     if problem:
         return None, f"LMOutputError: rejected proposal ({problem})", trace
     return text.strip(), None, trace
+
+
+def _cases_text(messages: list[dict]) -> str:
+    """The part of the prompt after the (last) quoted instructions: the cases shown."""
+    content = str(messages[-1].get("content") or "") if messages else ""
+    return content.rsplit(">>>", 1)[-1]
 
 
 _SCHEMA_ECHOES = {
@@ -194,22 +201,42 @@ _SCHEMA_ECHOES = {
 }
 
 
-def degenerate_instructions(text: str) -> str | None:
+def degenerate_instructions(text: str, shown: str = "") -> str | None:
     """Why a proposed instruction is unusable, or None.
 
     A small model sometimes echoes the schema's field description ("The complete new
-    instructions for the step.") or answers with a few characters; such a child would waste
-    a population slot and, on a small validation set, can even win by luck.
+    instructions for the step."), answers with a few characters, or copies a passage of the
+    failing cases it was shown (a paragraph of an example's input) instead of writing
+    instructions; such a child would waste a population slot and, on a small validation
+    set, can even win by luck. `shown` is the text of the cases in the prompt: a proposal
+    at least half of whose 6-word runs occur in it is a copy.
 
     Example:
         >>> degenerate_instructions("The complete new instructions for the step.")
         'it repeats the field description'
         >>> degenerate_instructions("Answer with one of: plausible, implausible.") is None
         True
+        >>> case = "Step inputs: the Rhine flows through North Rhine-Westphalia and its banks"
+        >>> degenerate_instructions("The Rhine flows through North Rhine-Westphalia and "
+        ...                         "its banks.", shown=case)
+        'it copies the cases it was shown'
     """
     cleaned = text.strip().strip("\"'<>").strip()
     if cleaned.lower() in _SCHEMA_ECHOES:
         return "it repeats the field description"
     if len(cleaned) < 12 or len(cleaned.split()) < 3:
         return f"too short: {cleaned!r}"
+    proposed = _word_runs(cleaned)
+    if shown and proposed and len(proposed & _word_runs(shown)) >= len(proposed) / 2:
+        return "it copies the cases it was shown"
     return None
+
+
+_RUN = 6
+_WORD = re.compile(r"\w+")
+
+
+def _word_runs(text: str) -> set[tuple[str, ...]]:
+    """The runs of `_RUN` consecutive words of `text` (lower case, punctuation dropped)."""
+    words = _WORD.findall(text.lower())
+    return {tuple(words[i:i + _RUN]) for i in range(len(words) - _RUN + 1)}
