@@ -691,10 +691,24 @@ def bulk_evaluate(program: Any, data: str | os.PathLike, out: str | os.PathLike,
     return _write_summary(plan, scored, time.monotonic() - t0)
 
 
+def _pool_sizes(sizes: tuple[int, int], rows: int, batch_size: int) -> tuple[int, int]:
+    """No more scorer actors than blocks of `batch_size` rows: a small input starts fewer
+    (an actor without a block would only hold memory, and Ray Data warns about it).
+
+    Example:
+        >>> _pool_sizes((2, 4), rows=50, batch_size=64), _pool_sizes((2, 4), 1000, 64)
+        ((1, 1), (2, 4))
+    """
+    blocks = max(1, math.ceil(rows / batch_size))
+    return min(sizes[0], blocks), min(sizes[1], blocks)
+
+
 def _score(plan: _Plan, batch_size: int, concurrency: int, sizes: tuple[int, int],
            worker_num_cpus: float, rows_per_file: int, flush_every_s: float,
            rate_limits: Mapping[str, Any] | None, verbose: bool) -> int:
     """Run the pipeline to the end; returns the rows written by this run."""
+    rows = math.ceil(plan.to_score / max(1, len(plan.specs)))
+    sizes = _pool_sizes(sizes, rows, batch_size)
     _warn_if_no_cpu_left(sizes[0] * worker_num_cpus)
     limiter = _rate_limiter(rate_limits)
     try:
