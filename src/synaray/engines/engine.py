@@ -6,6 +6,7 @@ import enum
 from collections.abc import Callable
 from typing import Any
 
+from synaray.engines.evaluation import merge_metric_states
 from synaray.errors import UsageError
 from synaray.optimizers.protocol import EvalRequest, EvalResult
 
@@ -41,6 +42,7 @@ class Engine:
     def __init__(self) -> None:
         self.state = EngineState.UNSTARTED
         self.metric_states: dict[tuple[str, str], dict[str, Any]] = {}
+        self.metrics: list[Any] = []  # the program's compiled metrics, set by `_start`
         self._on_results: Callable[[list[EvalResult]], None] | None = None
 
     async def start(self, program: Any, reward: Any, datasets: dict[str, Any]) -> None:
@@ -56,10 +58,19 @@ class Engine:
             raise UsageError(f"{type(self).__name__}.evaluate() needs a started engine "
                              f"(state: {self.state.value}); call start() first.")
         self._on_results = on_results
+        self.metric_states = {}
         try:
             return await self._evaluate(requests)
         finally:
             self._on_results = None
+
+    def _fold_metric_states(self, parts: list) -> None:
+        """Add `(candidate_id, split, {metric: state})` parts into `metric_states` (exact
+        sums of disjoint examples, never averages); `self.metrics` is set by `_start`."""
+        for cid, split, states in parts:
+            key = (cid, split)
+            self.metric_states[key] = merge_metric_states(self.metrics,
+                                                          self.metric_states.get(key), states)
 
     def _report(self, results: list[EvalResult]) -> None:
         """Pass finished results to the current `on_results` callback, if any."""

@@ -24,10 +24,14 @@ from synaray.optimizers.protocol import EvalRequest, EvalResult
 from synaray.programs.serialization import program_from_payload
 from synaray.utils.tracing import Trace, trace_scope
 
-__all__ = ["ProgramPool", "evaluate_request", "is_batch_reward", "merge_metric_states",
-           "metric_states", "run_request"]
+__all__ = ["SAMPLES_PER_LM_SLOT", "ProgramPool", "evaluate_request", "is_batch_reward",
+           "merge_metric_states", "metric_states", "run_request"]
 
 MetricStates = dict[str, dict[str, Any]]
+
+#: Engines bound LM calls (`synaray.lm.call_slots`); samples run this many times wider, so
+#: a sample parsing its answer or computing its reward never leaves an LM slot idle.
+SAMPLES_PER_LM_SLOT = 2
 
 
 def is_batch_reward(reward: Any) -> bool:

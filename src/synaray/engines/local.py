@@ -6,7 +6,7 @@ import asyncio
 from typing import Any
 
 from synaray.engines.engine import Engine
-from synaray.engines.evaluation import ProgramPool, merge_metric_states, run_request
+from synaray.engines.evaluation import SAMPLES_PER_LM_SLOT, ProgramPool, run_request
 from synaray.errors import ConfigError
 from synaray.lm.call_slots import limit_lm_calls
 from synaray.optimizers.protocol import EvalRequest, EvalResult
@@ -18,7 +18,7 @@ class LocalEngine(Engine):
     """Run every request in-process, at most `max_concurrency` LM calls at a time.
 
     The bound is on LM calls (`synaray.lm.call_slots`), not on samples: up to
-    `SAMPLES_PER_SLOT * max_concurrency` samples run at once, so while one sample parses
+    `SAMPLES_PER_LM_SLOT * max_concurrency` samples run at once, so while one sample parses
     its answer or computes its reward, another one's request is already out. Results are
     returned in request order and example order, whatever order the LM calls complete in,
     so a search is reproducible.
@@ -32,8 +32,6 @@ class LocalEngine(Engine):
         >>> engine.state.value
         'unstarted'
     """
-
-    SAMPLES_PER_SLOT = 2
 
     def __init__(self, max_concurrency: int = 16) -> None:
         super().__init__()
@@ -49,7 +47,7 @@ class LocalEngine(Engine):
         self.metrics = list(getattr(program, "metrics", None) or [])
 
     async def _evaluate(self, requests: list[EvalRequest]) -> list[EvalResult]:
-        samples = asyncio.Semaphore(self.SAMPLES_PER_SLOT * self.max_concurrency)
+        samples = asyncio.Semaphore(SAMPLES_PER_LM_SLOT * self.max_concurrency)
         with limit_lm_calls(asyncio.Semaphore(self.max_concurrency)):
             outcomes = await asyncio.gather(*(
                 run_request(self.pool, self.reward, request,
@@ -57,12 +55,9 @@ class LocalEngine(Engine):
                             samples, with_metrics=request.split in self.metric_splits,
                             on_result=lambda result: self._report([result]))
                 for request in requests))
-        self.metric_states = {}
-        for request, (_, states) in zip(requests, outcomes, strict=True):
-            if states is not None:
-                key = (request.candidate_id, request.split)
-                self.metric_states[key] = merge_metric_states(
-                    self.metrics, self.metric_states.get(key), states)
+        self._fold_metric_states([(request.candidate_id, request.split, states)
+                                  for request, (_, states) in zip(requests, outcomes, strict=True)
+                                  if states is not None])
         return [result for batch, _ in outcomes for result in batch]
 
     def __repr__(self) -> str:

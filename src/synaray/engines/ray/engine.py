@@ -14,7 +14,7 @@ import ray
 from ray.util.scheduling_strategies import NodeAffinitySchedulingStrategy
 
 from synaray.engines.engine import Engine
-from synaray.engines.evaluation import apply_batch_reward, is_batch_reward, merge_metric_states
+from synaray.engines.evaluation import apply_batch_reward, is_batch_reward
 from synaray.engines.ray.evaluator import EvaluatorActor, results_from_columns
 from synaray.engines.ray.optimizer_actor import OptimizerActor, RemoteOptimizer
 from synaray.engines.ray.rate_limiter import RateLimiterActor
@@ -220,15 +220,7 @@ class RayEngine(Engine):
                 launch(index)
         return results
 
-    def _fold_metric_states(self, parts: list) -> None:
-        """Add shard metric states into `metric_states` (exact sums, never averages)."""
-        for cid, split, states in parts:
-            key = (cid, split)
-            self.metric_states[key] = merge_metric_states(self.metrics,
-                                                          self.metric_states.get(key), states)
-
     async def _evaluate(self, requests: list[EvalRequest]) -> list[EvalResult]:
-        self.metric_states = {}
         folded = {(r.candidate_id, r.split, r.example_id): r
                   for r in await self._dispatch(self._calls(requests))}
         ordered = []

@@ -16,7 +16,7 @@ from typing import Any
 import numpy as np
 
 from synaray.data.datasets import Dataset
-from synaray.engines.evaluation import ProgramPool, run_request
+from synaray.engines.evaluation import SAMPLES_PER_LM_SLOT, ProgramPool, run_request
 from synaray.lm.call_slots import limit_lm_calls
 from synaray.optimizers.protocol import EvalRequest, EvalResult
 from synaray.saving import deserialize_object
@@ -97,7 +97,7 @@ class EvaluatorActor:
         "metric_states" as `[candidate_id, split, {metric_name: state}]` triples.
         """
         if self._semaphore is None:
-            self._semaphore = asyncio.Semaphore(2 * self.max_concurrency)
+            self._semaphore = asyncio.Semaphore(SAMPLES_PER_LM_SLOT * self.max_concurrency)
             self._lm_slots = asyncio.Semaphore(self.max_concurrency)
         self.calls += 1
         with limit_lm_calls(self._lm_slots):
