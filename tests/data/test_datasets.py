@@ -1,4 +1,5 @@
 import json
+from pathlib import Path
 
 import pyarrow as pa
 import pyarrow.parquet as pq
@@ -64,3 +65,13 @@ def test_builtin_tasks_are_disjoint_and_sized():
 def test_object_counting_uses_digit_answers():
     train, _, _ = datasets.load_task("object_counting", n_train=30, n_val=0, n_test=0)
     assert all(y.answer.isdigit() for y in train.y)
+
+
+def test_squad_keeps_every_distinct_reference_answer_in_file_order():
+    rows = [json.loads(line) for line in (Path(datasets.__file__).parent / "files" /
+                                          "squad_v1.1_dev.jsonl").read_text().splitlines()[:40]]
+    train, _, _ = datasets.load_task("squad", n_train=40, n_val=0, n_test=0)
+    assert [y.answer for y in train.y] == [list(dict.fromkeys(r["answers"])) for r in rows]
+    assert any(len(y.answer) > 1 for y in train.y)
+    spec = datasets.get_task("squad")
+    assert spec.output_data_model.model_fields["answer"].annotation is str  # what the LM writes

@@ -10,7 +10,7 @@ import pytest
 from synaray.errors import ConfigError
 from synaray.optimizers import EvalResult
 from synaray.optimizers.strategies import mutations, novelty, pareto, reflection
-from synaray.optimizers.strategies.demos import DemoPool, fresh_results
+from synaray.optimizers.strategies.demos import DemoPool, fresh_results, label_as_output
 from synaray.optimizers.strategies.selectors import (
     BestSelector,
     RandomSelector,
@@ -65,6 +65,17 @@ def test_demo_pool_keeps_rewarded_traces_dedups_and_keeps_the_best_reward():
     demos = pool.demos("gen")
     assert [(d["inputs"]["q"], d["outputs"]["answer"], d["reward"]) for d in demos] == [
         ("1", "c", 0.9), ("2", "d", 1.0)]
+
+
+def test_labelled_demo_with_accepted_answers_shows_the_first_as_a_string():
+    pool = DemoPool()
+    label = {"answer": ["Denver Broncos", "Broncos"]}
+    # a wrong prediction (reward 0) still gives the labelled demo, shaped as the output
+    assert pool.add_result(EvalResult("c", "e1", "train", 0.0, trace=_trace("1", "Panthers")),
+                           label) == 1
+    assert pool.demos("gen")[0]["outputs"] == {"answer": "Denver Broncos"}
+    assert label_as_output({"answer": ["a"], "n": [1, 2]}, {"answer": "x", "n": [3]}) == {
+        "answer": "a", "n": [1, 2]}
 
 
 def test_demo_pool_skips_modules_without_outputs():

@@ -48,3 +48,31 @@ async def test_nested_fields_are_compared_leaf_by_leaf():
 def test_string_ids():
     for name in ("token_f1", "TokenF1", "f1_score"):
         assert isinstance(rewards.get(name), TokenF1)
+
+
+# --- accepted answers (SQuAD's several references) ------------------------------------------
+async def test_a_list_of_accepted_answers_scores_its_best_member():
+    answers = ["Denver Broncos", "Broncos", "the Denver Broncos team"]
+    for pred in ["Broncos", "Denver", "the team of Denver", "Carolina Panthers", ""]:
+        expected = max(token_f1(a, pred) for a in answers)
+        assert await TokenF1()({"answer": answers}, {"answer": pred}) == expected
+    # with answers[0] alone "Broncos" would score 2/3; the official SQuAD F1 gives 1.0
+    assert token_f1("Denver Broncos", "Broncos") < 1.0
+    assert token_f1_reward({"answer": answers}, {"answer": "Broncos"}) == 1.0
+
+
+async def test_lists_on_both_sides_are_still_compared_item_by_item():
+    # a list field the model writes itself is not a set of alternatives
+    assert await TokenF1()({"tags": ["cat", "dog"]}, {"tags": ["dog", "cat"]}) == 0.0
+    nested = {"steps": [{"text": ["two plus two", "2+2"]}]}
+    assert token_f1_reward(nested, {"steps": [{"text": "2+2"}]}) == 1.0
+
+
+async def test_f1_score_metric_counts_the_best_accepted_answer():
+    from synaray.metrics import F1Score
+
+    metric = F1Score()
+    await metric.update_state({"answer": ["Denver Broncos", "Broncos"]}, {"answer": "Broncos"})
+    await metric.update_state({"answer": ["cat sat down"]}, {"answer": "cat"})
+    # counts: (1 tp, 0 fp, 0 fn) + (1 tp, 0 fp, 2 fn) -> P = 1, R = 2/4, F1 = 2/3
+    assert round(metric.result(), 6) == round(2 / 3, 6)

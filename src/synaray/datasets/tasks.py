@@ -58,9 +58,19 @@ class SpanAnswer(DataModel):
     answer: str = Field(description="A short span of the paragraph that answers the question")
 
 
+class AcceptedSpans(DataModel):
+    answer: list[str] = Field(
+        description="Every reference answer, first the one labelled demos show")
+
+
 @dataclass(frozen=True)
 class TaskSpec:
-    """How a task's rows become (x, y): models, column per field, instruction and reward."""
+    """How a task's rows become (x, y): models, column per field, instruction and reward.
+
+    Example:
+        >>> get_task("squad").y_data_model.__name__, get_task("squad").output_data_model.__name__
+        ('AcceptedSpans', 'SpanAnswer')
+    """
 
     name: str
     file: str
@@ -70,10 +80,25 @@ class TaskSpec:
     instructions: str
     reward: str = "exact_match"
     metrics: tuple[str, ...] = field(default_factory=tuple)
+    # The ground truth's model when it differs from what the program writes (SQuAD keeps all
+    # of its reference answers, and its F1 is the best over them).
+    target_data_model: type[DataModel] | None = None
+
+    @property
+    def y_data_model(self) -> type[DataModel]:
+        """The data model of the task's ground truth (`y`)."""
+        return self.target_data_model or self.output_data_model
 
 
 def _strip_prefix(text: str, prefix: str) -> str:
     return text[len(prefix):].strip() if text.startswith(prefix) else text.strip()
+
+
+def _squad(row: dict) -> dict:
+    # every distinct reference answer, in the file's order: the official SQuAD F1 is the best
+    # over them (the answers often differ only in extent: "Broncos" / "Denver Broncos")
+    return {"context": row["context"], "question": row["question"],
+            "answer": list(dict.fromkeys(row["answers"]))}
 
 
 def _counting(row: dict) -> dict:
@@ -98,11 +123,9 @@ TASKS: dict[str, TaskSpec] = {
         lambda r: {"utterance": _strip_prefix(r["input"], "Utterance:"), "answer": r["target"]},
         "Predict the intent of the utterance."),
     "squad": TaskSpec(
-        "squad", "squad_v1.1_dev.jsonl", ReadingQuestion, SpanAnswer,
-        lambda r: {"context": r["context"], "question": r["question"],
-                   "answer": r["answers"][0]},
+        "squad", "squad_v1.1_dev.jsonl", ReadingQuestion, SpanAnswer, _squad,
         "Answer the question with a short span copied from the paragraph.",
-        reward="f1_score"),
+        reward="f1_score", target_data_model=AcceptedSpans),
 }
 
 
@@ -134,10 +157,10 @@ def load_task(name: str, n_train: int = 100, n_val: int = 100,
         )
     prepared = [{"id": r["id"], **spec.prepare(r)} for r in rows[:total]]
     x_fields = {f: f for f in spec.input_data_model.model_fields}
-    y_fields = {f: f for f in spec.output_data_model.model_fields}
+    y_fields = {f: f for f in spec.y_data_model.model_fields}
 
     def build(part: list[dict]) -> Dataset:
-        return rows_to_dataset(part, spec.input_data_model, spec.output_data_model, x_fields,
+        return rows_to_dataset(part, spec.input_data_model, spec.y_data_model, x_fields,
                                y_fields, source=f"task {name}")
 
     return (build(prepared[:n_train]), build(prepared[n_train:n_train + n_val]),

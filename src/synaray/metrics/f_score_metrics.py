@@ -5,6 +5,8 @@ corpus-level integer counts of true positives, false positives and false negativ
 tokens (lower case, punctuation and a/an/the removed). Scores are computed from the counts
 with exact rational arithmetic and rounded once, so merged shard states give exactly the
 one-pass result. A field where every count is 0 (empty on both sides) scores 1.0.
+A ground-truth list of strings facing a predicted string holds accepted answers: the counts
+of the best-matching one are added (`synaray.rewards.common.best_alternatives`).
 """
 
 from __future__ import annotations
@@ -15,7 +17,7 @@ from typing import Any
 from synaray.data import JsonDataModel
 from synaray.errors import ConfigError
 from synaray.metrics.metric import Metric
-from synaray.rewards.common import flatten_fields, leaf_text, token_overlap
+from synaray.rewards.common import best_alternatives, flatten_fields, leaf_text, token_overlap
 
 __all__ = ["AVERAGES", "F1Score", "FBetaScore", "TokenCountMetric"]
 
@@ -73,8 +75,9 @@ class TokenCountMetric(Metric):
         fps: dict[str, int] = {}
         fns: dict[str, int] = {}
         for t, p in zip(y_true, y_pred, strict=True):
-            true_fields = flatten_fields(t.get_json())
-            pred_fields = flatten_fields(p.get_json()) if p is not None else {}
+            pred_json = p.get_json() if p is not None else {}
+            true_fields = flatten_fields(best_alternatives(t.get_json(), pred_json))
+            pred_fields = flatten_fields(pred_json)
             for path in set(true_fields) | set(pred_fields):
                 tp, fp, fn = token_overlap(leaf_text(true_fields.get(path)),
                                            leaf_text(pred_fields.get(path)))

@@ -20,6 +20,7 @@ from synaray.errors import ConfigError, DataError
 
 __all__ = [
     "Masks",
+    "best_alternatives",
     "check_value",
     "fbeta_from_counts",
     "flatten_fields",
@@ -211,6 +212,32 @@ def token_f1(y_true_text: str, y_pred_text: str) -> float:
         0.8
     """
     return fbeta_from_counts(*token_overlap(y_true_text, y_pred_text))
+
+
+def best_alternatives(y_true: Any, y_pred: Any) -> Any:
+    """`y_true` with each list of accepted answers replaced by the one closest to `y_pred`.
+
+    Where the ground truth holds a non-empty list of strings and the prediction, at the same
+    place, a single string, the list is the set of accepted answers (as SQuAD's several
+    reference answers, or DSPy's list-valued `answer`): it is replaced by the alternative of
+    highest token F1 with the prediction (the first on ties). Objects are walked key by key
+    and lists of equal length element by element; everything else is kept as it is. Token
+    scores computed on the result are thus the maximum over the accepted answers.
+
+    Example:
+        >>> best_alternatives({"answer": ["Denver Broncos", "Broncos"]}, {"answer": "the Broncos"})
+        {'answer': 'Broncos'}
+    """
+    if isinstance(y_true, dict) and isinstance(y_pred, dict):
+        return {k: best_alternatives(v, y_pred[k]) if k in y_pred else v
+                for k, v in y_true.items()}
+    if isinstance(y_true, list) and isinstance(y_pred, str):
+        if y_true and all(isinstance(v, str) for v in y_true):
+            return max(y_true, key=lambda v: fbeta_from_counts(*token_overlap(v, y_pred)))
+        return y_true
+    if isinstance(y_true, list) and isinstance(y_pred, list) and len(y_true) == len(y_pred):
+        return [best_alternatives(t, p) for t, p in zip(y_true, y_pred, strict=True)]
+    return y_true
 
 
 def check_value(value: Any, owner: str, index: int) -> float:

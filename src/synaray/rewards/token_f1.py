@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from synaray.data import JsonDataModel
-from synaray.rewards.common import flatten_fields, leaf_text, mean_of, token_f1
+from synaray.rewards.common import best_alternatives, flatten_fields, leaf_text, mean_of, token_f1
 from synaray.rewards.reward import Reward
 
 __all__ = ["TokenF1", "token_f1_reward"]
@@ -14,13 +14,18 @@ def token_f1_reward(y_true: JsonDataModel | dict, y_pred: JsonDataModel | dict) 
 
     Fields are the leaf paths of the nested JSON of both sides (a field only one side has
     is compared with the empty text). With no field on either side the value is 1.0.
+    A list of strings in `y_true` where `y_pred` has one string holds accepted answers: the
+    field scores the best of them (the official SQuAD F1; see `best_alternatives`).
 
     Example:
         >>> token_f1_reward({"answer": "cat sat down"}, {"answer": "The cat sat."})
         0.8
+        >>> token_f1_reward({"answer": ["cat sat down", "a cat"]}, {"answer": "The cat"})
+        1.0
     """
-    true_fields = flatten_fields(_json_of(y_true))
-    pred_fields = flatten_fields(_json_of(y_pred))
+    pred_json = _json_of(y_pred)
+    true_fields = flatten_fields(best_alternatives(_json_of(y_true), pred_json))
+    pred_fields = flatten_fields(pred_json)
     paths = sorted(set(true_fields) | set(pred_fields))
     if not paths:
         return 1.0
@@ -38,6 +43,9 @@ class TokenF1(Reward):
     Each text is normalised as in the SQuAD v1.1 evaluation (lower case, punctuation and
     the articles a/an/the removed, whitespace folded) and split into words; F1 counts the
     common words as a multiset. Nested JSON is compared leaf by leaf (`steps[0].text`).
+    A ground-truth list of strings facing a predicted string is a set of accepted answers
+    and scores its best member, as the official SQuAD evaluation does with its several
+    reference answers.
     Two empty texts agree (1.0). This is the per-sample counterpart of the corpus-level
     `synaray.metrics.F1Score`; on a single one-field sample the two give the same value.
 

@@ -28,7 +28,7 @@ from synaray.optimizers.protocol import TRAIN, EvalResult
 from synaray.optimizers.score_table import ScoreTable
 from synaray.optimizers.strategies.selectors import Selector
 
-__all__ = ["DemoPool", "demo_key", "draw_examples", "fresh_results"]
+__all__ = ["DemoPool", "demo_key", "draw_examples", "fresh_results", "label_as_output"]
 
 
 def demo_key(example: dict) -> str:
@@ -76,6 +76,23 @@ def _diverse_picks(pool: list[dict], k: int, selector: Selector,
     return picks
 
 
+def label_as_output(label: dict, outputs: dict) -> dict:
+    """The expected output `label` in the shape of a module's `outputs`, for a demo.
+
+    A label field holding a non-empty list of strings (accepted answers) where the module
+    wrote a single string becomes the first of them; other fields are kept as they are.
+
+    Example:
+        >>> label_as_output({"answer": ["Denver Broncos", "Broncos"]}, {"answer": "Broncos"})
+        {'answer': 'Denver Broncos'}
+    """
+    shaped = dict(label)
+    for key, value in label.items():
+        if isinstance(outputs.get(key), str) and isinstance(value, list) and value \
+                and all(isinstance(v, str) for v in value):
+            shaped[key] = value[0]
+    return shaped
+
 class DemoPool:
     """Demos per module: `{"inputs", "outputs", "reward", "example_id"}` records."""
 
@@ -90,7 +107,8 @@ class DemoPool:
         example's expected output `label`, the module whose outputs have exactly the label's
         keys (the one that answers) also gets (inputs, label) as a demo whatever the reward,
         with reward 1.0: a labelled demo. Without labels, a model that always answers "yes"
-        would only ever contribute "yes" demos.
+        would only ever contribute "yes" demos. A label field that lists accepted answers
+        where the module writes one string shows the first of them (`label_as_output`).
         """
         changed = 0
         for record in result.trace:
@@ -98,7 +116,8 @@ class DemoPool:
                 continue
             if label is not None and isinstance(record.get("outputs"), dict) \
                     and set(record["outputs"]) == set(label):
-                changed += self.add(record["module"], record["inputs"], label, 1.0,
+                changed += self.add(record["module"], record["inputs"],
+                                    label_as_output(label, record["outputs"]), 1.0,
                                     result.example_id)
             elif result.reward > 0 and record.get("outputs") is not None:
                 changed += self.add(record["module"], record["inputs"], record["outputs"],
