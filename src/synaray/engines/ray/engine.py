@@ -136,31 +136,34 @@ class RayEngine(Engine):
         self.datasets = datasets
         self.payload = program.to_payload()
         self.metrics = list(getattr(program, "metrics", None) or [])
-        limiter = None
+        limiter = limiter_name = None
         if self.rate_limits:
+            limiter_name = f"synaray-ratelimit-{self.run_name}"
             limiter = ray.remote(RateLimiterActor).options(
-                name=f"synaray-ratelimit-{self.run_name}", namespace=NAMESPACE, num_cpus=0,
+                name=limiter_name, namespace=NAMESPACE, num_cpus=0,
                 max_restarts=-1, max_task_retries=-1, get_if_exists=True,
                 runtime_env=self._actor_env,
             ).remote({m: v.model_dump() for m, v in self.rate_limits.items()})
         self.rate_limiter = limiter
         reward_config = serialize_object(reward)
         payload_ref = ray.put(self.payload)
-        # Constructor arguments stay referenced here, so a restarted actor can read them.
-        self._pinned: list[Any] = [payload_ref]
+        # Per evaluator, what each call brings along (nested refs, fetched by the actor on its
+        # first call, again after a restart); held here for the engine's whole life.
+        self._evaluator_data: list[list] = []
         self.evaluators = []
         for index in range(self.num_evaluators):
             shards = {split: ray.put(ds.to_arrow([i for i in ds.ids
                                                    if shard_of(i, self.num_evaluators) == index]))
                       for split, ds in datasets.items()}
-            self._pinned.extend(shards.values())
+            self._evaluator_data.append([payload_ref, shards])
             actor = ray.remote(EvaluatorActor).options(
                 name=f"synaray-evaluator-{self.run_name}-{index}", namespace=NAMESPACE,
                 num_cpus=0, max_restarts=-1, max_task_retries=-1, max_concurrency=1000,
                 scheduling_strategy="SPREAD", runtime_env=self._actor_env,
-            ).remote(index, payload_ref, reward_config, shards, self.max_concurrency, limiter)
+            ).remote(index, reward_config, self.max_concurrency, limiter_name)
             self.evaluators.append(actor)
-        await asyncio.gather(*(a.ready.remote() for a in self.evaluators))
+        await asyncio.gather(*(a.ready.remote(data) for a, data in zip(
+            self.evaluators, self._evaluator_data, strict=True)))
 
     # --- evaluation -------------------------------------------------------------------
     def _calls(self, requests: list[EvalRequest]) -> list[tuple[int, list[tuple]]]:
@@ -201,8 +204,8 @@ class RayEngine(Engine):
 
         def launch(index: int) -> None:
             if queues.get(index):
-                ref = self.evaluators[index].evaluate.remote(queues[index].pop(0),
-                                                             metric_splits=splits)
+                ref = self.evaluators[index].evaluate.remote(
+                    queues[index].pop(0), self._evaluator_data[index], metric_splits=splits)
                 running[asyncio.ensure_future(_await_ref(ref))] = index
 
         for index in list(queues):
@@ -280,7 +283,7 @@ class RayEngine(Engine):
         for actor in self.evaluators:
             ray.kill(actor, no_restart=True)
         self.evaluators = []
-        self._pinned = []
+        self._evaluator_data = []
         if self.rate_limiter is not None:
             ray.kill(self.rate_limiter, no_restart=True)
         finished = getattr(self, "remote_optimizer", None)

@@ -61,41 +61,60 @@ class EvaluatorActor:
     As in `LocalEngine`, the bound is on LM calls (`synaray.lm.call_slots`), shared by all
     the calls this actor serves at once; twice as many samples run, so parsing and rewards
     never hold an LM slot.
+
+    The constructor takes no object-store reference: the program payload and the data
+    shards come with each call as `data = [payload_ref, {split: shard_ref}]` (nested refs,
+    not resolved by Ray) and are fetched once per process. A restarted actor (its node lost)
+    thus reloads them from the next call it serves, and Ray has no reason to warn that a
+    restart could lose constructor arguments (ray-project/ray#53727). The rate limiter is
+    found by name for the same reason.
     """
 
-    def __init__(self, index: int, program_payload: dict, reward_config: Any,
-                 shards: dict[str, Any], max_concurrency: int,
-                 rate_limiter: Any = None) -> None:
+    def __init__(self, index: int, reward_config: Any, max_concurrency: int,
+                 rate_limiter: str | None = None) -> None:
         self.index = index
-        self.pool = ProgramPool(program_payload)
         self.reward = deserialize_object(reward_config)
-        import ray
-
-        self.datasets = {split: Dataset.from_arrow(ray.get(ref) if isinstance(ref, ray.ObjectRef)
-                                                   else ref)
-                         for split, ref in shards.items()}
+        self.pool: ProgramPool | None = None
+        self.datasets: dict[str, Dataset] = {}
+        self._load_lock = asyncio.Lock()
         self.max_concurrency = max_concurrency
         self._semaphore: asyncio.Semaphore | None = None
         self._lm_slots: asyncio.Semaphore | None = None
         self.calls = 0
         if rate_limiter is not None:
+            import ray
+
+            from synaray.engines.ray.engine import NAMESPACE
             from synaray.engines.ray.rate_limiter import install_rate_limiter
 
-            install_rate_limiter(rate_limiter)
+            install_rate_limiter(ray.get_actor(rate_limiter, namespace=NAMESPACE))
 
-    def ready(self) -> dict:
+    async def _load(self, data: list) -> None:
+        """Fetch the program payload and the shards (`data`), once per process."""
+        async with self._load_lock:
+            if self.pool is not None:
+                return
+            payload_ref, shard_refs = data
+            payload = await payload_ref
+            self.datasets = {split: Dataset.from_arrow(await ref)
+                             for split, ref in shard_refs.items()}
+            self.pool = ProgramPool(payload)
+
+    async def ready(self, data: list) -> dict:
+        await self._load(data)
         return {"index": self.index, "pid": os.getpid(),
                 "rows": {k: len(v) for k, v in self.datasets.items()}}
 
     async def evaluate(self, requests: list[tuple[str, dict, tuple[str, ...], str]],
-                       apply_batch: bool = False,
+                       data: list, apply_batch: bool = False,
                        metric_splits: tuple[str, ...] = ()) -> dict[str, Any]:
-        """Score sub-requests of this shard; results as columns.
+        """Score sub-requests of this shard (`data`: see the class); results as columns.
 
         For sub-requests of a split in `metric_splits`, the program's metric states over
         them are computed here too, next to the predictions, and returned under
         "metric_states" as `[candidate_id, split, {metric_name: state}]` triples.
         """
+        await self._load(data)
         if self._semaphore is None:
             self._semaphore = asyncio.Semaphore(SAMPLES_PER_LM_SLOT * self.max_concurrency)
             self._lm_slots = asyncio.Semaphore(self.max_concurrency)
