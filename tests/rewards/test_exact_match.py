@@ -42,3 +42,22 @@ def test_config_keeps_reduction():
 def test_string_id():
     assert isinstance(rewards.get("exact_match"), ExactMatch)
     assert repr(rewards.get("exact_match")) == "<ExactMatch name=exact_match reduction=mean>"
+
+
+async def test_a_list_of_accepted_answers_matches_any_member_exactly():
+    accepted = {"answer": ["4", "four"]}
+    assert await ExactMatch()(accepted, {"answer": "four"}) == 1.0
+    assert await ExactMatch()(accepted, {"answer": "Four"}) == 0.0  # still strict equality
+    assert exact_match(accepted, {"answer": "5"}) == 0.0
+    # a list the model writes itself is compared as a list
+    assert exact_match({"tags": ["a", "b"]}, {"tags": ["a", "b"]}) == 1.0
+    assert exact_match({"tags": ["a", "b"]}, {"tags": ["b", "a"]}) == 0.0
+
+
+async def test_accuracy_metric_counts_accepted_answers():
+    from synaray.metrics import Accuracy
+
+    metric = Accuracy()
+    await metric.update_state({"answer": ["4", "four"]}, {"answer": "four"})
+    await metric.update_state({"answer": ["4", "four"]}, {"answer": "5"})
+    assert metric.result() == 0.5

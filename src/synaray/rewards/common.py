@@ -11,7 +11,7 @@ import math
 import re
 import string
 from collections import Counter
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from numbers import Real
 from typing import Any
 
@@ -214,30 +214,38 @@ def token_f1(y_true_text: str, y_pred_text: str) -> float:
     return fbeta_from_counts(*token_overlap(y_true_text, y_pred_text))
 
 
-def best_alternatives(y_true: Any, y_pred: Any) -> Any:
+def best_alternatives(y_true: Any, y_pred: Any,
+                      score: Callable[[str, str], float] | None = None) -> Any:
     """`y_true` with each list of accepted answers replaced by the one closest to `y_pred`.
 
     Where the ground truth holds a non-empty list of strings and the prediction, at the same
     place, a single string, the list is the set of accepted answers (as SQuAD's several
     reference answers, or DSPy's list-valued `answer`): it is replaced by the alternative of
-    highest token F1 with the prediction (the first on ties). Objects are walked key by key
-    and lists of equal length element by element; everything else is kept as it is. Token
-    scores computed on the result are thus the maximum over the accepted answers.
+    highest `score(alternative, prediction)` (token F1 by default; the first on ties).
+    Objects are walked key by key and lists of equal length element by element; everything
+    else is kept as it is. A score computed on the result is thus the maximum over the
+    accepted answers.
 
     Example:
         >>> best_alternatives({"answer": ["Denver Broncos", "Broncos"]}, {"answer": "the Broncos"})
         {'answer': 'Broncos'}
     """
+    if score is None:
+        score = _token_f1_of
     if isinstance(y_true, dict) and isinstance(y_pred, dict):
-        return {k: best_alternatives(v, y_pred[k]) if k in y_pred else v
+        return {k: best_alternatives(v, y_pred[k], score) if k in y_pred else v
                 for k, v in y_true.items()}
     if isinstance(y_true, list) and isinstance(y_pred, str):
         if y_true and all(isinstance(v, str) for v in y_true):
-            return max(y_true, key=lambda v: fbeta_from_counts(*token_overlap(v, y_pred)))
+            return max(y_true, key=lambda v: score(v, y_pred))
         return y_true
     if isinstance(y_true, list) and isinstance(y_pred, list) and len(y_true) == len(y_pred):
-        return [best_alternatives(t, p) for t, p in zip(y_true, y_pred, strict=True)]
+        return [best_alternatives(t, p, score) for t, p in zip(y_true, y_pred, strict=True)]
     return y_true
+
+
+def _token_f1_of(true_text: str, pred_text: str) -> float:
+    return fbeta_from_counts(*token_overlap(true_text, pred_text))
 
 
 def check_value(value: Any, owner: str, index: int) -> float:

@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from synaray.data import JsonDataModel
+from synaray.rewards.common import best_alternatives
 from synaray.rewards.reward import Reward
 
 __all__ = ["ExactMatch", "exact_match"]
@@ -13,13 +14,23 @@ __all__ = ["ExactMatch", "exact_match"]
 def exact_match(y_true: Any, y_pred: Any) -> float:
     """1.0 if the two samples hold the same JSON, else 0.0 (a None prediction gives 0.0).
 
+    A list of strings in `y_true` where `y_pred` has one string holds accepted answers: the
+    prediction matches if it equals one of them (`best_alternatives`).
+
     Example:
         >>> exact_match({"answer": "4"}, {"answer": "4"}), exact_match({"answer": "4"}, None)
         (1.0, 0.0)
+        >>> exact_match({"answer": ["4", "four"]}, {"answer": "four"})
+        1.0
     """
     if y_true is None or y_pred is None:
         return 0.0
-    return float(_json_of(y_true) == _json_of(y_pred))
+    pred = _json_of(y_pred)
+    return float(best_alternatives(_json_of(y_true), pred, _same) == pred)
+
+
+def _same(true_text: str, pred_text: str) -> float:
+    return float(true_text == pred_text)
 
 
 def _json_of(value: Any) -> Any:
@@ -30,7 +41,9 @@ class ExactMatch(Reward):
     """1.0 when the masked `y_pred` JSON equals the masked `y_true` JSON, else 0.0.
 
     Equality is strict JSON equality: `"4"` and `4` differ, and so do extra fields, which is
-    why the masks matter (`in_mask=["answer"]` compares only the answer).
+    why the masks matter (`in_mask=["answer"]` compares only the answer). A ground-truth list
+    of strings facing a predicted string is a set of accepted answers (DSPy's list-valued
+    `answer`): matching any of them is a match.
 
     Args:
         name: defaults to "exact_match".
