@@ -224,15 +224,27 @@ async def test_propose_instructions_rejects_a_copy_of_the_cases_shown():
     old = "Answer with a short span copied from the paragraph, nothing else."
     messages = reflection.reflection_messages("gen", old, cases)
     copier = FakeLanguageModel(lambda m, s: {"instructions": PARAGRAPH[:120]})
-    text, error, _ = await reflection.propose_instructions(copier, messages)
+    text, error, _ = await reflection.propose_instructions(copier, messages, cases)
     assert text is None and "copies the cases" in error
     keeper = FakeLanguageModel(lambda m, s: {"instructions": old + " Keep it short."})
-    text, error, _ = await reflection.propose_instructions(keeper, messages)
+    text, error, _ = await reflection.propose_instructions(keeper, messages, cases)
     assert error is None and text.endswith("Keep it short.")
     writer = FakeLanguageModel(lambda m, s: {
         "instructions": "Copy the shortest phrase of the paragraph that answers the question."})
-    text, error, _ = await reflection.propose_instructions(writer, messages)
+    text, error, _ = await reflection.propose_instructions(writer, messages, cases)
     assert error is None and text.startswith("Copy the shortest")
+
+
+async def test_copy_check_sees_whole_cases_even_when_they_quote_the_prompt_markers():
+    # a code task's input may hold ">>>" (the prompt's quote marker): the check gets the
+    # cases themselves, not the prompt text after the last marker
+    code = "# " + PARAGRAPH + "\n>>> sorted(xs)"
+    cases = [{"inputs": {"code": code}, "outputs": {"answer": "x"},
+              "expected": {"answer": "y"}, "reward": 0.0, "error": None}]
+    messages = reflection.reflection_messages("gen", "Explain the code.", cases)
+    copier = FakeLanguageModel(lambda m, s: {"instructions": PARAGRAPH[:120]})
+    text, error, _ = await reflection.propose_instructions(copier, messages, cases)
+    assert text is None and "copies the cases" in error
 
 
 async def test_propose_instructions_never_raises_on_failure():

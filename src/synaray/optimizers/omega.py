@@ -245,7 +245,7 @@ class OMEGA(Optimizer):
         if notes:
             cases = sample_cases(notes, module, self.train, self.reflection_examples, self.rng)
             text = await self._propose(
-                reflection_messages(module, state[module].get("instructions"), cases),
+                reflection_messages(module, state[module].get("instructions"), cases), cases,
                 self.mutation_temperature)
             if text is not None:
                 state, operations = with_instructions(state, module, text, how="mutation")
@@ -259,7 +259,7 @@ class OMEGA(Optimizer):
         if texts[0] != texts[1]:
             cases = sample_cases(self.failures.notes(parent), module, self.train,
                                  self.reflection_examples, self.rng)
-            text = await self._propose(crossover_messages(module, *texts, cases),
+            text = await self._propose(crossover_messages(module, *texts, cases), cases,
                                        self.crossover_temperature)
         if text is not None:
             state, operations = with_instructions(state_a, module, text, how="crossover")
@@ -280,11 +280,13 @@ class OMEGA(Optimizer):
             operations = operations + ops
         return (state, operations, parents) if operations else None
 
-    async def _propose(self, messages: list[dict], temperature: float | None) -> str | None:
+    async def _propose(self, messages: list[dict], cases: list[dict],
+                       temperature: float | None) -> str | None:
         if self.language_model is None or not calls_left(self.budget, self.spent):
             return None
         kwargs = {} if temperature is None else {"temperature": temperature}
-        text, error, trace = await propose_instructions(self.language_model, messages, **kwargs)
+        text, error, trace = await propose_instructions(self.language_model, messages, cases,
+                                                        **kwargs)
         self.add_usage(lm_calls=trace.lm_calls, cost=trace.cost,
                        tokens=trace.prompt_tokens + trace.completion_tokens)
         if text is None:

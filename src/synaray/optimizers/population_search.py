@@ -323,7 +323,7 @@ class PopulationSearch(Optimizer):
         cases = sample_cases(self.failures.notes(parent), module, self.train,
                              self.reflection_examples, self.rng)
         messages = reflection_messages(module, state[module].get("instructions"), cases)
-        text, error, trace = await propose_instructions(self.language_model, messages)
+        text, error, trace = await propose_instructions(self.language_model, messages, cases)
         self.add_usage(lm_calls=trace.lm_calls, cost=trace.cost,
                        tokens=trace.prompt_tokens + trace.completion_tokens)
         if text is None:

@@ -165,11 +165,13 @@ def crossover_messages(module: str, instructions_a: str | None, instructions_b: 
 
 
 async def propose_instructions(language_model: Any, messages: list[dict],
+                               cases: list[dict] | None = None,
                                **kwargs: Any) -> tuple[str | None, str | None, Trace]:
     """One structured call. Returns `(instructions or None, error or None, trace)`.
 
     A failed call, an invalid answer or an exception raised by the model all give None
-    and the reason; the trace holds the call's usage either way.
+    and the reason; the trace holds the call's usage either way. `cases` are the failing
+    cases the prompt shows: a proposal that copies them is rejected (`degenerate_instructions`).
     """
     with trace_scope() as trace:
         try:
@@ -183,16 +185,10 @@ async def propose_instructions(language_model: Any, messages: list[dict],
     text = answer.get("instructions") if isinstance(answer, dict) else None
     if not isinstance(text, str) or not text.strip():
         return None, "LMOutputError: the answer has no `instructions` text", trace
-    problem = degenerate_instructions(text, shown=_cases_text(messages))
+    problem = degenerate_instructions(text, shown=_render_cases(cases or []))
     if problem:
         return None, f"LMOutputError: rejected proposal ({problem})", trace
     return text.strip(), None, trace
-
-
-def _cases_text(messages: list[dict]) -> str:
-    """The part of the prompt after the (last) quoted instructions: the cases shown."""
-    content = str(messages[-1].get("content") or "") if messages else ""
-    return content.rsplit(">>>", 1)[-1]
 
 
 _SCHEMA_ECHOES = {
