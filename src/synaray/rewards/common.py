@@ -231,7 +231,7 @@ def best_alternatives(y_true: Any, y_pred: Any,
         {'answer': 'Broncos'}
     """
     if score is None:
-        score = _token_f1_of
+        score = token_f1
     if isinstance(y_true, dict) and isinstance(y_pred, dict):
         return {k: best_alternatives(v, y_pred[k], score) if k in y_pred else v
                 for k, v in y_true.items()}
@@ -242,10 +242,6 @@ def best_alternatives(y_true: Any, y_pred: Any,
     if isinstance(y_true, list) and isinstance(y_pred, list) and len(y_true) == len(y_pred):
         return [best_alternatives(t, p, score) for t, p in zip(y_true, y_pred, strict=True)]
     return y_true
-
-
-def _token_f1_of(true_text: str, pred_text: str) -> float:
-    return fbeta_from_counts(*token_overlap(true_text, pred_text))
 
 
 def check_value(value: Any, owner: str, index: int) -> float:

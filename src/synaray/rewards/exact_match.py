@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import operator
 from typing import Any
 
 from synaray.data import JsonDataModel
@@ -26,11 +27,7 @@ def exact_match(y_true: Any, y_pred: Any) -> float:
     if y_true is None or y_pred is None:
         return 0.0
     pred = _json_of(y_pred)
-    return float(best_alternatives(_json_of(y_true), pred, _same) == pred)
-
-
-def _same(true_text: str, pred_text: str) -> float:
-    return float(true_text == pred_text)
+    return float(best_alternatives(_json_of(y_true), pred, operator.eq) == pred)
 
 
 def _json_of(value: Any) -> Any:

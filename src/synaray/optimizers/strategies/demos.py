@@ -27,6 +27,7 @@ from synaray.data.schema_utils import canonical_json
 from synaray.optimizers.protocol import TRAIN, EvalResult
 from synaray.optimizers.score_table import ScoreTable
 from synaray.optimizers.strategies.selectors import Selector
+from synaray.rewards.common import best_alternatives
 
 __all__ = ["DemoPool", "demo_key", "draw_examples", "fresh_results", "label_as_output"]
 
@@ -86,12 +87,8 @@ def label_as_output(label: dict, outputs: dict) -> dict:
         >>> label_as_output({"answer": ["Denver Broncos", "Broncos"]}, {"answer": "Broncos"})
         {'answer': 'Denver Broncos'}
     """
-    shaped = dict(label)
-    for key, value in label.items():
-        if isinstance(outputs.get(key), str) and isinstance(value, list) and value \
-                and all(isinstance(v, str) for v in value):
-            shaped[key] = value[0]
-    return shaped
+    # the rewards' rule for accepted answers, with every alternative scoring alike: the first
+    return best_alternatives(label, outputs, score=lambda alternative, output: 0.0)
 
 class DemoPool:
     """Demos per module: `{"inputs", "outputs", "reward", "example_id"}` records."""
