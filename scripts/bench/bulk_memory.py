@@ -11,15 +11,16 @@ starts a local Ray cluster, saves a program, and runs the scoring driver as a su
 that its RSS is measured alone (sampled every 0.1 s with psutil) and so that it can be
 killed with SIGKILL. No network beyond 127.0.0.1.
 
-The program is a real `Generator` run by the real per-sample routine. Its model client is,
-by default, `DirectLM` below (a plain aiohttp OpenAI-compatible client): litellm spends about
-10 ms of CPU per call, which would make 100,000 calls on 2 cores take over 10 minutes.
-`--client litellm` uses `synaray.LanguageModel` instead (cache off).
+The program is a real `Generator` with a `synaray.LanguageModel` (cache off), run by the
+real per-sample routine: the product path, as `synaray evaluate` runs it. For this
+`openai/...` model with an `api_base` that is the direct HTTP transport, one keep-alive
+pool per Ray Data worker; `--transport litellm` measures the litellm path instead (about
+6 ms of CPU per call: expect a few hundred rows/s on 2 cores).
 
 Example:
     $ python scripts/bench/bulk_memory.py                      # 100,000 rows
     $ python scripts/bench/bulk_memory.py --kill-after 40000   # kill, rerun, check resume
-    $ python scripts/bench/bulk_memory.py --rows 5000 --client litellm
+    $ python scripts/bench/bulk_memory.py --rows 5000 --transport litellm
 """
 
 from __future__ import annotations
@@ -110,73 +111,6 @@ def server_call(port: int, path: str, post: bool = False) -> dict:
         return json.loads(response.read())
 
 
-def _quiet_unclosed(loop: asyncio.AbstractEventLoop, context: dict) -> None:
-    if not str(context.get("message", "")).startswith("Unclosed"):
-        loop.default_exception_handler(context)
-
-
-# --- a light model client (workers import it from this file as module `bulk_memory`) -------
-class DirectLM:
-    """A minimal OpenAI-compatible chat client on aiohttp, with synaray's call contract.
-
-    Like `synaray.LanguageModel`, a call never raises: a failure is an `LMResult` with
-    `ok=False`, and every call is recorded in the current trace (LM calls, tokens).
-    """
-
-    def __init__(self, api_base: str, model: str = "bench", timeout: float = 60.0) -> None:
-        self.api_base = api_base.rstrip("/")
-        self.model = model
-        self.timeout = timeout
-        self._sessions: dict[Any, Any] = {}
-
-    def _session(self) -> Any:
-        import aiohttp
-
-        loop = asyncio.get_running_loop()
-        if loop not in self._sessions:
-            loop.set_exception_handler(_quiet_unclosed)  # sessions live as long as the actor
-            self._sessions[loop] = aiohttp.ClientSession(
-                connector=aiohttp.TCPConnector(limit=0),
-                timeout=aiohttp.ClientTimeout(total=self.timeout))
-        return self._sessions[loop]
-
-    async def __call__(self, messages: list[dict], schema: dict | None = None,
-                       data_model: Any = None, **kwargs: Any) -> Any:
-        from synaray.lm.results import LMResult
-        from synaray.utils.tracing import LMCallRecord, record_lm_call
-
-        started = time.monotonic()
-        try:
-            async with self._session().post(f"{self.api_base}/chat/completions", json={
-                    "model": self.model, "messages": messages}) as response:
-                body = await response.json()
-                if response.status != 200:
-                    raise RuntimeError(f"HTTP {response.status}: {body}")
-            text = body["choices"][0]["message"]["content"]
-            answer = json.loads(text)
-            if data_model is not None:
-                answer = data_model.model_validate(answer).model_dump(mode="json")
-        except Exception as exc:  # a failed call is a result
-            record_lm_call(LMCallRecord(model=self.model, ok=False, error=str(exc),
-                                        error_type=type(exc).__name__))
-            return LMResult(ok=False, error=str(exc), error_type=type(exc).__name__,
-                            attempts=1, model=self.model)
-        usage, latency = body.get("usage") or {}, time.monotonic() - started
-        tokens = usage.get("prompt_tokens", 0), usage.get("completion_tokens", 0)
-        record_lm_call(LMCallRecord(model=self.model, ok=True, prompt_tokens=tokens[0],
-                                    completion_tokens=tokens[1], latency_s=latency))
-        return LMResult(ok=True, json=answer, text=text, prompt_tokens=tokens[0],
-                        completion_tokens=tokens[1], latency_s=latency, attempts=1,
-                        model=self.model)
-
-    def get_config(self) -> dict:
-        return {"api_base": self.api_base, "model": self.model, "timeout": self.timeout}
-
-    @classmethod
-    def from_config(cls, config: dict) -> DirectLM:
-        return cls(**config)
-
-
 # --- data and program ------------------------------------------------------------------------
 def make_data(path: str, rows: int) -> None:
     import pyarrow as pa
@@ -192,9 +126,7 @@ def make_data(path: str, rows: int) -> None:
                 "answer": [label(i) for i in range(start, stop)]}))
 
 
-def save_program(path: str, api_base: str, client: str) -> None:
-    import bulk_memory  # this file as an importable module, so workers can rebuild DirectLM
-
+def save_program(path: str, api_base: str) -> None:
     import synaray
 
     class Question(synaray.DataModel):
@@ -204,9 +136,9 @@ def save_program(path: str, api_base: str, client: str) -> None:
         answer: str
 
     async def build() -> Any:
-        lm = bulk_memory.DirectLM(api_base) if client == "direct" else synaray.LanguageModel(
-            "openai/bench", api_base=api_base, cache=False, retries=1, max_tokens=16,
-            max_concurrency=1024, structured_output="json_object")
+        lm = synaray.LanguageModel("openai/bench", api_base=api_base, cache=False, retries=1,
+                                   max_tokens=16, max_concurrency=1024,
+                                   structured_output="json_object")
         inputs = synaray.Input(data_model=Question)
         outputs = await synaray.Generator(data_model=Answer, language_model=lm)(inputs)
         return synaray.Program(inputs=inputs, outputs=outputs, name="bench")
@@ -221,10 +153,11 @@ def save_program(path: str, api_base: str, client: str) -> None:
 def drive(args: argparse.Namespace) -> None:
     from synaray.engines.ray.bulk_evaluate import bulk_evaluate
 
-    paths = [HERE] + [p for p in sys.path if p and os.path.isdir(p) and p != HERE]
+    paths = [p for p in sys.path if p and os.path.isdir(p) and p != HERE]
+    env = {"PYTHONPATH": os.pathsep.join(paths), "SYNARAY_LM_TRANSPORT": args.transport}
     summary = bulk_evaluate(
         args.program, args.data, args.out, input_fields={"q": "question"},
-        address=args.address, runtime_env={"env_vars": {"PYTHONPATH": os.pathsep.join(paths)}},
+        address=args.address, runtime_env={"env_vars": env},
         batch_size=args.batch_size, concurrency=args.concurrency, num_workers=args.workers,
         worker_num_cpus=0.5, rows_per_file=args.rows_per_file, flush_every_s=10.0)
     print("SUMMARY " + json.dumps(summary), flush=True)
@@ -248,7 +181,7 @@ def run_driver(args: argparse.Namespace, work: str, address: str,
            "--program", f"{work}/program.json", "--data", f"{work}/data.parquet",
            "--out", f"{work}/out", "--batch-size", str(args.batch_size),
            "--concurrency", str(args.concurrency), "--workers", str(args.workers),
-           "--rows-per-file", str(args.rows_per_file)]
+           "--rows-per-file", str(args.rows_per_file), "--transport", args.transport]
     child = subprocess.Popen(cmd, stdout=subprocess.PIPE, text=True)
     proc, peak, started, killed = psutil.Process(child.pid), 0, time.monotonic(), False
     next_check = next_print = started
@@ -281,7 +214,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--rows", type=int, default=100_000)
     parser.add_argument("--latency-s", type=float, default=0.02)
-    parser.add_argument("--client", choices=["direct", "litellm"], default="direct")
+    parser.add_argument("--transport", choices=["auto", "litellm", "http"], default="auto",
+                        help="SYNARAY_LM_TRANSPORT for the scoring workers (default: auto)")
     parser.add_argument("--workers", type=int, default=2)
     parser.add_argument("--concurrency", type=int, default=256)
     parser.add_argument("--batch-size", type=int, default=128)
@@ -322,11 +256,12 @@ def bench(args: argparse.Namespace, work: str) -> int:
     make_data(f"{work}/data.parquet", args.rows)
     server, port = start_server(args.latency_s)
     try:
-        save_program(f"{work}/program.json", f"http://127.0.0.1:{port}/v1", args.client)
+        save_program(f"{work}/program.json", f"http://127.0.0.1:{port}/v1")
         ray.init(include_dashboard=False, log_to_driver=False)
         address = ray.get_runtime_context().gcs_address
-        print(f"bench: {args.rows:,} rows, latency {args.latency_s * 1000:.0f} ms, client "
-              f"{args.client}, {args.workers} workers x {args.concurrency} in flight", flush=True)
+        print(f"bench: {args.rows:,} rows, latency {args.latency_s * 1000:.0f} ms, transport "
+              f"{args.transport}, {args.workers} workers x {args.concurrency} in flight, load "
+              f"{os.getloadavg()[0]:.2f}", flush=True)
         runs = []
         if args.kill_after is not None:
             runs.append(("first run", run_driver(args, work, address, args.kill_after)))

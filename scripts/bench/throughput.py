@@ -1,24 +1,31 @@
-"""Bench: samples/second of synaray's engines against a bare litellm loop.
+"""Bench: samples/second of synaray's engines against the wire and a bare litellm loop.
 
 What it measures, in one run, each on the same N examples at the same total concurrency C
 against the same loopback server (fixed latency, many concurrent requests):
 
-- `bare`: an asyncio loop of `litellm.acompletion` calls (the messages the program would
-  send, C at a time): the ceiling for anything built on litellm;
+- `raw`: an asyncio loop of plain aiohttp POSTs with the messages the program would send,
+  C at a time, answers decoded: the wire's limit on this machine;
+- `bare`: the same loop with `litellm.acompletion`: the ceiling of anything built on litellm;
 - `local`: `LocalEngine(max_concurrency=C)` evaluating a one-Generator program;
 - `ray-1`, `ray-2`, `ray-4`: `RayEngine` with 1, 2 and 4 evaluators, C // n samples in
   flight on each.
 
+The engines use `LanguageModel` as a user would: for this `openai/...` model with an
+`api_base` that is the direct HTTP transport (`--transport litellm` sets
+`SYNARAY_LM_TRANSPORT` to measure the litellm path instead).
+
 Every engine is started and warmed up (imports, HTTP clients, program build) before the
 clock starts; the timed part is one `evaluate` of N examples, repeated in rounds that
-alternate with a bare-loop run. Printed: median samples/s, the median of the per-round
-ratios to the bare loop (target >= 0.85) and the driver's CPU per sample. The server is an
-aiohttp app in a subprocess, so its CPU is not the client's.
+alternate with a raw-loop and a bare-loop run. Printed: median samples/s, the medians of
+the per-round ratios to the raw loop (target >= 0.5) and to the bare loop (target >= 3),
+and the driver's CPU per sample. The server is an aiohttp app in a subprocess, so its CPU
+is not the client's.
 
 Example:
-    $ python scripts/bench/throughput.py                       # C=16, N=600, 75 ms
-    $ python scripts/bench/throughput.py --concurrency 32 --examples 1200 --latency 0.1
-    $ python scripts/bench/throughput.py --only bare,local     # skip Ray
+    $ python scripts/bench/throughput.py                       # C=64, N=1200, 50 ms
+    $ python scripts/bench/throughput.py --concurrency 16 --examples 600 --latency 0.075
+    $ python scripts/bench/throughput.py --only local          # skip Ray
+    $ python scripts/bench/throughput.py --transport litellm   # engines through litellm
 """
 
 from __future__ import annotations
@@ -34,7 +41,8 @@ import time
 import urllib.request
 
 MODEL = "openai/bench"
-TARGET = 0.85
+TARGET_RAW = 0.5  # of the raw aiohttp loop
+TARGET_BARE = 3.0  # of the bare litellm loop
 
 
 # --- the loopback server (a subprocess: `--serve PORT LATENCY`) ----------------------------
@@ -146,6 +154,38 @@ class BareLoop:
         pass
 
 
+class RawLoop(BareLoop):
+    """Plain aiohttp POSTs, C at a time, with the bodies litellm would send: the wire."""
+
+    async def start(self) -> None:
+        import aiohttp
+
+        from synaray.data.data_model import to_json_data_model
+        from synaray.lm.transport.openai_http import request_body
+
+        generator = next(m for m in self.program.modules if hasattr(m, "build_messages"))
+        lm = generator.language_model
+        target = await lm._resolve_target()
+        mode = lm._mode_for(target)
+        url = f"{target.api_base}/chat/completions"
+        semaphore = asyncio.Semaphore(self.c)
+        self.session = aiohttp.ClientSession(connector=aiohttp.TCPConnector(limit=0))
+
+        async def one(i: int) -> None:
+            messages = generator.build_messages(to_json_data_model(self.question(q=str(i))))
+            body = request_body(lm._request(target, messages, generator.schema, mode, {}))
+            async with semaphore:
+                async with self.session.post(url, json=body) as response:
+                    answer = await response.json()
+            assert answer["choices"][0]["message"]["content"]
+
+        self.one = one
+        await asyncio.gather(*(one(i) for i in range(min(self.c, 32))))  # warm-up
+
+    async def stop(self) -> None:
+        await self.session.close()
+
+
 class EngineRun:
     """One engine, started and warmed up once; each `once()` evaluates N examples."""
 
@@ -203,12 +243,15 @@ def median(values: list[float]) -> float:
     return values[mid] if len(values) % 2 else (values[mid - 1] + values[mid]) / 2
 
 
-def summary(rounds: dict[str, list], name: str) -> tuple[float, float, float]:
-    """Median samples/s, median CPU ms/sample, and the median of the per-round ratios to
-    the bare loop of the same round (robust to load that drifts between rounds)."""
+def summary(rounds: dict[str, list], name: str) -> tuple[float, float, float, float]:
+    """Median samples/s, median CPU ms/sample, and the medians of the per-round ratios to
+    the raw and the bare loop of the same round (robust to load that drifts between
+    rounds)."""
     rates = [r for r, _ in rounds[name]]
-    ratios = [r / b for (r, _), (b, _) in zip(rounds[name], rounds["bare"], strict=True)]
-    return median(rates), median([c for _, c in rounds[name]]), median(ratios)
+    ratios = [[r / b for (r, _), (b, _) in zip(rounds[name], rounds[ref], strict=True)]
+              for ref in ("raw", "bare")]
+    return (median(rates), median([c for _, c in rounds[name]]), median(ratios[0]),
+            median(ratios[1]))
 
 
 def ray_engine(args: argparse.Namespace, n: int):
@@ -226,17 +269,22 @@ def ray_engine(args: argparse.Namespace, n: int):
                      max_inflight=args.max_inflight)
 
 
+def references(program, question: type, n: int, c: int) -> dict[str, object]:
+    return {"raw": RawLoop(program, question, n, c), "bare": BareLoop(program, question, n, c)}
+
+
 async def run(args: argparse.Namespace,
-              api_base: str) -> dict[str, tuple[float, float, float]]:
+              api_base: str) -> dict[str, tuple[float, float, float, float]]:
     from synaray.engines import LocalEngine
 
     program, question, answer = await build_program(api_base, args.concurrency)
-    names = args.only.split(",") if args.only else ["bare", "local", "ray-1", "ray-2", "ray-4"]
+    names = args.only.split(",") if args.only else ["local", "ray-1", "ray-2", "ray-4"]
+    names = [k for k in names if k not in ("raw", "bare")]
     n, c = args.examples, args.concurrency
-    # bare and local alternate in the same rounds; each Ray engine runs alone (its workers
-    # would take CPU from the others), alternating with the bare loop.
-    table: dict[str, tuple[float, float, float]] = {}
-    first: dict[str, object] = {"bare": BareLoop(program, question, n, c)}
+    # raw, bare and local alternate in the same rounds; each Ray engine runs alone (its
+    # workers would take CPU from the others), alternating with the raw and bare loops.
+    table: dict[str, tuple[float, float, float, float]] = {}
+    first = references(program, question, n, c)
     if "local" in names:
         first["local"] = EngineRun(program, LocalEngine(max_concurrency=c), question, answer,
                                    n, warmup=c)
@@ -247,34 +295,37 @@ async def run(args: argparse.Namespace,
             k = int(name.split("-")[1])
             engine = EngineRun(program, ray_engine(args, k), question, answer, n,
                                warmup=2 * c)
-            rounds = await measure({"bare": BareLoop(program, question, n, c), name: engine},
+            rounds = await measure({**references(program, question, n, c), name: engine},
                                    n, args.repeat)
             table[name] = summary(rounds, name)
-            print(f"  (bare next to {name}: {summary(rounds, 'bare')[0]:.1f} samples/s)",
-                  flush=True)
-    for name in ["bare", *[k for k in names if k != "bare"]]:
+            print(f"  (next to {name}: raw {summary(rounds, 'raw')[0]:.1f}, bare "
+                  f"{summary(rounds, 'bare')[0]:.1f} samples/s)", flush=True)
+    for name in ["raw", "bare", *names]:
         print_row(name, *table[name])
     return table
 
 
-def print_row(name: str, rate: float, cpu_ms: float, ratio: float) -> None:
+def print_row(name: str, rate: float, cpu_ms: float, to_raw: float, to_bare: float) -> None:
     """One table row; CPU is this (driver) process's, so for Ray it is the driver's share."""
-    flag = "" if name == "bare" or ratio >= TARGET else "  < target"
-    print(f"{name:<8} {rate:9.1f} samples/s   {ratio:5.2f} x bare   "
-          f"driver CPU {cpu_ms:5.2f} ms/sample{flag}", flush=True)
+    missed = name not in ("raw", "bare") and (to_raw < TARGET_RAW or to_bare < TARGET_BARE)
+    print(f"{name:<8} {rate:9.1f} samples/s   {to_raw:5.2f} x raw   {to_bare:5.2f} x bare   "
+          f"driver CPU {cpu_ms:5.2f} ms/sample{'  < target' if missed else ''}", flush=True)
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--serve", nargs=2, metavar=("PORT", "LATENCY"), help=argparse.SUPPRESS)
-    parser.add_argument("--concurrency", "-c", type=int, default=16)
-    parser.add_argument("--examples", "-n", type=int, default=600)
-    parser.add_argument("--latency", type=float, default=0.075, help="server latency, s")
-    parser.add_argument("--only", default="", help="comma list: bare,local,ray-1,ray-2,ray-4")
+    parser.add_argument("--concurrency", "-c", type=int, default=64)
+    parser.add_argument("--examples", "-n", type=int, default=1200)
+    parser.add_argument("--latency", type=float, default=0.05, help="server latency, s")
+    parser.add_argument("--only", default="", help="comma list: local,ray-1,ray-2,ray-4 "
+                        "(the raw and bare loops always run)")
+    parser.add_argument("--transport", choices=["auto", "litellm", "http"], default="auto",
+                        help="SYNARAY_LM_TRANSPORT for the engines (default: auto)")
     parser.add_argument("--chunk-size", type=int, default=0,
                         help="RayEngine chunk_size (default: the engine's rule)")
     parser.add_argument("--max-inflight", type=int, default=2)
-    parser.add_argument("--repeat", type=int, default=5,
+    parser.add_argument("--repeat", type=int, default=3,
                         help="timed rounds per engine, each next to a bare-loop run; "
                              "medians are printed (shared machines)")
     parser.add_argument("--storage", default=os.path.join("/tmp", "synaray-bench-runs"))
@@ -283,10 +334,12 @@ def main() -> None:
         serve(int(args.serve[0]), float(args.serve[1]))
         return
     os.environ.setdefault("LITELLM_LOCAL_MODEL_COST_MAP", "True")
+    os.environ["SYNARAY_LM_TRANSPORT"] = args.transport  # before Ray starts: workers inherit
     server, api_base = start_server(args.latency)
     try:
         print(f"C={args.concurrency} N={args.examples} latency={args.latency * 1000:.0f} ms "
-              f"cores={os.cpu_count()}  (ceiling C/latency = "
+              f"cores={os.cpu_count()} transport={args.transport} load={os.getloadavg()[0]:.2f}"
+              f"  (ceiling C/latency = "
               f"{args.concurrency / args.latency:.0f}/s)", flush=True)
         asyncio.run(run(args, api_base))
     finally:

@@ -1,4 +1,8 @@
-"""LanguageModel against the loopback OpenAI stub: retries, errors, cache, repair, usage."""
+"""LanguageModel against the loopback OpenAI stub: retries, errors, cache, repair, usage.
+
+Every test runs twice, once per transport (`SYNARAY_LM_TRANSPORT=litellm` and `=http`): the
+direct HTTP client must behave exactly as litellm does (synaray.lm.transport).
+"""
 
 from __future__ import annotations
 
@@ -15,6 +19,8 @@ import synaray
 from helpers.openai_stub import StubReply
 from synaray.errors import ConfigError
 from synaray.lm import LanguageModel, get_usage
+from synaray.lm.call_slots import limit_lm_calls
+from synaray.lm.transport import openai_http
 from synaray.utils.tracing import trace_scope
 
 MESSAGES = [{"role": "user", "content": "Is this plausible?"}]
@@ -24,6 +30,26 @@ GOOD = '{"answer": "plausible", "reason": "it happens"}'
 class Verdict(synaray.DataModel):
     answer: Literal["plausible", "implausible"]
     reason: str
+
+
+@pytest.fixture(autouse=True, params=["litellm", "http"])
+def transport(request, monkeypatch, openai_stub):
+    """Each test once through litellm and once through the direct HTTP client; the spy
+    proves which one sent the requests."""
+    monkeypatch.setenv("SYNARAY_LM_TRANSPORT", request.param)
+    sent = []
+    real = openai_http.post_chat
+
+    async def spy(req, model):
+        sent.append(model)
+        return await real(req, model)
+
+    monkeypatch.setattr(openai_http, "post_chat", spy)
+    yield request.param
+    if request.param == "litellm":
+        assert not sent, "the litellm run went through the direct client"
+    else:
+        assert len(sent) >= openai_stub.request_count, "requests went through litellm"
 
 
 def make_lm(stub, **kwargs) -> LanguageModel:
@@ -76,6 +102,23 @@ async def test_server_error_then_success(openai_stub):
     openai_stub.script(StubReply(status=500), StubReply("fine"))
     result = await make_lm(openai_stub)(MESSAGES)
     assert result.ok and result.text == "fine" and result.attempts == 2
+
+
+async def test_auth_error_is_an_input_error_with_the_servers_message(openai_stub):
+    openai_stub.script(StubReply(status=401))
+    result = await make_lm(openai_stub)(MESSAGES)
+    assert not result.ok and result.error_type == "LMInputError"
+    assert openai_stub.request_count == 1
+    assert result.error.startswith("openai/test: ")
+    assert "AuthenticationError" in result.error and "stub error 401" in result.error
+
+
+@pytest.mark.parametrize("status", [403, 404])
+async def test_forbidden_and_not_found_are_input_errors(openai_stub, status):
+    openai_stub.script(StubReply(status=status))
+    result = await make_lm(openai_stub)(MESSAGES)
+    assert not result.ok and result.error_type == "LMInputError"
+    assert f"stub error {status}" in result.error and openai_stub.request_count == 1
 
 
 async def test_timeout_is_mapped_to_lm_timeout(openai_stub):
@@ -161,8 +204,9 @@ async def test_bare_schema_is_validated(openai_stub):
     assert result.ok and result.json == json.loads(GOOD)
 
 
-async def test_usage_counts_calls_tokens_failures_and_hits(openai_stub, tmp_path):
-    lm = LanguageModel("openai/usage-test", api_base=openai_stub.api_base, api_key="x",
+async def test_usage_counts_calls_tokens_failures_and_hits(openai_stub, tmp_path, transport):
+    name = f"openai/usage-test-{transport}"  # the process-wide registry outlives one test
+    lm = LanguageModel(name, api_base=openai_stub.api_base, api_key="x",
                        cache=str(tmp_path / "c.sqlite"), retries=1, backoff_base_s=0.01)
     openai_stub.script(StubReply("a", prompt_tokens=10, completion_tokens=3),
                        StubReply(status=400))
@@ -174,7 +218,7 @@ async def test_usage_counts_calls_tokens_failures_and_hits(openai_stub, tmp_path
     assert usage.failures_by_type == {"LMInputError": 1}
     assert (usage.prompt_tokens, usage.completion_tokens) == (10, 3)
     assert usage.latency_s > 0 and usage.cost == 0.0
-    assert get_usage()["openai/usage-test"].to_dict() == usage.to_dict()
+    assert get_usage()[name].to_dict() == usage.to_dict()
 
 
 async def test_every_call_is_recorded_in_the_trace(openai_stub, tmp_path):
@@ -229,7 +273,7 @@ async def test_per_call_overrides(openai_stub):
     assert openai_stub.requests[0]["max_tokens"] == 7
 
 
-async def test_max_concurrency_bounds_requests_in_flight(openai_stub):
+def count_in_flight(stub) -> dict:
     lock, state = threading.Lock(), {"now": 0, "peak": 0}
 
     def handler(path, body):
@@ -241,12 +285,27 @@ async def test_max_concurrency_bounds_requests_in_flight(openai_stub):
             state["now"] -= 1
         return None
 
-    openai_stub.handler = handler
+    stub.handler = handler
+    return state
+
+
+async def test_max_concurrency_bounds_requests_in_flight(openai_stub):
+    state = count_in_flight(openai_stub)
     lm = make_lm(openai_stub, max_concurrency=2)
     results = await asyncio.gather(*(lm([{"role": "user", "content": str(i)}])
                                      for i in range(6)))
     assert all(r.ok for r in results)
     assert state["peak"] == 2
+
+
+async def test_engine_call_slots_bound_requests_in_flight(openai_stub):
+    state = count_in_flight(openai_stub)
+    lm = make_lm(openai_stub, max_concurrency=8)
+    with limit_lm_calls(asyncio.Semaphore(3)):
+        results = await asyncio.gather(*(lm([{"role": "user", "content": str(i)}])
+                                         for i in range(9)))
+    assert all(r.ok for r in results)
+    assert state["peak"] == 3
 
 
 def test_works_across_event_loops(openai_stub):

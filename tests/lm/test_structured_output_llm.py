@@ -60,3 +60,19 @@ async def test_greedy_answers_are_deterministic(local_lm):
     first, second = await local_lm(messages, max_tokens=10), await local_lm(messages,
                                                                            max_tokens=10)
     assert first.text == second.text
+
+
+async def test_both_transports_give_the_same_answers(local_lm_server):
+    """Greedy decoding, same prompts, same grammar: litellm and the direct HTTP client get
+    the same text, token counts and parsed answers from the real model."""
+    prompts = sports_prompts(6) + [[{"role": "user", "content": "Write one word about the sea."}]]
+    answers = {}
+    for transport in ("litellm", "http"):
+        lm = local_lm_server.language_model(cache=False, transport=transport)
+        results = await asyncio.gather(*(lm(messages, data_model=Judgement, max_tokens=160)
+                                         for messages in prompts[:-1]))
+        results.append(await lm(prompts[-1], max_tokens=10))
+        answers[transport] = [(r.ok, r.text, r.json, r.prompt_tokens, r.completion_tokens)
+                              for r in results]
+    assert answers["http"] == answers["litellm"]
+    assert sum(ok for ok, *_ in answers["http"]) >= 5

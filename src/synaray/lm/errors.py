@@ -36,7 +36,8 @@ from synaray.errors import (
     LMTimeout,
 )
 
-__all__ = ["map_litellm_errors", "retry_after_seconds", "translate_litellm_error"]
+__all__ = ["error_class_for_status", "map_litellm_errors", "retry_after_seconds",
+           "translate_litellm_error"]
 
 _MAX_MESSAGE_CHARS = 500
 
@@ -92,6 +93,16 @@ def _classify(exc: BaseException, status: int | None) -> type[LMError]:
             return kind
     if status is None:
         return LMError
+    return error_class_for_status(status)
+
+
+def error_class_for_status(status: int) -> type[LMError]:
+    """The synaray error for an HTTP status (also used by the direct HTTP transport).
+
+    Example:
+        >>> error_class_for_status(429).__name__, error_class_for_status(401).__name__
+        ('LMRateLimited', 'LMInputError')
+    """
     if status == 408:
         return LMTimeout
     if status == 429:
