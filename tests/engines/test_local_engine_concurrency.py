@@ -57,7 +57,7 @@ class SlowReward(synaray.rewards.Reward):
 
 async def program_and_data(n: int):
     lm = synaray.LanguageModel("openai/stub", api_base="http://127.0.0.1:9/v1", cache=False,
-                               retries=0, max_concurrency=1000)
+                               retries=0, max_concurrency=1000, transport="litellm")
     inputs = synaray.Input(data_model=Q)
     outputs = await synaray.Generator(data_model=A, language_model=lm)(inputs)
     program = synaray.Program(inputs=inputs, outputs=outputs, name="stub")
