@@ -63,9 +63,9 @@ def test_environment_variable_overrides_auto_only(monkeypatch):
 
 
 def test_constructor_checks_the_transport():
-    with pytest.raises(ConfigError, match="argument `transport`.*'carrier-pigeon'"):
+    with pytest.raises(ConfigError, match=r"argument `transport`.*'carrier-pigeon'"):
         LanguageModel("openai/x", transport="carrier-pigeon")
-    with pytest.raises(ConfigError, match="'openai/...' or 'local/...'"):
+    with pytest.raises(ConfigError, match=r"'openai/\.\.\.' or 'local/\.\.\.'"):
         LanguageModel("gemini/gemini-2.0-flash", transport="http")
     assert "transport" not in LanguageModel("openai/x").get_config()
     forced = LanguageModel("openai/x", transport="litellm")

@@ -65,7 +65,7 @@ async def test_greedy_answers_are_deterministic(local_lm):
 async def test_both_transports_give_the_same_answers(local_lm_server):
     """Greedy decoding, same prompts, same grammar: litellm and the direct HTTP client get
     the same text, token counts and parsed answers from the real model."""
-    prompts = sports_prompts(6) + [[{"role": "user", "content": "Write one word about the sea."}]]
+    prompts = [*sports_prompts(6), [{"role": "user", "content": "Write one word about the sea."}]]
     answers = {}
     for transport in ("litellm", "http"):
         lm = local_lm_server.language_model(cache=False, transport=transport)

@@ -325,9 +325,9 @@ class LanguageModel(ModelClient):
             if mode not in STRUCTURED_OUTPUT_MODES or mode == "auto":
                 raise ConfigError(f"Invalid value for argument `structured_output`. Received: "
                                   f"{mode!r}. Expected one of {STRUCTURED_OUTPUT_MODES[1:]}.")
-            if mode == "json_schema":
+            if mode == "json_schema":  # a copy: litellm may edit the schema it is given
                 request["response_format"] = {"type": "json_schema", "json_schema": {
-                    "name": _schema_name(schema), "schema": schema}}
+                    "name": _schema_name(schema), "schema": copy.deepcopy(schema)}}
             else:
                 messages = with_schema_instructions(messages, schema)
             if mode == "json_object":
@@ -383,13 +383,15 @@ _SCHEMAS: weakref.WeakKeyDictionary[type, dict] = weakref.WeakKeyDictionary()
 def _json_schema(data_model: type[pydantic.BaseModel]) -> dict:
     """`data_model.model_json_schema()`, computed once per class (about 1 ms each time).
 
-    Each call gets its own copy, so a caller that edits the schema changes nothing else.
+    The dict is shared by every call with that class and only read (request building,
+    grammar, cache key); the one place that hands it to foreign code (litellm's
+    `response_format`) passes a copy.
     """
     schema = _SCHEMAS.get(data_model)
     if schema is None:
         schema = data_model.model_json_schema()
         _SCHEMAS[data_model] = schema
-    return copy.deepcopy(schema)
+    return schema
 
 
 def _auto_mode(configured_model: str, target: _Target) -> str:

@@ -12,6 +12,7 @@ The wait before retry `n` (1-based) is `Retry-After` when the provider sent one 
 
 from __future__ import annotations
 
+import asyncio
 import random
 from collections.abc import Awaitable, Callable
 from dataclasses import asdict, dataclass
@@ -72,13 +73,16 @@ class RetryPolicy:
 
 
 class _Wait(tenacity.wait.wait_base):
-    def __init__(self, policy: RetryPolicy) -> None:
+    """The policy's delay; tenacity's attempt 1 is the call's attempt `1 + offset`."""
+
+    def __init__(self, policy: RetryPolicy, offset: int = 0) -> None:
         self.policy = policy
+        self.offset = offset
 
     def __call__(self, retry_state: tenacity.RetryCallState) -> float:
         exc = retry_state.outcome.exception() if retry_state.outcome else None
         retry_after = getattr(exc, "retry_after_s", None)
-        return self.policy.delay_s(retry_state.attempt_number, retry_after)
+        return self.policy.delay_s(retry_state.attempt_number + self.offset, retry_after)
 
 
 def _is_retryable(exc: BaseException) -> bool:
@@ -90,10 +94,21 @@ async def call_with_retries(fn: Callable[[], Awaitable[T]], policy: RetryPolicy)
 
     `fn` must raise `synaray.errors.LMError` subclasses (see `map_litellm_errors`); the last
     error is re-raised as is.
+
+    The first attempt is a plain await: setting up tenacity's loop costs about 0.3 ms of CPU,
+    a sixth of a whole direct-HTTP call, and most calls succeed at once. After a retryable
+    failure, the wait before retry 1 is the policy's, and tenacity runs retries 2.. with
+    the same rule (attempt numbers shifted by one).
     """
+    try:
+        return await fn()
+    except LMError as exc:
+        if not exc.retryable or policy.retries == 0:
+            raise
+        await asyncio.sleep(policy.delay_s(1, exc.retry_after_s))
     retrying = tenacity.AsyncRetrying(
-        stop=tenacity.stop_after_attempt(policy.retries + 1),
-        wait=_Wait(policy),
+        stop=tenacity.stop_after_attempt(policy.retries),
+        wait=_Wait(policy, offset=1),
         retry=tenacity.retry_if_exception(_is_retryable),
         reraise=True,
     )

@@ -7,7 +7,9 @@ DESIGN §3: Ray Data, streaming, bounded memory whatever the dataset size. The p
       -> blocks of `batch_size` rows          (streaming repartition)
       -> BulkScorer actor pool                (each actor builds the programs once and runs a
                                                batch's rows concurrently with asyncio, at
-                                               most `concurrency` samples in flight)
+                                               most `concurrency` samples in flight; Ray
+                                               Data keeps one event loop per actor, so its
+                                               LM requests share one keep-alive pool)
       -> driver: part files, metric states, progress bar
 
 The per-sample work is `synaray.engines.evaluation.evaluate_request`, the routine every

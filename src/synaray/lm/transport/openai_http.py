@@ -7,7 +7,7 @@ that into a `ChatReply`. What litellm would do with the same request is kept:
 - the body is the request's OpenAI parameters, `model` without its `openai/` prefix and
   `extra_body` merged in at the top level (where llama.cpp reads `grammar`);
 - the key is sent as `Authorization: Bearer ...` (the request's, else `OPENAI_API_KEY`),
-  `extra_headers` are added;
+  `extra_headers` are added; `HTTP(S)_PROXY` / `NO_PROXY` are honoured (read once per URL);
 - `timeout` bounds the whole request; failures are raised as the `synaray.errors` class
   `map_litellm_errors` gives for the same HTTP status (401/403/404/other 4xx: `LMInputError`,
   408: `LMTimeout`, 429: `LMRateLimited` with `Retry-After`, 5xx and connection errors:
@@ -35,6 +35,7 @@ import functools
 import json
 import os
 import urllib.parse
+import urllib.request
 import weakref
 from collections.abc import AsyncIterator, Mapping
 from typing import Any
@@ -68,9 +69,11 @@ async def shared_session() -> Any:
         return entry[0]
     import aiohttp
 
+    # trust_env=False: aiohttp would look the proxy up in a worker thread for every request
+    # (a third of the client's CPU); `_proxy_for` reads the same variables once per URL.
     session = aiohttp.ClientSession(
         connector=aiohttp.TCPConnector(limit=0, ttl_dns_cache=300),
-        timeout=aiohttp.ClientTimeout(total=None), trust_env=True)
+        timeout=aiohttp.ClientTimeout(total=None), trust_env=False)
     closer = _close_at_loop_shutdown(loop, session)
     await closer.__anext__()  # registers it with the loop: `shutdown_asyncgens` closes it
     _SESSIONS[loop] = (session, closer)  # the dict holds the generator alive
@@ -109,6 +112,15 @@ def _headers(request: Mapping[str, Any]) -> dict[str, str]:
 
 
 @functools.lru_cache(maxsize=64)
+def _proxy_for(url: str) -> str | None:
+    """The proxy `HTTP(S)_PROXY` / `NO_PROXY` give for `url` (read once per URL)."""
+    parts = urllib.parse.urlsplit(url)
+    if parts.hostname and urllib.request.proxy_bypass(parts.hostname):
+        return None
+    return urllib.request.getproxies().get(parts.scheme)
+
+
+@functools.lru_cache(maxsize=64)
 def _client_timeout(seconds: float | None) -> Any:
     import aiohttp
 
@@ -125,7 +137,8 @@ async def post_chat(request: Mapping[str, Any], model: str) -> dict[str, Any]:
     session = await shared_session()
     try:
         async with session.post(url, data=data, headers=_headers(request),
-                                timeout=_client_timeout(timeout)) as response:
+                                timeout=_client_timeout(timeout),
+                                proxy=_proxy_for(url)) as response:
             raw = await response.read()
             status, headers = response.status, response.headers
     except TimeoutError as exc:  # aiohttp's timeouts are asyncio.TimeoutError subclasses
