@@ -4,22 +4,18 @@ from __future__ import annotations
 
 import asyncio
 import copy
-import json
 import time
 import urllib.parse
 import weakref
 from dataclasses import dataclass
-from functools import lru_cache
 from typing import Any
 
 import pydantic
 
-from synaray.data.schema_utils import data_model_from_schema
 from synaray.errors import ConfigError, LMError, LMOutputError
 from synaray.lm._litellm import NO_SDK_RETRIES, import_litellm
 from synaray.lm.base import ModelClient, check_positive, estimate_tokens
 from synaray.lm.cache import cache_key
-from synaray.lm.grammar import schema_to_gbnf
 from synaray.lm.hooks import ObservedCall, has_call_observers, observe_call
 from synaray.lm.local.names import LOCAL_TIMEOUT_S
 from synaray.lm.parsing import (
@@ -31,6 +27,7 @@ from synaray.lm.parsing import (
 )
 from synaray.lm.results import LMResult
 from synaray.lm.retry import call_with_retries
+from synaray.lm.schema_memo import memo_for
 from synaray.lm.transport import ChatReply, check_transport, choose_transport
 from synaray.lm.transport.choice import transport_setting
 from synaray.lm.transport.reply import reply_from_litellm
@@ -329,12 +326,12 @@ class LanguageModel(ModelClient):
                 request["response_format"] = {"type": "json_schema", "json_schema": {
                     "name": _schema_name(schema), "schema": copy.deepcopy(schema)}}
             else:
-                messages = with_schema_instructions(messages, schema)
+                messages = with_schema_instructions(messages, schema, memo_for(schema).prompt)
             if mode == "json_object":
                 request["response_format"] = {"type": "json_object"}
             elif mode == "grammar":
                 request["extra_body"] = {**(request.get("extra_body") or {}),
-                                         "grammar": _grammar(json.dumps(schema))}
+                                         "grammar": memo_for(schema).grammar}
         request["messages"] = messages
         return request
 
@@ -374,7 +371,7 @@ def _output_model(schema: Any, data_model: Any) -> tuple[type | None, dict | Non
     if not isinstance(schema, dict):
         raise ConfigError(f"Invalid value for argument `schema`. Received: "
                           f"{type(schema).__name__}. Expected a JSON schema dict.")
-    return data_model_from_schema(schema), schema
+    return memo_for(schema).data_model, schema
 
 
 _SCHEMAS: weakref.WeakKeyDictionary[type, dict] = weakref.WeakKeyDictionary()
@@ -413,10 +410,6 @@ def _schema_name(schema: dict) -> str:
     return "".join(ch if ch.isalnum() or ch in "_-" else "_" for ch in title)[:64]
 
 
-@lru_cache(maxsize=256)
-def _grammar(schema_json: str) -> str:
-    # Plain (not canonical) JSON as the key: property order decides the grammar's order.
-    return schema_to_gbnf(json.loads(schema_json))
 
 
 def _is_loopback(api_base: str | None) -> bool:

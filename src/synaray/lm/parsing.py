@@ -116,10 +116,13 @@ def _strip_titles(node: Any) -> Any:
     return node
 
 
-def with_schema_instructions(messages: list[dict], schema: dict) -> list[dict]:
-    """A copy of `messages` whose system message asks for JSON following `schema`."""
+def with_schema_instructions(messages: list[dict], schema: dict,
+                             schema_text: str | None = None) -> list[dict]:
+    """A copy of `messages` whose system message asks for JSON following `schema`
+    (`schema_text`: `prompt_schema(schema)`, when the caller has it already)."""
+    text = schema_text if schema_text is not None else prompt_schema(schema)
     note = ("Answer with a single JSON object that follows this JSON schema, and nothing "
-            f"else:\n{prompt_schema(schema)}")
+            f"else:\n{text}")
     messages = [dict(m) for m in messages]
     if messages and messages[0].get("role") == "system":
         content = messages[0].get("content") or ""
