@@ -1,7 +1,9 @@
-"""Language and embedding models through litellm: retries, a response cache, structured
-output, usage accounting, and the bundled local models (`synaray.lm.local`).
+"""Language and embedding models through litellm (or, for OpenAI-compatible chat servers, a
+direct HTTP client: `synaray.lm.transport`): retries, a response cache, structured output,
+usage accounting, and the bundled local models (`synaray.lm.local`).
 
-Importing this package does not import litellm: it is loaded on the first model call.
+Importing this package does not import litellm: it is loaded on the first model call that
+needs it.
 
 Example:
     >>> import synaray

@@ -1,4 +1,4 @@
-"""`LanguageModel`: chat completions through litellm, with structured output into DataModels."""
+"""`LanguageModel`: chat completions (litellm or direct HTTP) with structured output."""
 
 from __future__ import annotations
 
@@ -59,7 +59,8 @@ class _Tally:
 
 
 class LanguageModel(ModelClient):
-    """A chat model reached through litellm, with retries, a response cache and accounting.
+    """A chat model reached through litellm or, for OpenAI-compatible servers, a direct HTTP
+    client; with retries, a response cache and accounting.
 
     Args:
         model: a litellm model name ("openai/gpt-4o-mini", "gemini/...", "ollama/...") or
