@@ -109,6 +109,8 @@ class LanguageModel(ModelClient):
         (True, {'answer': '4'})
     """
 
+    transport = "auto"  # class default: objects pickled before the argument existed
+
     def __init__(self, model: str, api_base: str | None = None, api_key: str | None = None,
                  temperature: float = 0.0, max_tokens: int | None = 512,
                  timeout: float | None = None, retries: int = 4, cache: bool | str | None = True,
