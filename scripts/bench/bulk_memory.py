@@ -257,7 +257,8 @@ def bench(args: argparse.Namespace, work: str) -> int:
     server, port = start_server(args.latency_s)
     try:
         save_program(f"{work}/program.json", f"http://127.0.0.1:{port}/v1")
-        ray.init(include_dashboard=False, log_to_driver=False)
+        # address="local": a bare init joins any cluster already running on the machine
+        ray.init(address="local", include_dashboard=False, log_to_driver=False)
         address = ray.get_runtime_context().gcs_address
         print(f"bench: {args.rows:,} rows, latency {args.latency_s * 1000:.0f} ms, transport "
               f"{args.transport}, {args.workers} workers x {args.concurrency} in flight, load "

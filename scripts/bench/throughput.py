@@ -261,7 +261,8 @@ def ray_engine(args: argparse.Namespace, n: int):
     from synaray.engines.ray.engine import _runtime_env
 
     if not ray.is_initialized():
-        ray.init(num_cpus=max(4, os.cpu_count() or 1), include_dashboard=False,
+        # address="local": a bare init joins any cluster already running on the machine
+        ray.init(address="local", num_cpus=max(4, os.cpu_count() or 1), include_dashboard=False,
                  runtime_env=_runtime_env(), namespace="synaray", log_to_driver=False)
     per = max(1, args.concurrency // n)
     return RayEngine(num_evaluators=n, max_concurrency=per, storage=args.storage,
@@ -290,6 +291,8 @@ async def run(args: argparse.Namespace,
                                    n, warmup=c)
     rounds = await measure(first, n, args.repeat)
     table.update({name: summary(rounds, name) for name in first})
+    for name in first:
+        print_row(name, *table[name])
     for name in names:
         if name.startswith("ray-"):
             k = int(name.split("-")[1])
@@ -300,6 +303,8 @@ async def run(args: argparse.Namespace,
             table[name] = summary(rounds, name)
             print(f"  (next to {name}: raw {summary(rounds, 'raw')[0]:.1f}, bare "
                   f"{summary(rounds, 'bare')[0]:.1f} samples/s)", flush=True)
+            print_row(name, *table[name])
+    print("summary:", flush=True)
     for name in ["raw", "bare", *names]:
         print_row(name, *table[name])
     return table
