@@ -190,3 +190,26 @@ def test_cost_uses_litellms_prices_except_on_this_machine():
     assert openai_http.reply_from_body(body, "openai/gpt-4o-mini", local).cost == 0.0
     unknown = {**hosted, "model": "openai/no-such-model-anywhere"}
     assert openai_http.reply_from_body(body, "x", unknown).cost == 0.0
+
+
+def test_a_pool_on_a_loop_that_never_stops_is_closed_at_exit(openai_stub):
+    """A Ray actor's loop runs in a thread until the process ends: the exit hook closes its
+    pool (no "Unclosed client session" at shutdown)."""
+    import threading
+
+    loop = asyncio.new_event_loop()
+    thread = threading.Thread(target=loop.run_forever, daemon=True)
+    thread.start()
+    lm = LanguageModel("openai/test", api_base=openai_stub.api_base, cache=False,
+                       transport="http")
+    try:
+        assert asyncio.run_coroutine_threadsafe(lm(MESSAGES), loop).result(30).ok
+        session = asyncio.run_coroutine_threadsafe(openai_http.shared_session(),
+                                                   loop).result(30)
+        assert not session.closed
+        openai_http.close_open_sessions()
+        assert session.closed
+    finally:
+        loop.call_soon_threadsafe(loop.stop)
+        thread.join(10)
+        loop.close()

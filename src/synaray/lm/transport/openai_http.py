@@ -19,7 +19,7 @@ Every request of a process and event loop goes through one `aiohttp.ClientSessio
 keep-alive, no connection limit of its own: `LanguageModel`'s semaphore, the engine's call
 slots and the rate limiter bound what is in flight). The session is closed when the event
 loop shuts down (`asyncio.run`, via the loop's async-generator hook); a Ray worker's loop
-lives as long as the worker, and so does its pool.
+lives as long as the worker, and so does its pool (closed at exit by `close_open_sessions`).
 
 Example:
     >>> body = request_body({"model": "openai/smollm2", "messages": [], "timeout": 5.0,
@@ -31,6 +31,7 @@ Example:
 from __future__ import annotations
 
 import asyncio
+import atexit
 import functools
 import json
 import os
@@ -59,6 +60,7 @@ _STATUS_NAMES = {400: "BadRequestError", 401: "AuthenticationError",
 
 _SESSIONS: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, tuple[Any, Any]] = (
     weakref.WeakKeyDictionary())
+_ATEXIT_REGISTERED = False
 
 
 async def shared_session() -> Any:
@@ -77,7 +79,26 @@ async def shared_session() -> Any:
     closer = _close_at_loop_shutdown(loop, session)
     await closer.__anext__()  # registers it with the loop: `shutdown_asyncgens` closes it
     _SESSIONS[loop] = (session, closer)  # the dict holds the generator alive
+    global _ATEXIT_REGISTERED
+    if not _ATEXIT_REGISTERED:
+        atexit.register(close_open_sessions)
+        _ATEXIT_REGISTERED = True
     return session
+
+
+def close_open_sessions(timeout_s: float = 2.0) -> None:
+    """Close the pools of loops that never shut down (a Ray actor's loop thread), at exit,
+    so that aiohttp does not print "Unclosed client session" when the process ends."""
+    for loop, (session, _) in list(_SESSIONS.items()):
+        if session.closed or loop.is_closed():
+            continue
+        try:
+            if loop.is_running():
+                asyncio.run_coroutine_threadsafe(session.close(), loop).result(timeout_s)
+            else:
+                loop.run_until_complete(session.close())
+        except Exception:  # best effort at exit: a loop that cannot run is left as is
+            continue
 
 
 async def _close_at_loop_shutdown(loop: asyncio.AbstractEventLoop,
