@@ -56,6 +56,7 @@ _COMMAND_MODULES = (
     "synaray.cli.run_commands",      # fit, evaluate, resume
     "synaray.cli.sweep_command",     # sweep
     "synaray.cli.observe_commands",  # status, report
+    "synaray.cli.config_commands",   # config, init
 )
 
 
