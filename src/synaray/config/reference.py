@@ -49,9 +49,41 @@ _COMPONENT_NOTE = ("Any other key is a setting passed to the constructor of what
                    "names, checked against its signature when the config is loaded.")
 
 
+_NAME = {"type": "string", "description": "Shorthand for {name: ...}."}
+_SHORTHANDS = {  # (where, key) -> the shorthand form accepted before validation
+    ("RunConfig", "task"): _NAME,
+    ("RunConfig", "reward"): _NAME,
+    ("RunConfig", "optimizer"): _NAME,
+    ("RunConfig", "model"): {"type": "string", "description": "Shorthand for {model: ...}."},
+    ("DataConfig", "limit"): {"type": "integer", "minimum": 1,
+                              "description": "At most this many rows in every split."},
+    ("DataConfig", "inputs"): {"type": "array", "items": {"type": "string"},
+                               "description": "Field names, each filled by its column."},
+    ("DataConfig", "outputs"): {"type": "array", "items": {"type": "string"},
+                                "description": "Field names, each filled by its column."},
+}
+_KEEP_OUTSIDE = ("title", "description", "default")
+
+
+def _or_shorthand(node: dict, shorthand: dict) -> dict:
+    inner = {k: v for k, v in node.items() if k not in _KEEP_OUTSIDE}
+    outer = {k: v for k, v in node.items() if k in _KEEP_OUTSIDE}
+    options = inner["anyOf"] if list(inner) == ["anyOf"] else [inner]
+    return {**outer, "anyOf": [shorthand, *options]}
+
+
 def json_schema() -> dict[str, Any]:
-    """The JSON Schema (draft 2020-12, as pydantic writes it) of a run config file."""
-    return RunConfig.model_json_schema()
+    """The JSON Schema (draft 2020-12) of a run config file: pydantic's, plus the shorthands
+    the loader expands (`model: NAME`, `optimizer: NAME`, `data.limit: N`, a metric `NAME`...).
+    """
+    schema = RunConfig.model_json_schema()
+    defs = schema.get("$defs", {})
+    for (where, key), shorthand in _SHORTHANDS.items():
+        props = (schema if where == "RunConfig" else defs[where])["properties"]
+        props[key] = _or_shorthand(props[key], shorthand)
+    metrics = schema["properties"]["metrics"]
+    metrics["items"] = _or_shorthand(metrics["items"], _NAME)
+    return schema
 
 
 def _models_in(annotation: Any) -> Iterator[tuple[type[BaseModel], str]]:
