@@ -44,6 +44,10 @@ def parity_config(folder: Path, **data: object) -> dict:
             "training": {"epochs": 1, "batch_size": 6}, "storage": str(folder / "runs")}
 
 
+def input_schema(program: synaray.Program) -> dict:
+    return program.get_config()["inputs"][0]["schema"]
+
+
 def fake() -> FakeLanguageModel:
     return FakeLanguageModel(parity_handler)
 
@@ -59,7 +63,7 @@ def test_a_config_without_python_builds_a_typed_generator(tmp_path) -> None:
     assert generator.instructions == "Say if the number is even or odd."
     answer = generator.schema["properties"]["answer"]
     assert answer["enum"] == ["even", "odd"]  # the per-row choices' union: a Literal
-    inputs = program.inputs[0].get_schema()["properties"]
+    inputs = input_schema(program)["properties"]
     assert inputs["question"]["description"] == "A number question"
     assert inputs["choices"]["type"] == "array"  # each row's choices reach the prompt
     assert program.name == "train"
@@ -87,7 +91,7 @@ def test_a_template_composes_columns_and_chain_of_thought_is_compared_on_the_ans
     parsed = parse_run_config(config, "run.yaml")
     program = asyncio.run(build_program(parsed, lm=fake()))
     assert type(program.modules[0]).__name__ == "ChainOfThought"
-    assert list(program.inputs[0].get_schema()["properties"]) == ["question"]  # no extra
+    assert list(input_schema(program)["properties"]) == ["question"]  # no field added
     x, _ = load_splits(parsed).train.fetch(["p3"])[0]
     assert x.get_json() == {"question": 'Is 3 even or odd? Options: ["even", "odd"]'}
     # the model's `thinking` differs from the data's nothing: exact match on `answer` only
@@ -164,7 +168,7 @@ def test_test_split_and_shuffle_hold_out_rows_of_one_file(tmp_path) -> None:
     config = parity_config(tmp_path, validation=None, test=None, shuffle=True, test_split=0.25)
     config["training"]["validation_split"] = 0.25
     splits = load_splits(parse_run_config(config, "run.yaml"))
-    assert (len(splits.train), len(splits.val), len(splits.test)) == (6, 3, 3)
+    assert (len(splits.train), len(splits.val), len(splits.test)) == (7, 2, 3)
     ids = splits.train.ids + splits.val.ids + splits.test.ids
     assert sorted(ids) == sorted(f"p{n}" for n in range(12))
     assert ids != [f"p{n}" for n in range(12)]  # shuffled (seeded: the same every time)

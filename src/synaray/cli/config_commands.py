@@ -252,6 +252,17 @@ def _describe(chosen: dict, source: str, n_rows: int) -> list[str]:
     return lines
 
 
+def _command_line(args: argparse.Namespace) -> str:
+    import shlex
+
+    parts = ["synaray", "init", args.data]
+    parts += [f"--input {shlex.quote(c)}" for c in args.inputs]
+    parts.append(f"--output {shlex.quote(args.output)}")
+    if args.choices:
+        parts.append(f"--choices {shlex.quote(args.choices)}")
+    return " ".join(parts)
+
+
 @command("init", arguments=_init_arguments,
          help="Inspect a JSONL/Parquet file and write a run config for it (no Python needed).")
 def init_command(args: argparse.Namespace) -> int:
@@ -265,7 +276,7 @@ def init_command(args: argparse.Namespace) -> int:
     if out.exists() and not args.force:
         raise ConfigError(f"{out}: the file exists; choose another --out or add --force.")
     parse_run_config(config, str(out))  # what is written loads
-    header = ("# Written by `synaray init " + " ".join(sys.argv[2:] or [args.data]) + "`.\n"
+    header = (f"# Written by `{_command_line(args)}`.\n"
               "# The reward defaults to exact match on the output field; see docs/config.md."
               "\n")
     out.write_text(header + yaml.safe_dump(config, sort_keys=False, allow_unicode=True),

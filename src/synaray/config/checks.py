@@ -91,7 +91,7 @@ def _check_program(config: RunConfig, source: str, check_files: bool) -> None:
         if not callable(builder):
             raise config_error(source, "program.builder", "a function that builds a Program",
                                program.builder)
-    elif check_files:
+    elif program.path is not None and check_files:
         _local_file(program.path, source, "program.path")
 
 
