@@ -8,6 +8,7 @@ data-only config (no Python module) runs through the CLI against a loopback Open
 from __future__ import annotations
 
 import json
+import os
 from pathlib import Path
 
 import pyarrow.parquet as pq
@@ -21,6 +22,9 @@ from synaray.callbacks import Callback
 from synaray.cli.main import main
 from synaray.config import load_saved_run_config, parse_run_config, run_fit
 from synaray.config.before_after import COLUMNS, bootstrap_interval, compare
+
+# Ray workers get the session's SYNARAY_* variables when the cluster starts (after import).
+os.environ.setdefault("SYNARAY_TEST_STUB_KEY", "sk-test")
 
 
 def test_compare_pairs_rows_and_bootstraps_the_gain() -> None:
@@ -94,22 +98,27 @@ def test_compare_initial_false_scores_test_only(tmp_path) -> None:
     assert not (tmp_path / "runs" / "nc" / "before.json").exists()
 
 
+def stub_config(folder: Path, api_base: str, **extra: object) -> dict:
+    """A data-only config (no Python module) answered by the loopback stub."""
+    write_jsonl(folder / "train.jsonl", parity_rows(range(10)))
+    write_jsonl(folder / "test.jsonl", parity_rows(range(300, 306)))
+    config = {"data": {"train": str(folder / "train.jsonl"), "test": str(folder / "test.jsonl"),
+                       "inputs": {"question": {"column": "input"}},
+                       "outputs": {"answer": {"column": "target", "choices": "choices"}}},
+              "model": {"model": "openai/test", "api_base": api_base,
+                        "api_key_env": "SYNARAY_TEST_STUB_KEY", "cache": False},
+              "optimizer": {"name": "random_few_shot", "population_size": 2,
+                            "nb_min_examples": 1},
+              "training": {"epochs": 1, "batch_size": 4, "validation_split": 0.3},
+              "storage": str(folder / "runs")}
+    config.update(extra)
+    return config
+
+
 def test_data_only_fit_through_the_cli_and_the_report(tmp_path, monkeypatch, capsys) -> None:
-    monkeypatch.setenv("STUB_KEY", "sk-test")
     monkeypatch.chdir(tmp_path)
-    write_jsonl(tmp_path / "train.jsonl", parity_rows(range(10)))
-    write_jsonl(tmp_path / "test.jsonl", parity_rows(range(300, 306)))
     with OpenAIStub(handler=parity_reply) as stub:
-        config = {"data": {"train": "train.jsonl", "test": "test.jsonl",
-                           "inputs": {"question": {"column": "input"}},
-                           "outputs": {"answer": {"column": "target", "choices": "choices"}}},
-                  "model": {"model": "openai/test", "api_base": stub.api_base,
-                            "api_key_env": "STUB_KEY", "cache": False},
-                  "optimizer": {"name": "random_few_shot", "population_size": 2,
-                                "nb_min_examples": 1},
-                  "training": {"epochs": 1, "batch_size": 4, "validation_split": 0.3},
-                  "storage": str(tmp_path / "runs")}
-        Path("run.yaml").write_text(yaml.safe_dump(config))
+        Path("run.yaml").write_text(yaml.safe_dump(stub_config(tmp_path, stub.api_base)))
         assert main(["fit", "run.yaml", "--run-name", "d1"]) == 0
     out = capsys.readouterr().out
     assert "before/after" in out and "95% CI" in out
@@ -127,3 +136,16 @@ def test_data_only_fit_through_the_cli_and_the_report(tmp_path, monkeypatch, cap
     html = (tmp_path / "r.html").read_text()
     changed = html.split('id="changed-test"')[1].split("</table>")[0]
     assert "Rows the search changed" in html and "p300" in changed and "p301" not in changed
+
+
+@pytest.mark.ray
+@pytest.mark.usefixtures("ray_cluster")
+def test_data_only_fit_on_ray(tmp_path) -> None:
+    with OpenAIStub(handler=parity_reply) as stub:
+        config = stub_config(tmp_path, stub.api_base, run_name="ray-data",
+                             engine={"type": "ray", "num_evaluators": 2})
+        outcome = run_fit(parse_run_config(config, "run.yaml"), verbose=False)
+    assert outcome.comparison["test"]["before"] == 0.5
+    assert outcome.comparison["test"]["after"] == 1.0
+    best = json.loads(Path(outcome.best_program_path).read_text())
+    assert '"enum": ["even", "odd"]' in json.dumps(best)  # the Literal travelled as a schema
