@@ -179,7 +179,7 @@ def _input_value(name: str, spec: InputFieldConfig, row: dict, where: str) -> An
     values = {c: _as_text(_column(row, c, name, where)) for c in columns}
     try:
         return spec.template.format_map(values)
-    except (ValueError, TypeError) as exc:
+    except (ValueError, TypeError, KeyError, AttributeError, IndexError) as exc:
         raise DataError(f"{where}: data.inputs.{name}.template: {exc}.") from None
 
 

@@ -200,7 +200,7 @@ def markdown_reference() -> str:
         out += [f"## {heading}", "", _summary(model), ""]
         if model is ComponentConfig:
             out += [_COMPONENT_NOTE, ""]
-        out += _table(model, paths[0], links) + [""]
+        out += [*_table(model, paths[0], links), ""]
     return "\n".join(out).rstrip() + "\n"
 
 

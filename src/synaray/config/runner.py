@@ -371,10 +371,9 @@ def _outcome(run: _Run, history: Any, after: dict, before: dict, started: float)
 async def run_fit_async(config: RunConfig, *, callbacks: Sequence[Any] | None = None,
                         resume: bool = False, verbose: bool = True) -> FitOutcome:
     """`run_fit` for code already inside an event loop."""
+    from synaray.config.data_program import with_resolved_labels
     from synaray.config.program_building import build_program, uses_local_model
     from synaray.config.sessions import local_model_session, ray_session
-
-    from synaray.config.data_program import with_resolved_labels
 
     started = time.monotonic()
     say = _printer(verbose)
