@@ -84,6 +84,7 @@ def test_init_writes_a_config_that_loads_and_says_what_it_chose(tmp_path, capsys
     out = capsys.readouterr().out
     assert "qa.jsonl: 40 rows" in out and "choices" in out and "list[string]" in out
     assert "splits: 24 train, 8 validation, 8 test" in out
+    assert "constrained to the 2 distinct choices in the file" in out
     assert "wrote qa.yaml" in out
     config = load_run_config("qa.yaml")
     assert config.data.outputs["answer"].column == "target"

@@ -226,7 +226,10 @@ def suggest_config(rows: list[dict], args: argparse.Namespace, source: str
         "training": training,
         "engine": {"type": "local", "max_concurrency": 4},
     }
-    return config, {"columns": columns, "labels": labels, "sizes": plan["sizes"]}
+    union = ({json.dumps(c) for r in rows for c in (r.get(args.choices) or [])}
+             if args.choices else set())
+    return config, {"columns": columns, "labels": labels, "sizes": plan["sizes"],
+                    "choices": sorted(union)}
 
 
 def _read(path: str) -> list[dict]:
@@ -246,6 +249,13 @@ def _describe(chosen: dict, source: str, n_rows: int) -> list[str]:
     if chosen["labels"] is not None:
         lines.append(f"answer labels ({len(chosen['labels'])}): "
                      + ", ".join(map(str, chosen["labels"])))
+    if chosen.get("choices"):
+        from synaray.config.data_program import MAX_LABELS
+
+        union = chosen["choices"]
+        lines.append(f"answer: one of its row's choices, constrained to the {len(union)} "
+                     "distinct choices in the file" + (f" (over {MAX_LABELS}: free text)"
+                                                       if len(union) > MAX_LABELS else ""))
     sizes = chosen["sizes"]
     lines.append("splits: " + ", ".join(f"{size} {split}" for split, size in sizes.items()
                                         if size is not None))
