@@ -16,7 +16,7 @@ import pytest
 
 import synaray
 from helpers.data_only import parity_handler, parity_rows, write_jsonl
-from synaray.config import parse_run_config
+from synaray.config import load_run_config, parse_run_config
 from synaray.config.data_loading import load_splits
 from synaray.config.data_program import (
     MAX_LABELS,
@@ -174,3 +174,14 @@ def test_test_split_and_shuffle_hold_out_rows_of_one_file(tmp_path) -> None:
     assert ids != [f"p{n}" for n in range(12)]  # shuffled (seeded: the same every time)
     again = load_splits(parse_run_config(config, "run.yaml"))
     assert again.test.ids == splits.test.ids
+
+
+def test_the_data_only_example_loads_with_its_splits(monkeypatch) -> None:
+    repo = Path(__file__).resolve().parents[2]
+    monkeypatch.chdir(repo)  # the example names its data from the repository root
+    config = load_run_config("examples/choices_data_only.yaml")
+    assert config.program.from_data() and config.data.outputs["answer"].choices == "choices"
+    splits = load_splits(with_resolved_labels(config))
+    assert (len(splits.train), len(splits.val), len(splits.test)) == (18, 6, 8)
+    x, y = splits.test.fetch([splits.test.ids[0]])[0]
+    assert y.get_json()["answer"] in x.get_json()["choices"]
