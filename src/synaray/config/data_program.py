@@ -40,7 +40,7 @@ __all__ = ["MAX_LABELS", "build_data_program", "data_models", "default_reward_se
            "described_dataset", "input_row", "read_file_rows", "read_rows", "template_columns",
            "with_resolved_labels"]
 
-MAX_LABELS = 50
+MAX_LABELS = 200
 SPLITS = ("train", "validation", "test")
 CHOICES_DESCRIPTION = "The allowed answers for this row"
 

@@ -219,7 +219,8 @@ class OutputFieldConfig(_Section):
                                   "these.")
     choices: str | None = Field(
         default=None, description="A column listing each row's allowed answers; without "
-                                  "`labels`, the labels are all the values it holds.")
+                                  "`labels`, the labels are all the values it holds (over "
+                                  "200 of them, the answer stays free text).")
 
     @field_validator("type", mode="before")
     @classmethod
