@@ -172,8 +172,9 @@ def _cell(text: str) -> str:
 
 
 def _summary(model: type[BaseModel]) -> str:
-    doc = inspect.getdoc(model) or ""
-    return " ".join(doc.split("\n\n")[0].split())
+    """The model's docstring up to its example, one line per paragraph."""
+    doc = (inspect.getdoc(model) or "").split("Example:")[0]
+    return "\n\n".join(" ".join(p.split()) for p in doc.split("\n\n") if p.strip())
 
 
 def _table(model: type[BaseModel], path: str, links: dict[type, str]) -> list[str]:
