@@ -56,6 +56,7 @@ _COMMAND_MODULES = (
     "synaray.cli.run_commands",      # fit, evaluate, resume
     "synaray.cli.sweep_command",     # sweep
     "synaray.cli.observe_commands",  # status, report
+    "synaray.cli.config_commands",   # config, init
 )
 
 
@@ -181,4 +182,8 @@ def _restore_handlers(previous: dict[int, Any]) -> None:
 
 
 if __name__ == "__main__":  # pragma: no cover
-    sys.exit(main())
+    # `python -m synaray.cli.main`: run the imported module's `main`, the registry the
+    # subcommand modules fill (this file also runs as `__main__`, a second module object).
+    import importlib
+
+    sys.exit(importlib.import_module("synaray.cli.main").main())

@@ -97,8 +97,32 @@ def print_outcome(outcome: Any) -> None:
     for split, reward, metrics in rows:
         print(f"{split:<12} {_fmt(reward):>8}"
               + "".join(f" {_fmt(metrics.get(n)):>12}" for n in metric_names))
+    print_before_after(outcome)
     print(f"\n{outcome.generations} generations, {outcome.lm_calls} LM calls, "
           f"{outcome.time_s:.0f} s", flush=True)
+
+
+def _signed(value: Any) -> str:
+    return "-" if value is None or value != value else f"{value:+.3f}"
+
+
+def print_before_after(outcome: Any) -> None:
+    """The program as given against the best one, per split, with the gain's 95% interval."""
+    comparison = getattr(outcome, "comparison", None) or {}
+    if not comparison:
+        return
+    print(f"\n{'before/after':<12} {'rows':>5} {'before':>8} {'after':>8} {'gain':>8} "
+          f"{'95% CI':>18} {'improved':>9} {'regressed':>9}")
+    for split, name in (("val", "validation"), ("test", "test")):
+        row = comparison.get(split)
+        if row is None:
+            continue
+        interval = f"[{_signed(row['ci_low'])}, {_signed(row['ci_high'])}]"
+        print(f"{name:<12} {row['rows']:>5} {_fmt(row['before']):>8} {_fmt(row['after']):>8} "
+              f"{_signed(row['gain']):>8} {interval:>18} {row['improved']:>9} "
+              f"{row['regressed']:>9}")
+    for split, uri in sorted((getattr(outcome, "predictions", None) or {}).items()):
+        print(f"per-row predictions ({split}): {uri}")
 
 
 @command("fit", arguments=_fit_arguments,

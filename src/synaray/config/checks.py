@@ -91,7 +91,7 @@ def _check_program(config: RunConfig, source: str, check_files: bool) -> None:
         if not callable(builder):
             raise config_error(source, "program.builder", "a function that builds a Program",
                                program.builder)
-    elif check_files:
+    elif program.path is not None and check_files:
         _local_file(program.path, source, "program.path")
 
 
@@ -99,8 +99,11 @@ def _check_data(config: RunConfig, source: str, check_files: bool) -> None:
     data = config.data
     if data is None:
         return
-    import_data_model(data.input_model, source, "data.input_model")
-    import_data_model(data.output_model, source, "data.output_model")
+    if data.described():
+        _check_described(config, source)
+    else:
+        import_data_model(data.input_model, source, "data.input_model")
+        import_data_model(data.output_model, source, "data.output_model")
     for split in ("train", "validation", "test"):
         uri = getattr(data, split)
         if uri is None:
@@ -108,6 +111,22 @@ def _check_data(config: RunConfig, source: str, check_files: bool) -> None:
         data_format(uri, data.format, source)
         if check_files:
             _local_file(uri, source, f"data.{split}")
+
+
+def _check_described(config: RunConfig, source: str) -> None:
+    """Templates name plain columns; a program built from the data needs a model."""
+    from synaray.config.data_program import template_columns
+
+    for name, spec in config.data.inputs.items():
+        if spec.template is not None:
+            try:
+                template_columns(spec.template, f"data.inputs.{name}")
+            except ConfigError as exc:
+                raise ConfigError(f"{source}: {exc}") from None
+    if config.model is None and (config.program is None or config.program.from_data()):
+        raise ConfigError(f"{source}: model: missing required key: a program built from "
+                          "data.inputs/data.outputs needs a language model (e.g. "
+                          "model: local/smollm2-135m).")
 
 
 def check_run_config(config: RunConfig, source: str, check_files: bool = True) -> None:

@@ -2,8 +2,11 @@
 
 Steps: build the compiled program, read the data, hold the local model server and the Ray
 connection open as needed, save the resolved config as `run_config.json` in the run's
-folder (so `synaray resume` can rebuild the run), fit with the config's engine, score the
-best program on the test split if there is one, and return a `FitOutcome` (also written as
+folder (so `synaray resume` can rebuild the run), score the program as given on the
+validation and test data (`training.compare_initial`; stored, so a resume does not score it
+again), fit with the config's engine, score the best program on the same rows, write the
+per-row predictions before and after (`predictions_<split>.parquet`, see
+`synaray.config.before_after`), and return a `FitOutcome` with both (also written as
 `outcome.json`).
 
 A run's folder is `<storage>/<run_name>/` (see `synaray.engines.ray.storage`); LocalEngine
@@ -58,6 +61,12 @@ class FitOutcome:
         stop_reason: why the search stopped (epochs completed, a budget reached...).
         generations: training generations run.
         time_s: wall time of this call.
+        val_reward_before: the initial program's mean reward on the validation data (None
+            without validation data or with `training.compare_initial: false`).
+        test_reward_before: its mean reward on the test split.
+        comparison: per split ("val", "test"): rows, before, after, gain, its 95%
+            confidence interval (ci_low, ci_high; paired bootstrap), improved, regressed.
+        predictions: per split, the Parquet file of per-row predictions before and after.
 
     Example:
         >>> FitOutcome("demo", "/runs", "/runs/demo/best_program.json", 0.8, None,
@@ -77,6 +86,10 @@ class FitOutcome:
     stop_reason: str | None = None
     generations: int = 0
     time_s: float = 0.0
+    val_reward_before: float | None = None
+    test_reward_before: float | None = None
+    comparison: dict[str, dict[str, Any]] = dataclasses.field(default_factory=dict)
+    predictions: dict[str, str] = dataclasses.field(default_factory=dict)
 
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)
@@ -229,6 +242,9 @@ def _load_data(run: _Run) -> Any:
         run.store.write_table("data/train.parquet", splits.train.to_arrow())
         if splits.val is not None:
             run.store.write_table("data/val.parquet", splits.val.to_arrow())
+    held_out = run.config.data is not None and run.config.data.test_split
+    if held_out and not run.resume and splits.test is not None:  # resume reads it back
+        run.store.write_table("data/test.parquet", splits.test.to_arrow())
     run.say(f"data: {len(splits.train)} training, "
             f"{len(splits.val) if splits.val is not None else 0} validation, "
             f"{len(splits.test) if splits.test is not None else 0} test examples")
@@ -255,17 +271,88 @@ async def _fit(run: _Run, program: Any, splits: Any, callbacks: Sequence[Any] | 
     return history
 
 
-async def _test(run: _Run, program: Any, test: Any, verbose: bool) -> dict:
-    if test is None:
-        return {}
-    run.say(f"scoring the best program on {len(test)} test examples")
-    engine = _engine(run.config, run.storage, f"{run.run_name}-test")
-    return await program.evaluate(test, batch_size=run.config.engine.max_concurrency,
-                                  engine=engine, verbose=verbose)
+_SPLITS = (("val", "validation"), ("test", "test"))
 
 
-def _outcome(run: _Run, history: Any, test: dict, started: float) -> FitOutcome:
+def _scored_splits(splits: Any, compare: bool) -> dict[str, Any]:
+    """The splits scored before and after: validation and test (test only without compare)."""
+    datasets = {"val": splits.val, "test": splits.test} if compare else {"test": splits.test}
+    return {name: ds for name, ds in datasets.items() if ds is not None}
+
+
+async def _score(run: _Run, program: Any, datasets: dict[str, Any], label: str,
+                 verbose: bool) -> tuple[dict, dict]:
+    """Per split: the evaluation logs and the per-row records of the program as it is."""
+    from synaray.config.before_after import row_records
+
+    logs, rows = {}, {}
+    for split, dataset in datasets.items():
+        engine = _engine(run.config, run.storage, f"{run.run_name}-{label}{split}")
+        result = await program.evaluate(dataset, batch_size=run.config.engine.max_concurrency,
+                                        engine=engine, verbose=verbose, return_predictions=True)
+        rows[split] = row_records(result.pop("predictions"))
+        logs[split] = result
+    return logs, rows
+
+
+async def _score_before(run: _Run, program: Any, splits: Any, verbose: bool
+                        ) -> tuple[dict, dict]:
+    """The initial program's scores: read from the run folder when stored, else measured."""
+    from synaray.config.before_after import BEFORE_FILE, rows_table
+
+    store = run.store
+    if not run.config.training.compare_initial:
+        return {}, {}
+    if run.resume and store.exists(BEFORE_FILE):
+        logs = store.read_json(BEFORE_FILE)
+        rows = {split: store.read_table(f"before/{split}.parquet").to_pylist()
+                for split in logs if store.exists(f"before/{split}.parquet")}
+        run.say(f"initial program: scores read from {_shown(store, BEFORE_FILE)}")
+        return logs, rows
+    datasets = _scored_splits(splits, True)
+    if not datasets:
+        return {}, {}
+    sizes = ", ".join(f"{len(d)} {dict(_SPLITS)[s]}" for s, d in datasets.items())
+    run.say(f"scoring the initial program on {sizes} examples")
+    logs, rows = await _score(run, program, datasets, "before-", verbose)
+    for split, records in rows.items():
+        store.write_table(f"before/{split}.parquet", rows_table(records))
+    store.write_json(BEFORE_FILE, logs)
+    return logs, rows
+
+
+async def _score_after(run: _Run, program: Any, splits: Any, verbose: bool
+                       ) -> tuple[dict, dict]:
+    """The best program's scores on the splits scored before (the test split at least)."""
+    datasets = _scored_splits(splits, run.config.training.compare_initial)
+    if datasets:
+        run.say("scoring the best program on " + ", ".join(
+            f"{len(d)} {dict(_SPLITS)[s]}" for s, d in datasets.items()) + " examples")
+    return await _score(run, program, datasets, "", verbose)
+
+
+def _compare(run: _Run, splits: Any, before: dict, after: dict) -> tuple[dict, dict]:
+    """Per split: the paired summary, and the per-row predictions file written."""
+    from synaray.config.before_after import compare, prediction_table, predictions_file
+
+    summaries, files = {}, {}
+    datasets = _scored_splits(splits, True)
+    for split, dataset in datasets.items():
+        if split not in before or split not in after:
+            continue
+        table = prediction_table(dataset, before[split], after[split])
+        name = predictions_file(split)
+        run.store.write_table(name, table)
+        files[split] = run.store.uri(name)
+        summaries[split] = compare(table.column("reward_before").to_pylist(),
+                                   table.column("reward_after").to_pylist(),
+                                   seed=run.config.training.seed)
+    return summaries, files
+
+
+def _outcome(run: _Run, history: Any, after: dict, before: dict, started: float) -> FitOutcome:
     optimizer = history.optimizer
+    test = after.get("test", {})
     metrics = {k: v for k, v in test.items()
                if k not in ("reward", "lm_calls", "failures", "time_s", "predictions")}
     val_metrics = {k.removeprefix("val_"): v[-1] for k, v in history.history.items()
@@ -276,17 +363,21 @@ def _outcome(run: _Run, history: Any, test: dict, started: float) -> FitOutcome:
         val_reward=optimizer.best_val_reward, test_reward=test.get("reward"),
         history=dict(history.history), lm_calls=int(optimizer.spent.lm_calls),
         test_metrics=metrics, val_metrics=val_metrics, stop_reason=optimizer.stop_reason,
-        generations=int(optimizer.generation), time_s=time.monotonic() - started)
+        generations=int(optimizer.generation), time_s=time.monotonic() - started,
+        val_reward_before=before.get("val", {}).get("reward"),
+        test_reward_before=before.get("test", {}).get("reward"))
 
 
 async def run_fit_async(config: RunConfig, *, callbacks: Sequence[Any] | None = None,
                         resume: bool = False, verbose: bool = True) -> FitOutcome:
     """`run_fit` for code already inside an event loop."""
+    from synaray.config.data_program import with_resolved_labels
     from synaray.config.program_building import build_program, uses_local_model
     from synaray.config.sessions import local_model_session, ray_session
 
     started = time.monotonic()
     say = _printer(verbose)
+    config = with_resolved_labels(config, say)  # saved resolved: a resume reads no data
     program = await build_program(config)
     run = _open_run(config, program, resume, say)
     splits = _load_data(run)
@@ -297,9 +388,11 @@ async def run_fit_async(config: RunConfig, *, callbacks: Sequence[Any] | None = 
             stack.enter_context(ray_session(config.engine.address, joining, say))
         if not resume:
             _save_run_config(run)
+        before, before_rows = await _score_before(run, program, splits, verbose)
         history = await _fit(run, program, splits, callbacks, verbose)
-        test = await _test(run, program, splits.test, verbose)
-    outcome = _outcome(run, history, test, started)
+        after, after_rows = await _score_after(run, program, splits, verbose)
+    outcome = _outcome(run, history, after, before, started)
+    outcome.comparison, outcome.predictions = _compare(run, splits, before_rows, after_rows)
     run.store.write_json(OUTCOME_FILE, outcome.to_dict())
     return outcome
 
