@@ -261,8 +261,9 @@ def _resolve(config: Mapping[str, Any], objects: Mapping[str, Any], safe: bool,
             + f": in safe mode a file may name only synaray's own objects. {ALLOW_HINT}")
     obj = _locate(module, name)
     if obj is None:
+        where = "" if source == "<config>" else f"{source}: "
         raise ConfigError(
-            f"{source}: cannot find {registered or name!r} (module {module!r}) while "
+            f"{where}Cannot find {registered or name!r} (module {module!r}) while "
             "loading. Register it with @synaray.saving.register_synaray_serializable() or pass "
             "it in `custom_objects`.")
     if safe:

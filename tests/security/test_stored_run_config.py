@@ -79,7 +79,7 @@ def test_stored_reward_and_data_model_references_are_refused(tmp_path) -> None:
 def test_trust_code_or_the_same_config_allows_the_stored_code(tmp_path) -> None:
     _stored_run(tmp_path)
     storage = str(tmp_path / "runs")
-    with pytest.raises(ConfigError, match="helpers.fit_programs:build_thirds"):
+    with pytest.raises(ConfigError, match=r"helpers\.fit_programs:build_thirds"):
         load_saved_run_config(storage, "r1")
     trusted = load_saved_run_config(storage, "r1", trust_code=True)
     assert trusted.program.builder == "helpers.fit_programs:build_thirds"
@@ -109,6 +109,6 @@ def test_a_stored_config_naming_only_synaray_code_needs_no_flag(tmp_path) -> Non
 def test_import_object_in_safe_mode_imports_only_synaray() -> None:
     with safe_mode_scope(True, source="stored.json"):
         assert import_object("synaray.rewards:ExactMatch", "stored.json", "reward.name")
-        with pytest.raises(ConfigError, match="stored.json: reward.name: refusing"):
+        with pytest.raises(ConfigError, match=r"stored\.json: reward\.name: refusing"):
             import_object("json:loads", "stored.json", "reward.name")
     assert import_object("json:loads", "run.yaml", "reward.name") is json.loads
