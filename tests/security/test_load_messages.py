@@ -4,11 +4,15 @@ repeated ids; a failed `synaray evaluate` leaves no partial output."""
 from __future__ import annotations
 
 import json
+import socket
+import time
 from pathlib import Path
 
 import pytest
+import yaml
 
 import synaray
+from helpers.fit_programs import thirds_config
 from synaray.cli.evaluate_support import jsonl_to_parquet
 from synaray.cli.main import main
 from synaray.data import load_jsonl
@@ -64,3 +68,28 @@ def test_evaluate_with_a_missing_program_leaves_no_output(tmp_path, capsys, out_
     assert "missing.json" in err and len(err.strip().splitlines()) == 1
     assert out.exists() == out_exists
     assert not list(tmp_path.rglob("input-*.parquet"))
+
+
+def _closed_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def test_unreachable_s3_storage_is_one_line_and_exits_non_zero(tmp_path, capsys,
+                                                               monkeypatch) -> None:
+    for key, value in {"AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing",
+                       "AWS_EC2_METADATA_DISABLED": "true"}.items():
+        monkeypatch.setenv(key, value)
+    config = tmp_path / "run.yaml"
+    config.write_text(yaml.safe_dump(thirds_config(tmp_path)))
+    storage = (f"s3://bucket/runs?endpoint_override=127.0.0.1:{_closed_port()}"
+               "&scheme=http&region=us-east-1")
+    started = time.monotonic()
+    assert main(["fit", str(config), "--storage", storage, "--quiet"]) == 1
+    assert time.monotonic() - started < 120  # the SDK retries a few times, then gives up
+    captured = capsys.readouterr()
+    lines = captured.err.strip().splitlines()
+    assert len(lines) == 1 and "Traceback" not in captured.err + captured.out
+    assert lines[0].startswith("synaray fit: error: ")
+    assert "bucket" in lines[0] and f"--storage {storage}" in lines[0]

@@ -13,11 +13,13 @@ the command functions, so `synaray --help` stays quick.
 from __future__ import annotations
 
 import argparse
+import functools
 import os
+from collections.abc import Callable
 from typing import Any
 
 from synaray.cli.main import command, positive_int
-from synaray.errors import ConfigError
+from synaray.errors import CheckpointError, ConfigError
 
 __all__ = ["evaluate_command", "fit_command", "resume_command"]
 
@@ -35,6 +37,28 @@ def _trust(args: argparse.Namespace) -> Any:
     from synaray.saving import safe_mode_scope
 
     return safe_mode_scope(False if getattr(args, "trust_code", False) else None)
+
+
+def one_line_io_errors(run: Callable[[argparse.Namespace], int]
+                       ) -> Callable[[argparse.Namespace], int]:
+    """A command whose storage or file errors (`OSError`, as pyarrow raises for an
+    unreachable `s3://` endpoint) end as one line naming the storage, not a traceback."""
+
+    @functools.wraps(run)
+    def wrapper(args: argparse.Namespace) -> int:
+        try:
+            return run(args)
+        except OSError as exc:
+            from synaray.engines.ray.storage import redact_uri
+
+            text = " ".join(str(exc).split()) or type(exc).__name__
+            places = [f"{flag} {redact_uri(value)}" for flag, value in
+                      (("--storage", getattr(args, "storage", None)),
+                       ("--out", getattr(args, "out", None))) if value]
+            where = f" (with {', '.join(places)})" if places else ""
+            raise CheckpointError(f"{text}{where}") from None
+
+    return wrapper
 
 
 def _fmt(value: Any) -> str:
@@ -115,6 +139,7 @@ def print_outcome(outcome: Any) -> None:
 
 @command("fit", arguments=_fit_arguments,
          help="Optimize the program of a run config (YAML/TOML) locally or on Ray.")
+@one_line_io_errors
 def fit_command(args: argparse.Namespace) -> int:
     """Load the config (with overrides), run it, print the best program and its rewards."""
     from synaray.config import load_run_config, run_fit
@@ -146,6 +171,7 @@ def _resume_arguments(parser: argparse.ArgumentParser) -> None:
 
 @command("resume", arguments=_resume_arguments,
          help="Continue a run started by `synaray fit` from its last checkpoint.")
+@one_line_io_errors
 def resume_command(args: argparse.Namespace) -> int:
     """Rebuild the run from its run_config.json and continue it (no evaluation is redone).
 
@@ -260,6 +286,7 @@ def _print_summary(summary: dict, out: str) -> None:
 
 @command("evaluate", arguments=_evaluate_arguments,
          help="Score a saved program (or a run's best ones) on a dataset with Ray Data.")
+@one_line_io_errors
 def evaluate_command(args: argparse.Namespace) -> int:
     """Score, write per-row results and a summary, print the reward and metrics table."""
     from synaray.cli.evaluate_support import run_bulk_evaluate
