@@ -227,3 +227,58 @@ def test_pickled_programs_rebuild_trusted_inside_a_safe_scope() -> None:
     with safe_mode_scope(True):
         copy = pickle.loads(pickle.dumps(program))
     assert copy.reward.fn is trusted_score
+
+
+# --- the command line -----------------------------------------------------------------------------
+async def test_evaluate_refuses_a_crafted_program_and_writes_nothing(tmp_path, capsys) -> None:
+    from synaray.cli.main import main
+
+    marker = tmp_path / "MARKER"
+    crafted = {"module": "os", "class_name": "system", "config": {"command": f"touch {marker}"}}
+    path = _edit(await _saved_program(tmp_path),
+                 lambda p: _generator(p).update(language_model=crafted))
+    data = tmp_path / "val.jsonl"
+    data.write_text(json.dumps({"id": "a", "query": "q", "answer": "yes"}) + "\n")
+    out = tmp_path / "results"
+    assert main(["evaluate", "--program", str(path), "--data", str(data), "--out", str(out),
+                 "--quiet"]) == 1
+    err = capsys.readouterr().err
+    assert "'os:system'" in err and str(path) in err and "--trust-code" in err
+    assert not marker.exists() and not out.exists()
+
+
+async def test_fit_with_a_crafted_program_path_needs_trust_code(tmp_path, evil_path) -> None:
+    from synaray.config import parse_run_config
+    from synaray.config.program_building import build_program
+
+    marker = tmp_path / "MARKER"
+    module = _evil_module(evil_path, marker)
+    fn = {"module": module, "class_name": "function", "config": "score",
+          "registered_name": None}
+    path = _edit(await _saved_program(tmp_path, reward=trusted_score),
+                 lambda p: p["compile_config"]["reward"]["config"].update(fn=fn))
+    data = tmp_path / "train.jsonl"
+    data.write_text(json.dumps({"id": "a", "query": "q", "answer": "yes"}) + "\n")
+    config = parse_run_config(
+        {"program": {"path": str(path)},
+         "data": {"train": str(data), "input_model": f"{__name__}:Query",
+                  "output_model": f"{__name__}:Answer"},
+         "reward": "exact_match", "optimizer": "random_few_shot"}, "run.yaml")
+    with pytest.raises(ConfigError, match=rf"{path}: refusing to import '{module}:score'"):
+        await build_program(config)
+    assert not marker.exists()
+    with safe_mode_scope(False):  # what `synaray fit --trust-code` opens
+        program = await build_program(config)
+    assert marker.exists() and program.name == "qa"
+
+
+async def test_payload_hash_ignores_the_data_model_references_safe_mode_drops(tmp_path) -> None:
+    from synaray.engines.ray.bulk_io import payload_hash
+
+    payload = json.loads((await _saved_program(tmp_path)).read_text())
+    dropped = json.loads(json.dumps(payload))
+    dropped["config"]["inputs"][0]["data_model"] = None
+    assert payload_hash(dropped) == payload_hash(payload)
+    changed = json.loads(json.dumps(payload))
+    _generator(changed)["instructions"] = "Other."
+    assert payload_hash(changed) != payload_hash(payload)

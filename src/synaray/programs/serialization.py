@@ -17,6 +17,7 @@ from __future__ import annotations
 import json
 import os
 import tempfile
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -33,7 +34,7 @@ from synaray.saving import (
 )
 
 __all__ = ["FORMAT", "SCHEMA_VERSION", "ProgramSerializationMixin", "atomic_write_text",
-           "program_from_payload", "without_unsafe_data_models"]
+           "program_from_payload", "without_data_models", "without_unsafe_data_models"]
 
 FORMAT = "synaray.program"
 SCHEMA_VERSION = 1
@@ -202,13 +203,23 @@ def program_from_payload(payload: dict, custom_objects: dict | None = None,
     return program
 
 
+def _drop_data_models(payload: Any, drop: Callable[[str], bool]) -> Any:
+    if isinstance(payload, list):
+        return [_drop_data_models(v, drop) for v in payload]
+    if not isinstance(payload, dict):
+        return payload
+    return {k: None if k == "data_model" and isinstance(v, str) and drop(v)
+            else _drop_data_models(v, drop) for k, v in payload.items()}
+
+
 def without_unsafe_data_models(payload: Any) -> Any:
     """A copy of a payload checked in safe mode without the data model references that safe
     mode did not import (they become null: the schema is used), so that a process that
     rebuilds it trusted (a Ray actor) imports nothing the file named."""
-    if isinstance(payload, list):
-        return [without_unsafe_data_models(v) for v in payload]
-    if not isinstance(payload, dict):
-        return payload
-    return {k: None if k == "data_model" and isinstance(v, str) and not data_model_is_safe(v)
-            else without_unsafe_data_models(v) for k, v in payload.items()}
+    return _drop_data_models(payload, lambda path: not data_model_is_safe(path))
+
+
+def without_data_models(payload: Any) -> Any:
+    """A copy of a payload with every data model reference null: what decides a program's
+    answers (schemas, state) without the class names, which safe mode may have dropped."""
+    return _drop_data_models(payload, lambda path: True)

@@ -35,7 +35,11 @@ import pyarrow.fs as pafs
 import pyarrow.parquet as pq
 
 from synaray.errors import CheckpointError, ConfigError, DataError
-from synaray.programs.serialization import program_from_payload, without_unsafe_data_models
+from synaray.programs.serialization import (
+    program_from_payload,
+    without_data_models,
+    without_unsafe_data_models,
+)
 from synaray.saving import resolve_safe_mode
 
 __all__ = ["RESULT_SCHEMA", "DataInfo", "ProgramSpec", "ResultStore", "inspect_data",
@@ -80,8 +84,10 @@ class ProgramSpec:
 
 
 def payload_hash(payload: Mapping[str, Any]) -> str:
-    """A short content hash of what decides a program's answers (config, state, compile)."""
-    key = {k: payload.get(k) for k in ("config", "state", "compile_config")}
+    """A short content hash of what decides a program's answers (config, state, compile;
+    not the data model class names, which safe mode may drop: the schemas stay)."""
+    key = {k: without_data_models(payload.get(k)) for k in ("config", "state",
+                                                              "compile_config")}
     text = json.dumps(key, sort_keys=True, separators=(",", ":"), default=str)
     return hashlib.sha256(text.encode()).hexdigest()[:16]
 
