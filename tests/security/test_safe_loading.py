@@ -282,3 +282,14 @@ async def test_payload_hash_ignores_the_data_model_references_safe_mode_drops(tm
     changed = json.loads(json.dumps(payload))
     _generator(changed)["instructions"] = "Other."
     assert payload_hash(changed) != payload_hash(payload)
+
+
+async def test_enable_unsafe_deserialization_trusts_every_load(tmp_path, monkeypatch) -> None:
+    path = await _saved_program(tmp_path, reward=trusted_score)
+    monkeypatch.setattr(saving, "_UNSAFE_EVERYWHERE", False)
+    with pytest.raises(ConfigError, match="trusted_score"):
+        synaray.Program.load(path)
+    saving.enable_unsafe_deserialization()
+    assert synaray.Program.load(path).reward.fn is trusted_score
+    with pytest.raises(ConfigError, match="trusted_score"):  # an explicit choice still wins
+        synaray.Program.load(path, safe_mode=True)
