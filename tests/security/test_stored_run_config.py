@@ -87,6 +87,11 @@ def test_trust_code_or_the_same_config_allows_the_stored_code(tmp_path) -> None:
     given.write_text(yaml.safe_dump(thirds_config(tmp_path)))
     same = load_saved_run_config(storage, "r1", given=load_run_config(given))
     assert same.data.input_model == "helpers.fit_programs:Number"
+    changed_args = thirds_config(tmp_path)
+    changed_args["program"]["args"] = {"latency_s": 1.0}
+    given.write_text(yaml.safe_dump(changed_args))
+    with pytest.raises(ConfigError, match=r"program: the stored run config's program section"):
+        load_saved_run_config(storage, "r1", given=load_run_config(given))
     other = thirds_config(tmp_path, reward="helpers.fit_programs:other_reward")
     given.write_text(yaml.safe_dump(other))
     with pytest.raises(ConfigError, match=r"reward.name: the stored run config names no code "

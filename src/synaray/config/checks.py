@@ -162,8 +162,9 @@ def check_stored_run_config(config: RunConfig, source: str, trust_code: bool = F
                             given: RunConfig | None = None) -> bool:
     """Whether a run config read from run storage may run the code it names (`synaray
     resume`): with `trust_code`, when it names none outside synaray, or when it names the
-    same code as `given` (the config the user started the run with); else ConfigError
-    naming the key, the code and the file, before anything is imported.
+    same code and the same program section (builder args, program file) as `given` (the
+    config the user started the run with); else ConfigError naming the key, the code and
+    the file, before anything is imported.
 
     Returns:
         True when the stored config is trusted (its code may be imported).
@@ -180,6 +181,13 @@ def check_stored_run_config(config: RunConfig, source: str, trust_code: bool = F
                     f"but {given.source} names {_named(theirs.get(key))}; resume with the "
                     "config the run was started with, or with --trust-code if you trust the "
                     "stored one.")
+        ours, their_program = (c.program.model_dump() if c.program else None
+                               for c in (config, given))
+        if ours != their_program:  # a builder's args or a program file chosen by the writer
+            raise ConfigError(
+                f"{source}: program: the stored run config's program section ({ours}) is not "
+                f"the one in {given.source} ({their_program}); resume with the config the run "
+                "was started with, or with --trust-code if you trust the stored one.")
         return True
     if refs:
         named = ", ".join(f"{key}: {spec!r}" for key, spec in refs.items())
