@@ -93,3 +93,13 @@ def test_unreachable_s3_storage_is_one_line_and_exits_non_zero(tmp_path, capsys,
     assert len(lines) == 1 and "Traceback" not in captured.err + captured.out
     assert lines[0].startswith("synaray fit: error: ")
     assert "bucket" in lines[0] and f"--storage {storage}" in lines[0]
+
+
+@pytest.mark.parametrize("name", ["synaray.saving", "synaray.data.datasets",
+                                  "synaray.config.checks"])
+def test_docstring_examples(name) -> None:
+    import doctest
+    import importlib
+
+    result = doctest.testmod(importlib.import_module(name), optionflags=doctest.ELLIPSIS)
+    assert result.attempted > 0 and result.failed == 0
