@@ -103,3 +103,16 @@ def test_docstring_examples(name) -> None:
 
     result = doctest.testmod(importlib.import_module(name), optionflags=doctest.ELLIPSIS)
     assert result.attempted > 0 and result.failed == 0
+
+
+async def test_evaluate_failing_on_its_data_leaves_no_output(tmp_path, capsys) -> None:
+    from .test_safe_loading import _saved_program
+
+    program = await _saved_program(tmp_path)
+    data = _rows(tmp_path / "val.jsonl", [{"id": "a", "question": "x", "answer": "yes"}])
+    out = tmp_path / "results"
+    assert main(["evaluate", "--program", str(program), "--data", str(data), "--out", str(out),
+                 "--quiet"]) == 1
+    err = capsys.readouterr().err
+    assert "query" in err and len(err.strip().splitlines()) == 1  # the missing column
+    assert not out.exists()  # the JSONL converted into it went with it
