@@ -115,4 +115,5 @@ async def test_evaluate_failing_on_its_data_leaves_no_output(tmp_path, capsys) -
                  "--quiet"]) == 1
     err = capsys.readouterr().err
     assert "query" in err and len(err.strip().splitlines()) == 1  # the missing column
+    assert f"error: {data}: missing input column(s) 'query'" in err  # the user's file
     assert not out.exists()  # the JSONL converted into it went with it

@@ -24,7 +24,7 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 from synaray.data.datasets import read_jsonl_rows, repeated_ids
-from synaray.errors import DataError
+from synaray.errors import ConfigError, DataError
 
 __all__ = ["jsonl_to_parquet", "run_bulk_evaluate"]
 
@@ -118,7 +118,7 @@ def run_bulk_evaluate(program: Any, data: str, out: str, *, top_k: int | None = 
 
     # A missing or refused program file fails here, before anything is written.
     needed = any(payload_uses_local_model(p) for p in _payloads(program, top_k))
-    created, converted = _absent(str(out)), None
+    created, converted, source = _absent(str(out)), None, data
     try:
         if str(data).lower().endswith(JSONL_SUFFIXES):
             data = converted = jsonl_to_parquet(str(data), str(out), id_field)
@@ -129,6 +129,10 @@ def run_bulk_evaluate(program: Any, data: str, out: str, *, top_k: int | None = 
                                  reward=reward, metrics=metrics, top_k=top_k,
                                  batch_size=batch_size, concurrency=concurrency,
                                  num_workers=num_workers, address=address, verbose=verbose)
-    except BaseException:
+    except BaseException as exc:
         _remove_partial_output(str(out), created, converted)
+        if converted is not None and isinstance(exc, DataError | ConfigError) \
+                and converted in str(exc):
+            # name the user's file, not the copy that was just removed
+            raise type(exc)(str(exc).replace(converted, str(source))) from None
         raise
