@@ -178,11 +178,12 @@ def resume_command(args: argparse.Namespace) -> int:
     The stored config is a file in run storage, which others may write: code it names
     outside synaray runs only with --trust-code or when --config names the same code.
     """
-    from synaray.config import load_run_config, load_saved_run_config, run_fit
+    from synaray.config import load_saved_run_config, parse_run_config, read_config_file, run_fit
     from synaray.saving import safe_mode_scope
 
     overrides = {"engine.address": args.address} if args.address else None
-    given = load_run_config(args.config) if args.config else None
+    given = (parse_run_config(read_config_file(args.config), args.config, check_files=False)
+             if args.config else None)  # data files may be gone: the run kept its data
     config = load_saved_run_config(args.storage, args.run, overrides,
                                    trust_code=args.trust_code, given=given)
     if not args.quiet:
