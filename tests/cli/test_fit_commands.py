@@ -120,7 +120,8 @@ def _reference(tmp_path: Path, engine: str) -> dict:
 
 
 def _crash_then_resume(tmp_path: Path, engine: str, capsys) -> dict:
-    config = load_run_config(write_config(tmp_path, engine=engine), {"run_name": "stop"})
+    config_file = write_config(tmp_path, engine=engine)
+    config = load_run_config(config_file, {"run_name": "stop"})
     crash = CrashAfter(generation=5)
     with pytest.raises(Crash):
         run_fit(config, callbacks=[crash], verbose=False)
@@ -128,7 +129,9 @@ def _crash_then_resume(tmp_path: Path, engine: str, capsys) -> dict:
     status = json.loads((run_folder(tmp_path, "stop") / "status.json").read_text())
     assert status["generation"] == 5 and status["stop_reason"] is None
     capsys.readouterr()
-    assert main(["resume", "stop", "--storage", str(tmp_path / "runs")]) == 0
+    # the stored config names the test's builder: trusted as the config file names it too
+    assert main(["resume", "stop", "--storage", str(tmp_path / "runs"),
+                 "--config", str(config_file)]) == 0
     out = capsys.readouterr().out
     assert "resuming stop from" in out and "best program:" in out
     return json.loads((run_folder(tmp_path, "stop") / "outcome.json").read_text())

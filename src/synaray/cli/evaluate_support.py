@@ -6,6 +6,9 @@
 - When a program uses the bundled local model and no server is reachable, one runs for the
   duration of the command (exported to a Ray cluster this command starts, not to one it
   joins).
+- The programs are read (in safe mode, see `synaray.saving`) before anything is written;
+  a command that fails before any row is scored leaves no output behind (the results
+  folder if it made it, else the converted JSONL); scored rows stay, for a rerun to skip.
 
 Example:
     >>> summary = run_bulk_evaluate("runs/demo/best_program.json", "test.jsonl",  # doctest: +SKIP
@@ -20,8 +23,8 @@ import os
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from synaray.data.datasets import read_jsonl_rows
-from synaray.errors import DataError
+from synaray.data.datasets import read_jsonl_rows, repeated_ids
+from synaray.errors import ConfigError, DataError
 
 __all__ = ["jsonl_to_parquet", "run_bulk_evaluate"]
 
@@ -40,6 +43,9 @@ def jsonl_to_parquet(uri: str, out: str, id_field: str = "id") -> str:
         raise DataError(f"{uri}: no rows to score.")
     if id_field == "id" and all("id" not in row for row in rows):
         rows = [{"id": str(n), **row} for n, row in enumerate(rows)]
+    repeated = repeated_ids([row.get(id_field) for row in rows])
+    if repeated:
+        raise DataError(f"{uri}: ids in column {id_field!r} must be unique; {repeated}.")
     try:
         table = pa.Table.from_pylist(rows)
     except (pa.ArrowInvalid, pa.ArrowTypeError) as exc:
@@ -50,6 +56,37 @@ def jsonl_to_parquet(uri: str, out: str, id_field: str = "id") -> str:
     target = f"{root.rstrip('/')}/input-{name}.parquet"
     pq.write_table(table, target, filesystem=fs)
     return target if "://" not in out else f"{out.rstrip('/')}/input-{name}.parquet"
+
+
+def _absent(out: str) -> bool:
+    import pyarrow.fs as pafs
+
+    from synaray.engines.ray.bulk_io import filesystem
+
+    fs, root = filesystem(out)
+    return fs.get_file_info(root).type == pafs.FileType.NotFound
+
+
+def _remove_partial_output(out: str, created: bool, converted: str | None) -> None:
+    """After a failure: nothing scored -> remove what this command wrote (best effort)."""
+    import pyarrow.fs as pafs
+
+    from synaray.engines.ray.bulk_io import filesystem
+
+    try:
+        fs, root = filesystem(out)
+        if fs.get_file_info(root).type != pafs.FileType.Directory:
+            return
+        names = [os.path.basename(i.path) for i in fs.get_file_info(
+            pafs.FileSelector(root, recursive=True))]
+        if any(name.startswith("part-") for name in names):
+            return  # scored rows: a rerun with the same --out continues from them
+        if created:
+            fs.delete_dir(root)
+        elif converted is not None:
+            fs.delete_file(filesystem(converted)[1])
+    except OSError:
+        pass
 
 
 def _payloads(program: Any, top_k: int | None) -> list[dict]:
@@ -79,13 +116,23 @@ def run_bulk_evaluate(program: Any, data: str, out: str, *, top_k: int | None = 
         if verbose:
             print(f"synaray: {text}", flush=True)
 
-    if str(data).lower().endswith(JSONL_SUFFIXES):
-        data = jsonl_to_parquet(str(data), str(out), id_field)
-        say(f"JSONL converted to {data}")
+    # A missing or refused program file fails here, before anything is written.
     needed = any(payload_uses_local_model(p) for p in _payloads(program, top_k))
-    with local_model_session(needed, export=not _joining(address), say=say):
-        return bulk_evaluate(program, data, out, input_fields=input_fields,
-                             output_fields=output_fields, id_field=id_field, reward=reward,
-                             metrics=metrics, top_k=top_k, batch_size=batch_size,
-                             concurrency=concurrency, num_workers=num_workers,
-                             address=address, verbose=verbose)
+    created, converted, source = _absent(str(out)), None, data
+    try:
+        if str(data).lower().endswith(JSONL_SUFFIXES):
+            data = converted = jsonl_to_parquet(str(data), str(out), id_field)
+            say(f"JSONL converted to {data}")
+        with local_model_session(needed, export=not _joining(address), say=say):
+            return bulk_evaluate(program, data, out, input_fields=input_fields,
+                                 output_fields=output_fields, id_field=id_field,
+                                 reward=reward, metrics=metrics, top_k=top_k,
+                                 batch_size=batch_size, concurrency=concurrency,
+                                 num_workers=num_workers, address=address, verbose=verbose)
+    except BaseException as exc:
+        _remove_partial_output(str(out), created, converted)
+        if converted is not None and isinstance(exc, DataError | ConfigError) \
+                and converted in str(exc):
+            # name the user's file, not the copy that was just removed
+            raise type(exc)(str(exc).replace(converted, str(source))) from None
+        raise

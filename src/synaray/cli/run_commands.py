@@ -13,17 +13,52 @@ the command functions, so `synaray --help` stays quick.
 from __future__ import annotations
 
 import argparse
+import functools
 import os
+from collections.abc import Callable
 from typing import Any
 
 from synaray.cli.main import command, positive_int
-from synaray.errors import ConfigError
+from synaray.errors import CheckpointError, ConfigError
 
 __all__ = ["evaluate_command", "fit_command", "resume_command"]
 
 
 def _say(text: str) -> None:
     print(f"synaray: {text}", flush=True)
+
+
+_TRUST_HELP = ("trust the files this command loads: import the modules a program file or a "
+               "stored run config names (default: only synaray's own and registered code)")
+
+
+def _trust(args: argparse.Namespace) -> Any:
+    """`safe_mode_scope(False)` with --trust-code, else a scope that changes nothing."""
+    from synaray.saving import safe_mode_scope
+
+    return safe_mode_scope(False if getattr(args, "trust_code", False) else None)
+
+
+def one_line_io_errors(run: Callable[[argparse.Namespace], int]
+                       ) -> Callable[[argparse.Namespace], int]:
+    """A command whose storage or file errors (`OSError`, as pyarrow raises for an
+    unreachable `s3://` endpoint) end as one line naming the storage, not a traceback."""
+
+    @functools.wraps(run)
+    def wrapper(args: argparse.Namespace) -> int:
+        try:
+            return run(args)
+        except OSError as exc:
+            from synaray.engines.ray.storage import redact_uri
+
+            text = " ".join(str(exc).split()) or type(exc).__name__
+            places = [f"{flag} {redact_uri(value)}" for flag, value in
+                      (("--storage", getattr(args, "storage", None)),
+                       ("--out", getattr(args, "out", None))) if value]
+            where = f" (with {', '.join(places)})" if places else ""
+            raise CheckpointError(f"{text}{where}") from None
+
+    return wrapper
 
 
 def _fmt(value: Any) -> str:
@@ -62,6 +97,7 @@ def _fit_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--resume", action="store_true",
                         help="continue the run named by --run-name (or run_name) from its "
                              "checkpoint instead of starting a new one")
+    parser.add_argument("--trust-code", action="store_true", help=_TRUST_HELP)
     parser.add_argument("--quiet", action="store_true", help="print only the final summary")
 
 
@@ -127,6 +163,7 @@ def print_before_after(outcome: Any) -> None:
 
 @command("fit", arguments=_fit_arguments,
          help="Optimize the program of a run config (YAML/TOML) locally or on Ray.")
+@one_line_io_errors
 def fit_command(args: argparse.Namespace) -> int:
     """Load the config (with overrides), run it, print the best program and its rewards."""
     from synaray.config import load_run_config, run_fit
@@ -134,8 +171,9 @@ def fit_command(args: argparse.Namespace) -> int:
     overrides = _fit_overrides(args)
     if not args.quiet:
         _say(f"loading {args.config}")
-    config = load_run_config(args.config, overrides)
-    outcome = run_fit(config, resume=args.resume, verbose=not args.quiet)
+    with _trust(args):
+        config = load_run_config(args.config, overrides)
+        outcome = run_fit(config, resume=args.resume, verbose=not args.quiet)
     print_outcome(outcome)
     return 0
 
@@ -148,20 +186,35 @@ def _resume_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--address", default=None,
                         help="the Ray cluster to continue on ('auto' under `ray job submit`; "
                              "default: the run's own setting)")
+    parser.add_argument("--config", default=None, metavar="CONFIG",
+                        help="the config file the run was started with: the stored "
+                             "run_config.json may then run the code both name")
+    parser.add_argument("--trust-code", action="store_true", help=_TRUST_HELP)
     parser.add_argument("--quiet", action="store_true", help="print only the final summary")
 
 
 @command("resume", arguments=_resume_arguments,
          help="Continue a run started by `synaray fit` from its last checkpoint.")
+@one_line_io_errors
 def resume_command(args: argparse.Namespace) -> int:
-    """Rebuild the run from its run_config.json and continue it (no evaluation is redone)."""
-    from synaray.config import load_saved_run_config, run_fit
+    """Rebuild the run from its run_config.json and continue it (no evaluation is redone).
+
+    The stored config is a file in run storage, which others may write: code it names
+    outside synaray runs only with --trust-code or when --config names the same code.
+    """
+    from synaray.config import load_saved_run_config, parse_run_config, read_config_file, run_fit
+    from synaray.saving import safe_mode_scope
 
     overrides = {"engine.address": args.address} if args.address else None
-    config = load_saved_run_config(args.storage, args.run, overrides)
+    given = (parse_run_config(read_config_file(args.config), args.config, check_files=False)
+             if args.config else None)  # data files may be gone: the run kept its data
+    config = load_saved_run_config(args.storage, args.run, overrides,
+                                   trust_code=args.trust_code, given=given)
     if not args.quiet:
         _say(f"resuming {args.run} from {config.source}")
-    outcome = run_fit(config, resume=True, verbose=not args.quiet)
+    trusted = args.trust_code or given is not None
+    with safe_mode_scope(not trusted, source=config.source):
+        outcome = run_fit(config, resume=True, verbose=not args.quiet)
     print_outcome(outcome)
     return 0
 
@@ -208,6 +261,7 @@ def _evaluate_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--address", default=None,
                         help="join this Ray cluster ('auto' or host:port); default: the "
                              "running one or a new local one")
+    parser.add_argument("--trust-code", action="store_true", help=_TRUST_HELP)
     parser.add_argument("--quiet", action="store_true", help="no progress bar")
 
 
@@ -257,17 +311,19 @@ def _print_summary(summary: dict, out: str) -> None:
 
 @command("evaluate", arguments=_evaluate_arguments,
          help="Score a saved program (or a run's best ones) on a dataset with Ray Data.")
+@one_line_io_errors
 def evaluate_command(args: argparse.Namespace) -> int:
     """Score, write per-row results and a summary, print the reward and metrics table."""
     from synaray.cli.evaluate_support import run_bulk_evaluate
 
-    program = _program_source(args)
-    summary = run_bulk_evaluate(
-        program, args.data, args.out, top_k=args.top_k,
-        input_fields=_field_map(args.input_field, "--input-field"),
-        output_fields=_field_map(args.output_field, "--output-field"),
-        id_field=args.id_field, reward=args.reward, metrics=args.metric,
-        batch_size=args.batch_size, concurrency=args.concurrency,
-        num_workers=args.num_workers, address=args.address, verbose=not args.quiet)
+    with _trust(args):
+        program = _program_source(args)
+        summary = run_bulk_evaluate(
+            program, args.data, args.out, top_k=args.top_k,
+            input_fields=_field_map(args.input_field, "--input-field"),
+            output_fields=_field_map(args.output_field, "--output-field"),
+            id_field=args.id_field, reward=args.reward, metrics=args.metric,
+            batch_size=args.batch_size, concurrency=args.concurrency,
+            num_workers=args.num_workers, address=args.address, verbose=not args.quiet)
     _print_summary(summary, args.out if "://" in args.out else os.path.abspath(args.out))
     return 0

@@ -31,6 +31,7 @@ __all__ = [
     "build_optimizer",
     "build_reward",
     "import_object",
+    "is_synaray_path",
     "located",
 ]
 
@@ -61,17 +62,30 @@ def located(exc: Exception, source: str, path: str) -> ConfigError:
 def _cwd_on_path() -> None:
     """Module paths in a config resolve from the current directory (the job's working dir
     under `ray job submit`), also when the `synaray` script's own folder is first on
-    sys.path."""
+    sys.path. The directory goes LAST: a `json.py` or `litellm.py` there never replaces an
+    installed module."""
     cwd = os.getcwd()
     if cwd not in sys.path:
-        sys.path.insert(0, cwd)
+        sys.path.append(cwd)
 
 
 def import_object(spec: str, source: str, path: str) -> Any:
-    """The object at `package.module:attr.attr`, or a ConfigError saying what went wrong."""
+    """The object at `package.module:attr.attr`, or a ConfigError saying what went wrong.
+
+    Inside `synaray.saving.safe_mode_scope(True)` (a run config read from run storage) only
+    synaray's own modules are imported; any other is refused before it is imported.
+    """
+    from synaray.saving import ALLOW_HINT, resolve_safe_mode
+
     module_name, _, attr = spec.partition(":")
     if not module_name or not attr:
         raise config_error(source, path, "a 'package.module:name' string", spec)
+    safe = resolve_safe_mode(None, default=False)
+    refused = ConfigError(f"{source}: {path}: refusing to import {spec!r}: a stored run "
+                          "config may name only synaray's own code unless trusted. "
+                          f"{ALLOW_HINT}")
+    if safe and not is_synaray_path(spec):
+        raise refused
     _cwd_on_path()
     try:
         obj: Any = importlib.import_module(module_name)
@@ -91,7 +105,16 @@ def import_object(spec: str, source: str, path: str) -> Any:
             raise ConfigError(f"{source}: {path}: {module_name!r} has no attribute {part!r} "
                               f"(from {spec!r}).{suggest(part, names)}")
         obj = getattr(obj, part)
+    if safe and (inspect.ismodule(obj) or not is_synaray_path(getattr(obj, "__module__", None)
+                                                            or "")):
+        raise refused  # not defined by synaray (e.g. `os.system` seen through a module)
     return obj
+
+
+def is_synaray_path(spec: str) -> bool:
+    """Whether `module:attr` names a module of synaray itself."""
+    module = spec.partition(":")[0]
+    return module == "synaray" or module.startswith("synaray.")
 
 
 # --- signatures -----------------------------------------------------------------------------

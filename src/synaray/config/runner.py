@@ -123,16 +123,24 @@ def open_existing_run(storage: str, run_name: str) -> Any:
 
 
 def load_saved_run_config(storage: str, run_name: str,
-                          overrides: Mapping[str, Any] | None = None) -> RunConfig:
+                          overrides: Mapping[str, Any] | None = None, *,
+                          trust_code: bool = False, given: RunConfig | None = None
+                          ) -> RunConfig:
     """The resolved config that `run_fit` saved in a run's folder (for `synaray resume`).
 
     Local files are not required to exist: a resumed run reads its training data from the
-    run's folder.
+    run's folder. The stored file may name code outside synaray (a builder, a reward
+    function...) only with `trust_code`, or when `given` (the config the run was started
+    with) names the same code (`synaray.config.checks.check_stored_run_config`); otherwise
+    it is checked and built in safe mode (`synaray.saving`). Keep `run_fit` of an untrusted
+    config inside `synaray.saving.safe_mode_scope(True)` too, as `synaray resume` does.
 
     Raises:
-        ConfigError: no such run, or no run_config.json in it.
+        ConfigError: no such run, no run_config.json in it, or code that is not trusted.
     """
+    from synaray.config.checks import check_run_config, check_stored_run_config
     from synaray.config.loading import parse_run_config
+    from synaray.saving import safe_mode_scope
 
     store = open_existing_run(storage, run_name)
     storage = store.storage
@@ -142,7 +150,12 @@ def load_saved_run_config(storage: str, run_name: str,
                           "program.fit(..., resume=True).")
     data = store.read_json(RUN_CONFIG_FILE)
     data.update(run_name=run_name, storage=storage)
-    return parse_run_config(data, _shown(store, RUN_CONFIG_FILE), overrides, check_files=False)
+    source = _shown(store, RUN_CONFIG_FILE)
+    config = parse_run_config(data, source, overrides, check=False)
+    trusted = check_stored_run_config(config, source, trust_code, given)
+    with safe_mode_scope(not trusted, source=source):
+        check_run_config(config, source, check_files=False)
+    return config
 
 
 def _shown(store: Any, name: str) -> str:
