@@ -124,8 +124,9 @@ def _serve_local_lm_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--n-ctx", type=positive_int, default=4096,
                         help="context size in tokens (default: 4096)")
     parser.add_argument("--threads", type=positive_int, default=None,
-                        help="CPU threads for generation (default: $SYNARAY_LOCAL_LM_THREADS "
-                             "or 2; 1 is steadier on a busy machine)")
+                        help="CPU threads for generation (default: $SYNARAY_LOCAL_LM_THREADS, "
+                             "else the free CPUs: usable CPUs minus the 1-minute load "
+                             "average, 1 to 4)")
     parser.add_argument("--startup-timeout", type=float, default=120.0,
                         help="seconds to wait for the server to answer (default: 120)")
 
@@ -136,14 +137,15 @@ def _serve_local_lm_arguments(parser: argparse.ArgumentParser) -> None:
 def serve_local_lm(args: argparse.Namespace) -> int:
     """Start the local LM server, print how to reach it, and stop it on SIGINT/SIGTERM."""
     from synaray.errors import LMServerError
-    from synaray.lm.local.server import local_lm_server
+    from synaray.lm.local.server import choose_threads, local_lm_server
 
+    threads, why = (args.threads, "--threads") if args.threads else choose_threads()
     stop = threading.Event()
     previous = _install_stop_handlers(stop)
     try:
-        with local_lm_server(port=args.port, n_ctx=args.n_ctx, n_threads=args.threads,
+        with local_lm_server(port=args.port, n_ctx=args.n_ctx, n_threads=threads,
                              startup_timeout_s=args.startup_timeout, record=True) as server:
-            _print_ready(server)
+            _print_ready(server, f"{threads} ({why})")
             while not stop.wait(0.5):
                 if not server.alive():
                     raise LMServerError(
@@ -155,9 +157,10 @@ def serve_local_lm(args: argparse.Namespace) -> int:
     return 0
 
 
-def _print_ready(server: Any) -> None:
+def _print_ready(server: Any, threads: str) -> None:
     print("synaray: local LM server ready (Ctrl-C to stop)\n"
           f"  model:    {server.model}\n"
+          f"  threads:  {threads}\n"
           f"  api_base: {server.api_base}\n"
           f'  example:  synaray.LanguageModel(model="{server.model}", '
           f'api_base="{server.api_base}", api_key="sk-local")\n'

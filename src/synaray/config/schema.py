@@ -15,7 +15,7 @@ name, an optimizer setting, a `module:function`, a data file) is checked by
 from __future__ import annotations
 
 import re
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 from pydantic import (
     BaseModel,
@@ -171,7 +171,8 @@ class ModelConfig(_Section):
     api_base: str | None = None
     api_key_env: str | None = None
     temperature: float = Field(default=0.0, ge=0)
-    max_tokens: int | None = Field(default=512, ge=1)
+    # "auto": sized to each call's output schema (synaray.lm.token_budget); None: no limit
+    max_tokens: Annotated[int, Field(ge=1)] | Literal["auto"] | None = "auto"
     timeout: float | None = Field(default=None, gt=0)
     retries: int = Field(default=4, ge=0)
     cache: bool = True
