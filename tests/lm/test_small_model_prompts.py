@@ -147,7 +147,7 @@ async def test_the_sized_budget_is_sent_unless_max_tokens_is_given(openai_stub):
 
 def test_max_tokens_accepts_auto_and_names_what_it_expects():
     assert LanguageModel("openai/x").get_config()["max_tokens"] == "auto"
-    with pytest.raises(synaray.errors.ConfigError, match="max_tokens.*'auto'"):
+    with pytest.raises(synaray.errors.ConfigError, match=r"max_tokens.*'auto'"):
         LanguageModel("openai/x", max_tokens="many")
 
 

@@ -22,7 +22,8 @@ from typing import Any
 
 from synaray.errors import SynarayError
 
-__all__ = ["build_parser", "command", "main", "positive_int"]
+__all__ = ["add_log_format_argument", "build_parser", "command", "json_output", "main",
+           "positive_int"]
 
 Handler = Callable[[argparse.Namespace], int]
 Arguments = Callable[[argparse.ArgumentParser], None]
@@ -70,6 +71,19 @@ def _load_command_modules() -> None:
                 raise
 
 
+def add_log_format_argument(parser: argparse.ArgumentParser) -> None:
+    """`--log-format text|json`: json prints progress, messages and the summary as one JSON
+    object per line (`synaray.utils.progress`); `main` applies it with `--quiet`."""
+    parser.add_argument("--log-format", choices=["text", "json"], default="text",
+                        help="text (default) or json: one JSON object per progress line, "
+                             "message and summary, for machines")
+
+
+def json_output(args: argparse.Namespace) -> bool:
+    """Whether the command was asked for `--log-format json`."""
+    return getattr(args, "log_format", "text") == "json"
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The argparse parser with every registered subcommand."""
     from synaray import __version__
@@ -96,11 +110,19 @@ def main(argv: Sequence[str] | None = None) -> int:
     if run is None:
         parser.print_help()
         return 2
+    from synaray.utils.progress import log_event, progress_settings
+
     try:
-        return int(run(args) or 0)
+        with progress_settings(quiet=bool(getattr(args, "quiet", False)),
+                               log_format=getattr(args, "log_format", "text")):
+            return int(run(args) or 0)
     except SynarayError as exc:
         message = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-        print(f"synaray {args.command}: error: {message}", file=sys.stderr)
+        if json_output(args):
+            log_event("error", {"command": args.command, "message": message,
+                                "error_type": type(exc).__name__}, sys.stderr)
+        else:
+            print(f"synaray {args.command}: error: {message}", file=sys.stderr)
         return 1
     except KeyboardInterrupt:
         return 130

@@ -16,14 +16,15 @@ import argparse
 import os
 from typing import Any
 
-from synaray.cli.main import command, positive_int
+from synaray.cli.main import add_log_format_argument, command, json_output, positive_int
 from synaray.errors import ConfigError
+from synaray.utils.progress import log_event, log_message
 
 __all__ = ["evaluate_command", "fit_command", "resume_command"]
 
 
 def _say(text: str) -> None:
-    print(f"synaray: {text}", flush=True)
+    log_message(text)
 
 
 def _fmt(value: Any) -> str:
@@ -63,6 +64,7 @@ def _fit_arguments(parser: argparse.ArgumentParser) -> None:
                         help="continue the run named by --run-name (or run_name) from its "
                              "checkpoint instead of starting a new one")
     parser.add_argument("--quiet", action="store_true", help="print only the final summary")
+    add_log_format_argument(parser)
 
 
 def _fit_overrides(args: argparse.Namespace) -> dict[str, Any]:
@@ -83,8 +85,11 @@ def _fit_overrides(args: argparse.Namespace) -> dict[str, Any]:
     return overrides
 
 
-def print_outcome(outcome: Any) -> None:
+def print_outcome(outcome: Any, as_json: bool = False) -> None:
     """The end of `fit`/`resume`: where the best program is, and its rewards."""
+    if as_json:
+        log_event("summary", outcome.to_dict())
+        return
     print(f"\nrun:          {outcome.run_name}")
     print(f"best program: {outcome.best_program_path}")
     print(f"stopped:      {outcome.stop_reason}")
@@ -112,7 +117,7 @@ def fit_command(args: argparse.Namespace) -> int:
         _say(f"loading {args.config}")
     config = load_run_config(args.config, overrides)
     outcome = run_fit(config, resume=args.resume, verbose=not args.quiet)
-    print_outcome(outcome)
+    print_outcome(outcome, json_output(args))
     return 0
 
 
@@ -125,6 +130,7 @@ def _resume_arguments(parser: argparse.ArgumentParser) -> None:
                         help="the Ray cluster to continue on ('auto' under `ray job submit`; "
                              "default: the run's own setting)")
     parser.add_argument("--quiet", action="store_true", help="print only the final summary")
+    add_log_format_argument(parser)
 
 
 @command("resume", arguments=_resume_arguments,
@@ -138,7 +144,7 @@ def resume_command(args: argparse.Namespace) -> int:
     if not args.quiet:
         _say(f"resuming {args.run} from {config.source}")
     outcome = run_fit(config, resume=True, verbose=not args.quiet)
-    print_outcome(outcome)
+    print_outcome(outcome, json_output(args))
     return 0
 
 
@@ -185,6 +191,7 @@ def _evaluate_arguments(parser: argparse.ArgumentParser) -> None:
                         help="join this Ray cluster ('auto' or host:port); default: the "
                              "running one or a new local one")
     parser.add_argument("--quiet", action="store_true", help="no progress bar")
+    add_log_format_argument(parser)
 
 
 def _field_map(pairs: list[str], flag: str) -> dict[str, str] | None:
@@ -218,7 +225,10 @@ def _program_source(args: argparse.Namespace) -> str:
     return store.uri("").rstrip("/")  # the run folder: its top-k candidates
 
 
-def _print_summary(summary: dict, out: str) -> None:
+def _print_summary(summary: dict, out: str, as_json: bool = False) -> None:
+    if as_json:
+        log_event("summary", {"out": out, **summary})
+        return
     programs = summary.get("programs") or {}
     names = sorted({m for p in programs.values() for m in (p.get("metrics") or {})})
     print("\n" + f"{'program':<24} {'rows':>7} {'reward':>8}"
@@ -245,5 +255,6 @@ def evaluate_command(args: argparse.Namespace) -> int:
         id_field=args.id_field, reward=args.reward, metrics=args.metric,
         batch_size=args.batch_size, concurrency=args.concurrency,
         num_workers=args.num_workers, address=args.address, verbose=not args.quiet)
-    _print_summary(summary, args.out if "://" in args.out else os.path.abspath(args.out))
+    _print_summary(summary, args.out if "://" in args.out else os.path.abspath(args.out),
+                   json_output(args))
     return 0

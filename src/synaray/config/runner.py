@@ -144,9 +144,11 @@ def _shown_storage(storage: str) -> str:
 
 
 def _printer(verbose: bool) -> Callable[[str], None]:
+    from synaray.utils.progress import log_message
+
     def say(text: str) -> None:
         if verbose:
-            print(f"synaray: {text}", flush=True)
+            log_message(text)  # "synaray: text", or a JSON line with --log-format json
 
     return say
 

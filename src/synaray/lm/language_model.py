@@ -123,7 +123,7 @@ class LanguageModel(ModelClient):
             raise ConfigError(f"Invalid value for argument `temperature`. Received: "
                               f"{temperature!r}. Expected a number >= 0.")
         if max_tokens != "auto" and (isinstance(max_tokens, bool) or not (
-                max_tokens is None or isinstance(max_tokens, int) and max_tokens > 0)):
+                max_tokens is None or (isinstance(max_tokens, int) and max_tokens > 0))):
             raise ConfigError(f"Invalid value for argument `max_tokens`. Received: "
                               f"{max_tokens!r}. Expected a positive integer, 'auto' or None.")
         if structured_output not in STRUCTURED_OUTPUT_MODES:

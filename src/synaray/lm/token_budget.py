@@ -12,7 +12,7 @@ Example:
     ...     "answer": {"enum": ["plausible", "implausible"]}}})
     64
     >>> max_tokens_for_schema({"type": "object", "properties": {"answer": {"type": "string"}}})
-    536
+    533
 """
 
 from __future__ import annotations
@@ -68,7 +68,7 @@ def _array_tokens(node: dict, depth: int) -> int:
     return min(total, _LIST_CAP)
 
 
-def _node_tokens(node: Any, depth: int = 0) -> int:  # noqa: PLR0911 (one return per kind)
+def _node_tokens(node: Any, depth: int = 0) -> int:
     if not isinstance(node, dict) or depth > _MAX_DEPTH:
         return DEFAULT_MAX_TOKENS
     if "const" in node:
