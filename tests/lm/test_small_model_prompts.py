@@ -157,6 +157,9 @@ def test_repeating_tail_finds_the_repeated_unit():
     assert repeating_tail("{" + "!" * 60) == "!"
     assert repeating_tail('{"answer": "' + "ab" * 15) is None  # repeated, but only 30 chars
     assert repeating_tail('{"answer": "1, 1, 1, 2"}') is None
+    sentence = "The statement talks about a player and a sport that do not go together. "
+    assert repeating_tail('{"answer": "' + sentence * 3) == sentence  # a long unit, 3 times
+    assert repeating_tail('{"answer": "' + sentence * 2) is None
     assert repeating_tail('{"answer": "sorted: apple banana cherry"}') is None
     assert repeating_tail("") is None and repeating_tail(None) is None
 

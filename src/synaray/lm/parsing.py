@@ -152,8 +152,8 @@ def repair_messages(messages: list[dict], bad_answer: str | None, error: str) ->
                 "Reply again with only the corrected JSON object.")}]
 
 
-def repeating_tail(text: str | None, min_repeats: int = 4, min_chars: int = 40,
-                   max_unit: int = 200) -> str | None:
+def repeating_tail(text: str | None, min_repeats: int = 3, min_chars: int = 40,
+                   max_unit: int = 600) -> str | None:
     """The unit a looping answer repeats at its end, or None.
 
     An answer loops when it ends with at least `min_repeats` back-to-back copies of one
