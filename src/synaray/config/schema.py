@@ -179,6 +179,16 @@ class ModelConfig(_Section):
     max_concurrency: int = Field(default=8, ge=1)
     structured_output: Literal["auto", "json_schema", "json_object", "grammar", "none"] = "auto"
 
+    @field_validator("max_tokens", mode="before")
+    @classmethod
+    def _max_tokens(cls, value: Any) -> Any:
+        """One clear message instead of one per member of the union."""
+        if value is None or value == "auto" or (
+                isinstance(value, int) and not isinstance(value, bool) and value >= 1):
+            return value
+        raise ValueError("expected a positive integer, 'auto' (sized to the output schema) "
+                         "or null")
+
 
 class ComponentConfig(BaseModel):
     """A reward, metric or optimizer: its `name` plus constructor settings.
