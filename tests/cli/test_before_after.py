@@ -79,7 +79,7 @@ def test_resume_reads_the_stored_before_scores(tmp_path, capsys) -> None:
     folder = tmp_path / "runs" / "rs"
     assert (folder / "before.json").exists() and (folder / "before" / "test.parquet").exists()
     stamp = (folder / "before.json").stat().st_mtime_ns
-    assert main(["resume", "rs", "--storage", str(tmp_path / "runs")]) == 0
+    assert main(["resume", "rs", "--storage", str(tmp_path / "runs"), "--trust-code"]) == 0
     out = capsys.readouterr().out
     assert "initial program: scores read from" in out
     assert "scoring the initial program" not in out

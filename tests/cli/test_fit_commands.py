@@ -88,6 +88,17 @@ def test_fit_reports_a_bad_config_on_one_line(tmp_path, capsys) -> None:
     assert "Did you mean 'population_size'?" in err
 
 
+def test_a_data_error_leaves_no_run_folder_behind(tmp_path, capsys) -> None:
+    config = write_config(tmp_path)
+    with (tmp_path / "train.jsonl").open("a") as handle:
+        handle.write("{not json\n")
+    assert main(["fit", str(config), "--run-name", "bad-data", "--quiet"]) == 1
+    err = capsys.readouterr().err
+    assert err.startswith("synaray fit: error: ") and "train.jsonl" in err
+    assert not run_folder(tmp_path, "bad-data").exists()
+    assert not any((tmp_path / "runs").iterdir())
+
+
 def test_fit_resolves_relative_storage_to_an_absolute_path(tmp_path, monkeypatch) -> None:
     monkeypatch.chdir(tmp_path)
     config = load_run_config(write_config(tmp_path, epochs=1),

@@ -128,6 +128,15 @@ def test_cli_dry_run_lists_the_trials(tmp_path, capsys):
     assert not (tmp_path / "runs" / "dry").exists()
 
 
+def test_cli_dry_run_as_json_is_one_plan_object(tmp_path, capsys):
+    path = tmp_path / "s.yaml"
+    path.write_text(yaml.safe_dump(sweep_config(tmp_path, GRID), sort_keys=False))
+    assert main(["sweep", str(path), "--dry-run", "--name", "dry", "--log-format", "json"]) == 0
+    plan = json.loads(capsys.readouterr().out)
+    assert plan["event"] == "plan" and plan["name"] == "dry" and plan["method"] == "grid"
+    assert plan["trials"][3] == {"program.args.skill": 0.75, "optimizer.population_size": 2}
+
+
 def test_cli_bad_sweep_field_is_one_line_naming_the_key(tmp_path, capsys):
     config = sweep_config(tmp_path, {"optimizer.population_size": {"valuez": [1]}})
     path = tmp_path / "s.yaml"

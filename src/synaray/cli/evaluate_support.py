@@ -111,10 +111,11 @@ def run_bulk_evaluate(program: Any, data: str, out: str, *, top_k: int | None = 
     from synaray.config.program_building import payload_uses_local_model
     from synaray.config.sessions import local_model_session
     from synaray.engines.ray.bulk_evaluate import bulk_evaluate
+    from synaray.utils.progress import log_message
 
     def say(text: str) -> None:
         if verbose:
-            print(f"synaray: {text}", flush=True)
+            log_message(text)
 
     # A missing or refused program file fails here, before anything is written.
     needed = any(payload_uses_local_model(p) for p in _payloads(program, top_k))

@@ -22,7 +22,8 @@ from typing import Any
 
 from synaray.errors import SynarayError
 
-__all__ = ["build_parser", "command", "main", "positive_int"]
+__all__ = ["add_log_format_argument", "build_parser", "command", "json_output", "main",
+           "positive_int"]
 
 Handler = Callable[[argparse.Namespace], int]
 Arguments = Callable[[argparse.ArgumentParser], None]
@@ -71,6 +72,19 @@ def _load_command_modules() -> None:
                 raise
 
 
+def add_log_format_argument(parser: argparse.ArgumentParser) -> None:
+    """`--log-format text|json`: json prints progress, messages and the summary as one JSON
+    object per line (`synaray.utils.progress`); `main` applies it with `--quiet`."""
+    parser.add_argument("--log-format", choices=["text", "json"], default="text",
+                        help="text (default) or json: one JSON object per progress line, "
+                             "message and summary, for machines")
+
+
+def json_output(args: argparse.Namespace) -> bool:
+    """Whether the command was asked for `--log-format json`."""
+    return getattr(args, "log_format", "text") == "json"
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The argparse parser with every registered subcommand."""
     from synaray import __version__
@@ -97,11 +111,19 @@ def main(argv: Sequence[str] | None = None) -> int:
     if run is None:
         parser.print_help()
         return 2
+    from synaray.utils.progress import log_event, progress_settings
+
     try:
-        return int(run(args) or 0)
+        with progress_settings(quiet=bool(getattr(args, "quiet", False)),
+                               log_format=getattr(args, "log_format", "text")):
+            return int(run(args) or 0)
     except SynarayError as exc:
         message = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-        print(f"synaray {args.command}: error: {message}", file=sys.stderr)
+        if json_output(args):
+            log_event("error", {"command": args.command, "message": message,
+                                "error_type": type(exc).__name__}, sys.stderr)
+        else:
+            print(f"synaray {args.command}: error: {message}", file=sys.stderr)
         return 1
     except KeyboardInterrupt:
         return 130
@@ -125,8 +147,9 @@ def _serve_local_lm_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--n-ctx", type=positive_int, default=4096,
                         help="context size in tokens (default: 4096)")
     parser.add_argument("--threads", type=positive_int, default=None,
-                        help="CPU threads for generation (default: $SYNARAY_LOCAL_LM_THREADS "
-                             "or 2; 1 is steadier on a busy machine)")
+                        help="CPU threads for generation (default: $SYNARAY_LOCAL_LM_THREADS, "
+                             "else the free CPUs: usable CPUs minus the 1-minute load "
+                             "average, 1 to 4)")
     parser.add_argument("--startup-timeout", type=float, default=120.0,
                         help="seconds to wait for the server to answer (default: 120)")
 
@@ -137,14 +160,15 @@ def _serve_local_lm_arguments(parser: argparse.ArgumentParser) -> None:
 def serve_local_lm(args: argparse.Namespace) -> int:
     """Start the local LM server, print how to reach it, and stop it on SIGINT/SIGTERM."""
     from synaray.errors import LMServerError
-    from synaray.lm.local.server import local_lm_server
+    from synaray.lm.local.server import choose_threads, local_lm_server
 
+    threads, why = (args.threads, "--threads") if args.threads else choose_threads()
     stop = threading.Event()
     previous = _install_stop_handlers(stop)
     try:
-        with local_lm_server(port=args.port, n_ctx=args.n_ctx, n_threads=args.threads,
+        with local_lm_server(port=args.port, n_ctx=args.n_ctx, n_threads=threads,
                              startup_timeout_s=args.startup_timeout, record=True) as server:
-            _print_ready(server)
+            _print_ready(server, f"{threads} ({why})")
             while not stop.wait(0.5):
                 if not server.alive():
                     raise LMServerError(
@@ -156,9 +180,10 @@ def serve_local_lm(args: argparse.Namespace) -> int:
     return 0
 
 
-def _print_ready(server: Any) -> None:
+def _print_ready(server: Any, threads: str) -> None:
     print("synaray: local LM server ready (Ctrl-C to stop)\n"
           f"  model:    {server.model}\n"
+          f"  threads:  {threads}\n"
           f"  api_base: {server.api_base}\n"
           f'  example:  synaray.LanguageModel(model="{server.model}", '
           f'api_base="{server.api_base}", api_key="sk-local")\n'

@@ -18,14 +18,15 @@ import os
 from collections.abc import Callable
 from typing import Any
 
-from synaray.cli.main import command, positive_int
+from synaray.cli.main import add_log_format_argument, command, json_output, positive_int
 from synaray.errors import CheckpointError, ConfigError
+from synaray.utils.progress import log_event, log_message
 
 __all__ = ["evaluate_command", "fit_command", "resume_command"]
 
 
 def _say(text: str) -> None:
-    print(f"synaray: {text}", flush=True)
+    log_message(text)
 
 
 _TRUST_HELP = ("trust the files this command loads: import the modules a program file or a "
@@ -99,6 +100,7 @@ def _fit_arguments(parser: argparse.ArgumentParser) -> None:
                              "checkpoint instead of starting a new one")
     parser.add_argument("--trust-code", action="store_true", help=_TRUST_HELP)
     parser.add_argument("--quiet", action="store_true", help="print only the final summary")
+    add_log_format_argument(parser)
 
 
 def _fit_overrides(args: argparse.Namespace) -> dict[str, Any]:
@@ -119,8 +121,11 @@ def _fit_overrides(args: argparse.Namespace) -> dict[str, Any]:
     return overrides
 
 
-def print_outcome(outcome: Any) -> None:
+def print_outcome(outcome: Any, as_json: bool = False) -> None:
     """The end of `fit`/`resume`: where the best program is, and its rewards."""
+    if as_json:
+        log_event("summary", outcome.to_dict())
+        return
     print(f"\nrun:          {outcome.run_name}")
     print(f"best program: {outcome.best_program_path}")
     print(f"stopped:      {outcome.stop_reason}")
@@ -174,7 +179,7 @@ def fit_command(args: argparse.Namespace) -> int:
     with _trust(args):
         config = load_run_config(args.config, overrides)
         outcome = run_fit(config, resume=args.resume, verbose=not args.quiet)
-    print_outcome(outcome)
+    print_outcome(outcome, json_output(args))
     return 0
 
 
@@ -191,6 +196,7 @@ def _resume_arguments(parser: argparse.ArgumentParser) -> None:
                              "run_config.json may then run the code both name")
     parser.add_argument("--trust-code", action="store_true", help=_TRUST_HELP)
     parser.add_argument("--quiet", action="store_true", help="print only the final summary")
+    add_log_format_argument(parser)
 
 
 @command("resume", arguments=_resume_arguments,
@@ -215,7 +221,7 @@ def resume_command(args: argparse.Namespace) -> int:
     trusted = args.trust_code or given is not None
     with safe_mode_scope(not trusted, source=config.source):
         outcome = run_fit(config, resume=True, verbose=not args.quiet)
-    print_outcome(outcome)
+    print_outcome(outcome, json_output(args))
     return 0
 
 
@@ -263,6 +269,7 @@ def _evaluate_arguments(parser: argparse.ArgumentParser) -> None:
                              "running one or a new local one")
     parser.add_argument("--trust-code", action="store_true", help=_TRUST_HELP)
     parser.add_argument("--quiet", action="store_true", help="no progress bar")
+    add_log_format_argument(parser)
 
 
 def _field_map(pairs: list[str], flag: str) -> dict[str, str] | None:
@@ -296,7 +303,10 @@ def _program_source(args: argparse.Namespace) -> str:
     return store.uri("").rstrip("/")  # the run folder: its top-k candidates
 
 
-def _print_summary(summary: dict, out: str) -> None:
+def _print_summary(summary: dict, out: str, as_json: bool = False) -> None:
+    if as_json:
+        log_event("summary", {"out": out, **summary})
+        return
     programs = summary.get("programs") or {}
     names = sorted({m for p in programs.values() for m in (p.get("metrics") or {})})
     print("\n" + f"{'program':<24} {'rows':>7} {'reward':>8}"
@@ -325,5 +335,6 @@ def evaluate_command(args: argparse.Namespace) -> int:
             id_field=args.id_field, reward=args.reward, metrics=args.metric,
             batch_size=args.batch_size, concurrency=args.concurrency,
             num_workers=args.num_workers, address=args.address, verbose=not args.quiet)
-    _print_summary(summary, args.out if "://" in args.out else os.path.abspath(args.out))
+    _print_summary(summary, args.out if "://" in args.out else os.path.abspath(args.out),
+                   json_output(args))
     return 0

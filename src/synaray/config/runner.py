@@ -170,9 +170,11 @@ def _shown_storage(storage: str) -> str:
 
 
 def _printer(verbose: bool) -> Callable[[str], None]:
+    from synaray.utils.progress import log_message
+
     def say(text: str) -> None:
         if verbose:
-            print(f"synaray: {text}", flush=True)
+            log_message(text)  # "synaray: text", or a JSON line with --log-format json
 
     return say
 
@@ -247,10 +249,15 @@ def _save_run_config(run: _Run) -> None:
 def _load_data(run: _Run) -> Any:
     from synaray.config.data_loading import load_splits, splits_from_storage
 
-    if run.resume and run.store.exists("data/train.parquet"):
-        splits = splits_from_storage(run.store, run.config)
-    else:
-        splits = load_splits(run.config)
+    try:
+        if run.resume and run.store.exists("data/train.parquet"):
+            splits = splits_from_storage(run.store, run.config)
+        else:
+            splits = load_splits(run.config)
+    except BaseException:
+        if not run.resume:  # a data error leaves no empty run folder behind
+            _remove_if_empty(run.store)
+        raise
     if not run.config.uses_ray() and not run.resume:  # RayEngine writes its own copy
         run.store.write_table("data/train.parquet", splits.train.to_arrow())
         if splits.val is not None:
@@ -262,6 +269,15 @@ def _load_data(run: _Run) -> Any:
             f"{len(splits.val) if splits.val is not None else 0} validation, "
             f"{len(splits.test) if splits.test is not None else 0} test examples")
     return splits
+
+
+def _remove_if_empty(store: Any) -> None:
+    """Delete the run's folder if nothing was written to it (never a file of a run)."""
+    import pyarrow.fs as pafs
+
+    with contextlib.suppress(OSError):
+        if not store.fs.get_file_info(pafs.FileSelector(store.root, recursive=True)):
+            store.fs.delete_dir(store.root)
 
 
 async def _fit(run: _Run, program: Any, splits: Any, callbacks: Sequence[Any] | None,

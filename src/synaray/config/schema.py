@@ -15,7 +15,7 @@ name, an optimizer setting, a `module:function`, a data file) is checked by
 from __future__ import annotations
 
 import re
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 from pydantic import (
     BaseModel,
@@ -390,8 +390,9 @@ class ModelConfig(_Section):
         default=None, description="The environment variable holding the API key (never the "
                                   "key itself).")
     temperature: float = Field(default=0.0, ge=0, description="Sampling temperature.")
-    max_tokens: int | None = Field(default=512, ge=1,
-                                   description="At most this many tokens per answer.")
+    max_tokens: Annotated[int, Field(ge=1)] | Literal["auto"] | None = Field(
+        default="auto", description="At most this many tokens per answer ('auto': sized to "
+                                    "each call's output schema; null: no limit).")
     timeout: float | None = Field(default=None, gt=0,
                                   description="Seconds before a call is abandoned (None: the "
                                               "client's default).")
@@ -404,6 +405,16 @@ class ModelConfig(_Section):
     structured_output: Literal["auto", "json_schema", "json_object", "grammar", "none"] = Field(
         default="auto", description="How answers are constrained to the output schema "
                                     "('auto': what the provider supports).")
+
+    @field_validator("max_tokens", mode="before")
+    @classmethod
+    def _max_tokens(cls, value: Any) -> Any:
+        """One clear message instead of one per member of the union."""
+        if value is None or value == "auto" or (
+                isinstance(value, int) and not isinstance(value, bool) and value >= 1):
+            return value
+        raise ValueError("expected a positive integer, 'auto' (sized to the output schema) "
+                         "or null")
 
 
 class ComponentConfig(BaseModel):

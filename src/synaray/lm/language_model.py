@@ -17,7 +17,7 @@ import pydantic
 from synaray.data.schema_utils import data_model_from_schema
 from synaray.errors import ConfigError, LMError, LMOutputError
 from synaray.lm._litellm import NO_SDK_RETRIES, import_litellm
-from synaray.lm.base import ModelClient, check_positive, estimate_tokens
+from synaray.lm.base import ModelClient, estimate_tokens
 from synaray.lm.cache import cache_key
 from synaray.lm.grammar import schema_to_gbnf
 from synaray.lm.hooks import ObservedCall, has_call_observers, observe_call
@@ -26,11 +26,13 @@ from synaray.lm.parsing import (
     describe_validation_error,
     extract_json,
     repair_messages,
+    repeating_tail,
     validate_json,
     with_schema_instructions,
 )
 from synaray.lm.results import LMResult
 from synaray.lm.retry import call_with_retries
+from synaray.lm.token_budget import max_tokens_for_schema
 
 __all__ = ["STRUCTURED_OUTPUT_MODES", "LanguageModel"]
 
@@ -68,7 +70,10 @@ class LanguageModel(ModelClient):
         api_base: the endpoint, when not the provider's default.
         api_key: the key; never written to configs or reprs.
         temperature: sampling temperature (0 = greedy).
-        max_tokens: longest answer, in tokens.
+        max_tokens: longest answer, in tokens; "auto" (the default) sizes it to the output
+            schema of each call (`synaray.lm.token_budget.max_tokens_for_schema`: a few
+            dozen tokens for a label, 512 for free text, 512 without a schema); None sends
+            no limit.
         timeout: seconds before one request is abandoned (then retried); None means 60,
             or 300 for `local/` models (the local server queues requests one at a time).
         retries: retries after the first attempt, for 429, timeouts and 5xx; other 4xx
@@ -102,7 +107,7 @@ class LanguageModel(ModelClient):
     """
 
     def __init__(self, model: str, api_base: str | None = None, api_key: str | None = None,
-                 temperature: float = 0.0, max_tokens: int | None = 512,
+                 temperature: float = 0.0, max_tokens: int | str | None = "auto",
                  timeout: float | None = None, retries: int = 4, cache: bool | str | None = True,
                  max_concurrency: int = 8, structured_output: str = "auto",
                  backoff_base_s: float = 1.0, backoff_max_s: float = 30.0,
@@ -117,7 +122,10 @@ class LanguageModel(ModelClient):
                 or temperature < 0:
             raise ConfigError(f"Invalid value for argument `temperature`. Received: "
                               f"{temperature!r}. Expected a number >= 0.")
-        check_positive("max_tokens", max_tokens, integer=True, allow_none=True)
+        if max_tokens != "auto" and (isinstance(max_tokens, bool) or not (
+                max_tokens is None or (isinstance(max_tokens, int) and max_tokens > 0))):
+            raise ConfigError(f"Invalid value for argument `max_tokens`. Received: "
+                              f"{max_tokens!r}. Expected a positive integer, 'auto' or None.")
         if structured_output not in STRUCTURED_OUTPUT_MODES:
             raise ConfigError(f"Invalid value for argument `structured_output`. Received: "
                               f"{structured_output!r}. Expected one of {STRUCTURED_OUTPUT_MODES}.")
@@ -216,12 +224,14 @@ class LanguageModel(ModelClient):
                                     json=validate_json(extract_json(text), data_model))
             except (ValueError, pydantic.ValidationError) as exc:
                 problem = describe_validation_error(exc)
+            self._raise_if_looping(text, data_model, "")  # a repair would loop again
             repair = {**request,
                       "messages": repair_messages(request["messages"], text, problem)}
             text = await self._send(repair, tally)
             try:
                 data = validate_json(extract_json(text), data_model)
             except (ValueError, pydantic.ValidationError) as exc:
+                self._raise_if_looping(text, data_model, " after one repair attempt")
                 raise LMOutputError(
                     f"{self.model}: the answer does not fit {data_model.__name__} after one "
                     f"repair attempt: {describe_validation_error(exc)}") from exc
@@ -229,6 +239,13 @@ class LanguageModel(ModelClient):
         except LMError as exc:
             return self._result(tally, ok=False, text=text, error=str(exc),
                                 error_type=type(exc).__name__)
+
+    def _raise_if_looping(self, text: str | None, data_model: type, when: str) -> None:
+        unit = repeating_tail(text)
+        if unit is not None:
+            raise LMOutputError(f"{self.model}: the answer does not fit {data_model.__name__}"
+                                f"{when}: the answer repeats {unit[:80]!r} (a looping answer "
+                                f"of {len(text or '')} characters)")
 
     def _result(self, tally: _Tally, **fields: Any) -> LMResult:
         return LMResult(prompt_tokens=tally.prompt_tokens,
@@ -284,6 +301,8 @@ class LanguageModel(ModelClient):
         request: dict[str, Any] = {"temperature": self.temperature,
                                    "max_tokens": self.max_tokens, **self.litellm_kwargs,
                                    **overrides}
+        if request.get("max_tokens") == "auto":
+            request["max_tokens"] = max_tokens_for_schema(schema)
         if request.get("max_tokens") is None:
             request.pop("max_tokens")
         request.update(model=target.model, timeout=self.timeout, num_retries=0,

@@ -203,9 +203,11 @@ def _trial_dirname(trial: Any) -> str:
 
 # --- the driver ---------------------------------------------------------------------------
 def _say(verbose: bool) -> Callable[[str], None]:
+    from synaray.utils.progress import log_message
+
     def say(text: str) -> None:
         if verbose:
-            print(f"synaray sweep: {text}", flush=True)
+            log_message(text, prefix="synaray sweep")
 
     return say
 
