@@ -16,6 +16,7 @@ Example:
 
 from __future__ import annotations
 
+import asyncio
 import os
 from collections.abc import Mapping, Sequence
 from typing import Any
@@ -69,16 +70,25 @@ def run_bulk_evaluate(program: Any, data: str, out: str, *, top_k: int | None = 
                       output_fields: Mapping[str, str] | None = None, id_field: str = "id",
                       reward: Any = None, metrics: Sequence[Any] | None = None,
                       batch_size: int = 64, concurrency: int = 16, num_workers: int = 2,
-                      address: str | None = None, verbose: bool = True) -> dict:
-    """`bulk_evaluate` with JSONL input and the local model handled; returns its summary."""
+                      address: str | None = None, verbose: bool = True,
+                      preflight: bool | None = None) -> dict:
+    """`bulk_evaluate` with JSONL input and the local model handled; returns its summary.
+
+    First (unless `preflight` is False) each model of the programs gets one cheap request
+    (`synaray.lm.preflight`): a model that cannot work stops the command before it writes.
+    """
     from synaray.config.program_building import payload_uses_local_model
     from synaray.config.sessions import local_model_session
     from synaray.engines.ray.bulk_evaluate import bulk_evaluate
+    from synaray.lm.preflight import models_in_payloads, preflight_enabled
+    from synaray.lm.preflight import preflight as run_preflight
 
     def say(text: str) -> None:
         if verbose:
             print(f"synaray: {text}", flush=True)
 
+    if preflight_enabled(preflight):
+        asyncio.run(run_preflight(models_in_payloads(_payloads(program, top_k))))
     if str(data).lower().endswith(JSONL_SUFFIXES):
         data = jsonl_to_parquet(str(data), str(out), id_field)
         say(f"JSONL converted to {data}")

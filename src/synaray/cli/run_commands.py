@@ -63,12 +63,22 @@ def _fit_arguments(parser: argparse.ArgumentParser) -> None:
                         help="continue the run named by --run-name (or run_name) from its "
                              "checkpoint instead of starting a new one")
     parser.add_argument("--quiet", action="store_true", help="print only the final summary")
+    add_no_preflight(parser)
+
+
+def add_no_preflight(parser: argparse.ArgumentParser) -> None:
+    """The `--no-preflight` flag of commands that call models."""
+    parser.add_argument("--no-preflight", action="store_true",
+                        help="skip the check that sends each model one cheap request before "
+                             "the run (for endpoints that charge per call)")
 
 
 def _fit_overrides(args: argparse.Namespace) -> dict[str, Any]:
     from synaray.config import parse_override
 
     overrides = dict(parse_override(text) for text in args.overrides)
+    if args.no_preflight:
+        overrides["training.preflight"] = False
     if args.address is not None:
         if args.engine == "local":
             raise ConfigError("--address joins a Ray cluster: it needs --engine ray.")
@@ -97,8 +107,8 @@ def print_outcome(outcome: Any) -> None:
     for split, reward, metrics in rows:
         print(f"{split:<12} {_fmt(reward):>8}"
               + "".join(f" {_fmt(metrics.get(n)):>12}" for n in metric_names))
-    print(f"\n{outcome.generations} generations, {outcome.lm_calls} LM calls, "
-          f"{outcome.time_s:.0f} s", flush=True)
+    print(f"\n{outcome.generations} generations, {outcome.lm_calls} LM calls "
+          f"({outcome.lm_failures} failed), {outcome.time_s:.0f} s", flush=True)
 
 
 @command("fit", arguments=_fit_arguments,
@@ -125,6 +135,7 @@ def _resume_arguments(parser: argparse.ArgumentParser) -> None:
                         help="the Ray cluster to continue on ('auto' under `ray job submit`; "
                              "default: the run's own setting)")
     parser.add_argument("--quiet", action="store_true", help="print only the final summary")
+    add_no_preflight(parser)
 
 
 @command("resume", arguments=_resume_arguments,
@@ -133,8 +144,10 @@ def resume_command(args: argparse.Namespace) -> int:
     """Rebuild the run from its run_config.json and continue it (no evaluation is redone)."""
     from synaray.config import load_saved_run_config, run_fit
 
-    overrides = {"engine.address": args.address} if args.address else None
-    config = load_saved_run_config(args.storage, args.run, overrides)
+    overrides: dict[str, Any] = {"engine.address": args.address} if args.address else {}
+    if args.no_preflight:
+        overrides["training.preflight"] = False
+    config = load_saved_run_config(args.storage, args.run, overrides or None)
     if not args.quiet:
         _say(f"resuming {args.run} from {config.source}")
     outcome = run_fit(config, resume=True, verbose=not args.quiet)
@@ -185,6 +198,7 @@ def _evaluate_arguments(parser: argparse.ArgumentParser) -> None:
                         help="join this Ray cluster ('auto' or host:port); default: the "
                              "running one or a new local one")
     parser.add_argument("--quiet", action="store_true", help="no progress bar")
+    add_no_preflight(parser)
 
 
 def _field_map(pairs: list[str], flag: str) -> dict[str, str] | None:
@@ -244,6 +258,7 @@ def evaluate_command(args: argparse.Namespace) -> int:
         output_fields=_field_map(args.output_field, "--output-field"),
         id_field=args.id_field, reward=args.reward, metrics=args.metric,
         batch_size=args.batch_size, concurrency=args.concurrency,
-        num_workers=args.num_workers, address=args.address, verbose=not args.quiet)
+        num_workers=args.num_workers, address=args.address, verbose=not args.quiet,
+        preflight=False if args.no_preflight else None)
     _print_summary(summary, args.out if "://" in args.out else os.path.abspath(args.out))
     return 0

@@ -65,6 +65,9 @@ def _sweep_arguments(parser: argparse.ArgumentParser) -> None:
                         help="validate the sweep and list its trials without running them")
     parser.add_argument("--quiet", action="store_true",
                         help="print only the results table")
+    parser.add_argument("--no-preflight", action="store_true",
+                        help="skip the check that sends each model one cheap request before "
+                             "the trials start (and in each trial)")
 
 
 def _print_plan(plan: SweepPlan) -> None:
@@ -73,6 +76,19 @@ def _print_plan(plan: SweepPlan) -> None:
     for index, trial in enumerate(plan.trials):
         settings = ", ".join(f"{k}={v!r}" for k, v in trial.items())
         print(f"  t{index:03d}  {settings}")
+
+
+def _preflight(plan: SweepPlan) -> None:
+    """One cheap request per distinct model section of the trials, before any trial."""
+    import asyncio
+
+    from synaray.config.components import build_language_model
+    from synaray.lm.preflight import preflight, preflight_enabled
+
+    models = [build_language_model(c.model, c.source) for c in plan.configs
+              if c.model is not None and preflight_enabled(c.training.preflight)]
+    if models:
+        asyncio.run(preflight(models))
 
 
 @command("sweep", arguments=_sweep_arguments,
@@ -84,16 +100,22 @@ def sweep_command(args: argparse.Namespace) -> int:
     from synaray.sweeps import plan_sweep, run_plan
 
     overrides = dict(parse_override(text) for text in args.overrides)
+    if args.no_preflight:
+        overrides["training.preflight"] = False
     plan = plan_sweep(args.config, storage=args.storage, name=args.name, overrides=overrides)
     if args.dry_run or not args.quiet:
         _print_plan(plan)
     if args.dry_run:
         return 0
+    _preflight(plan)
     result = run_plan(plan, address=args.address,
                       max_concurrent_trials=args.max_concurrent_trials, verbose=not args.quiet)
     print()
     print(result.format_table())
     print(f"\nresults:      {result.files.get('csv')}\n              {result.files.get('json')}")
+    calls = sum(int(row.get("lm_calls") or 0) for row in result.rows)
+    lm_failures = sum(int(row.get("lm_failures") or 0) for row in result.rows)
+    print(f"LM calls:     {calls} ({lm_failures} failed)")
     failed = sum(1 for row in result.rows if row.get("status") != "ok")
     if failed:
         print(f"failed:       {failed} of {len(result.rows)} trials (see the error column)")

@@ -53,6 +53,7 @@ class FitOutcome:
         test_reward: its mean reward on the test split, or None without one.
         history: per-epoch logs (`History.history`: reward, val_reward, val_<metric>...).
         lm_calls: LM calls made by the search (evaluations and proposals).
+        lm_failures: those of them that failed (after their retries).
         test_metrics: metric values on the test split.
         val_metrics: metric values of the best program on the validation data (last epoch).
         stop_reason: why the search stopped (epochs completed, a budget reached...).
@@ -77,6 +78,7 @@ class FitOutcome:
     stop_reason: str | None = None
     generations: int = 0
     time_s: float = 0.0
+    lm_failures: int = 0
 
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)
@@ -163,7 +165,7 @@ def _engine(config: RunConfig, storage: str, run_name: str) -> Any:
     return RayEngine(address=settings.address, num_evaluators=settings.num_evaluators,
                      max_concurrency=settings.max_concurrency, storage=storage,
                      run_name=run_name, rate_limits=limits, max_inflight=settings.max_inflight,
-                     chunk_size=settings.chunk_size)
+                     chunk_size=settings.chunk_size, env_vars=settings.env_vars)
 
 
 @dataclasses.dataclass
@@ -251,7 +253,9 @@ async def _fit(run: _Run, program: Any, splits: Any, callbacks: Sequence[Any] | 
     history = await program.fit(splits.train, validation_data=splits.val,
                                 epochs=config.training.epochs,
                                 batch_size=config.training.batch_size, callbacks=cbs,
-                                engine=engine, verbose=verbose, resume=run.resume)
+                                engine=engine, verbose=verbose, resume=run.resume,
+                                preflight=False,  # done by run_fit, before anything is written
+                                circuit_breaker=config.training.circuit_breaker.to_fit_argument())
     return history
 
 
@@ -275,6 +279,7 @@ def _outcome(run: _Run, history: Any, test: dict, started: float) -> FitOutcome:
         best_program_path=run.store.uri("best_program.json"),
         val_reward=optimizer.best_val_reward, test_reward=test.get("reward"),
         history=dict(history.history), lm_calls=int(optimizer.spent.lm_calls),
+        lm_failures=int(optimizer.spent.lm_failures),
         test_metrics=metrics, val_metrics=val_metrics, stop_reason=optimizer.stop_reason,
         generations=int(optimizer.generation), time_s=time.monotonic() - started)
 
@@ -284,10 +289,15 @@ async def run_fit_async(config: RunConfig, *, callbacks: Sequence[Any] | None = 
     """`run_fit` for code already inside an event loop."""
     from synaray.config.program_building import build_program, uses_local_model
     from synaray.config.sessions import local_model_session, ray_session
+    from synaray.lm.preflight import preflight, preflight_enabled
 
     started = time.monotonic()
     say = _printer(verbose)
     program = await build_program(config)
+    if preflight_enabled(config.training.preflight):  # before anything is written
+        checked = await preflight([program, program.reward, program.optimizer])
+        if checked:
+            say(f"preflight: {checked} model(s) answered")
     run = _open_run(config, program, resume, say)
     splits = _load_data(run)
     joining = config.uses_ray() and _joining(config)
@@ -322,6 +332,10 @@ def run_fit(config: RunConfig, *, callbacks: Sequence[Any] | None = None,
     Raises:
         ConfigError: a bad config, an existing run (without `resume`) or nothing to resume.
         DataError: unreadable data.
+        PreflightError: a model cannot work (checked before anything is written, unless
+            `training.preflight` is false).
+        LMFailuresError: the circuit breaker stopped the run (`training.circuit_breaker`);
+            its checkpoint is kept for `resume`.
     """
     return asyncio.run(run_fit_async(config, callbacks=callbacks, resume=resume,
                                      verbose=verbose))

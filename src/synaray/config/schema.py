@@ -28,6 +28,7 @@ from pydantic import (
 
 __all__ = [
     "BudgetConfig",
+    "CircuitBreakerConfig",
     "ComponentConfig",
     "DataConfig",
     "EngineConfig",
@@ -199,11 +200,31 @@ class ComponentConfig(BaseModel):
         return dict(self.model_extra or {})
 
 
+class CircuitBreakerConfig(_Section):
+    """When a run stops because its LM calls keep failing (`synaray.lm.circuit_breaker`).
+
+    Example:
+        >>> CircuitBreakerConfig(window=50).max_failure_rate
+        0.5
+    """
+
+    enabled: bool = True
+    first_calls: int = Field(default=20, ge=0)
+    window: int = Field(default=100, ge=0)
+    max_failure_rate: float = Field(default=0.5, gt=0, le=1)
+
+    def to_fit_argument(self) -> dict[str, Any] | bool:
+        """What `program.fit(circuit_breaker=...)` takes: False when off, else settings."""
+        return self.model_dump(exclude={"enabled"}) if self.enabled else False
+
+
 class TrainingConfig(_Section):
     """Epochs, minibatch size and seed of the search.
 
     `validation_split` holds out the end of the training data when there is no validation
-    data.
+    data. `preflight` (default on, unless `SYNARAY_PREFLIGHT=0`) checks each model with one
+    cheap request before the run; `circuit_breaker` (its settings; `enabled: false` for
+    off) stops a run whose LM calls keep failing.
 
     Example:
         >>> TrainingConfig(epochs=2).batch_size
@@ -214,6 +235,8 @@ class TrainingConfig(_Section):
     batch_size: int = Field(default=32, ge=1)
     seed: int = 0
     validation_split: float = Field(default=0.0, ge=0.0, lt=1.0)
+    preflight: bool | None = None
+    circuit_breaker: CircuitBreakerConfig = Field(default_factory=CircuitBreakerConfig)
 
 
 class BudgetConfig(_Section):
@@ -255,7 +278,9 @@ class EngineConfig(_Section):
 
     `address` (ray): None starts a Ray cluster on this machine; `auto` or `host:port` joins
     one. `num_evaluators`, `max_inflight`, `chunk_size` and `rate_limits` apply to ray;
-    `max_concurrency` is LM calls in flight (per evaluator under ray).
+    `max_concurrency` is LM calls in flight (per evaluator under ray). `env_vars` (ray):
+    names of variables of this process given to the actors through Ray's runtime env
+    (their values reach Ray's logs: prefer the cluster's own environment).
 
     Example:
         >>> EngineConfig(type="ray", num_evaluators=2).address is None
@@ -269,6 +294,7 @@ class EngineConfig(_Section):
     max_inflight: int = Field(default=2, ge=1)
     chunk_size: int = Field(default=32, ge=1)
     rate_limits: dict[str, RateLimitConfig] | None = None
+    env_vars: list[str] | None = None
 
 
 def _named(value: Any, key: str = "name") -> Any:
