@@ -79,8 +79,9 @@ class ModelClient:
     """
 
     def __init__(self, model: str, *, api_base: str | None = None, api_key: str | None = None,
-                 api_key_env: str | None = None, timeout: float = 60.0, retries: int = 4, cache: bool | str | None = True,
-                 max_concurrency: int = 8, backoff_base_s: float = 1.0,
+                 api_key_env: str | None = None, timeout: float = 60.0, retries: int = 4,
+                 cache: bool | str | None = True, max_concurrency: int = 8,
+                 backoff_base_s: float = 1.0,
                  backoff_max_s: float = 30.0, **litellm_kwargs: Any) -> None:
         if not isinstance(model, str) or not model.strip():
             raise ConfigError(f"Invalid value for argument `model`. Received: {model!r}. "

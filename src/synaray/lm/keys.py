@@ -66,9 +66,12 @@ def install_keys(keys: Mapping[KeyId, str] | Iterable[tuple[KeyId, str]] | None)
     """Make `keys` (from `shipped_keys` on the driver) this process's shipped keys.
 
     Called by actors with what each call brings; the previous set is replaced, so a key
-    the driver no longer has is forgotten.
+    the driver no longer has is forgotten. None (a caller that ships no keys) changes
+    nothing.
     """
-    items = keys.items() if isinstance(keys, Mapping) else (keys or [])
+    if keys is None:
+        return
+    items = keys.items() if isinstance(keys, Mapping) else keys
     fresh = {tuple(k): v for k, v in items if v}  # type: ignore[misc]
     with _LOCK:
         if fresh != _INSTALLED:

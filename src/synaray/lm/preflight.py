@@ -63,6 +63,10 @@ async def preflight(objects: Iterable[Any], timeout_s: float = DEFAULT_TIMEOUT_S
             continue
         models.setdefault((type(model).__name__, model.model, model.api_base,
                            model.api_key_env, model.api_key), model)
+    if models:  # imported first: litellm's import takes seconds, not the endpoint's time
+        from synaray.lm._litellm import import_litellm
+
+        await asyncio.to_thread(import_litellm)
     problems = await asyncio.gather(*(_check(m, timeout_s) for m in models.values()))
     failed = [p for p in problems if p]
     if failed:
@@ -111,9 +115,9 @@ async def _check(model: Any, timeout_s: float) -> str | None:
     except LMTimeout as exc:
         return f"{where}: no answer within {timeout:g} s ({exc})"
     except LMServerError as exc:
-        if exc.status_code is not None and exc.status_code >= 500:
-            return None  # the server is there; a passing 5xx is the retries' business
-        return f"{where}: cannot connect ({exc})"
+        if _connection_failed(exc):
+            return f"{where}: cannot connect ({_root_cause(exc)})"
+        return None  # the server is there and answered 5xx: the retries' business
     except TimeoutError:
         return f"{where}: no answer within {timeout:g} s"
     except LMError as exc:
@@ -123,6 +127,26 @@ async def _check(model: Any, timeout_s: float) -> str | None:
     except Exception as exc:  # a bad argument in the model's settings
         return f"{where}: {type(exc).__name__}: {exc}"
     return None
+
+
+def _causes(exc: BaseException) -> list[BaseException]:
+    chain: list[BaseException] = []
+    current: BaseException | None = exc
+    while current is not None and current not in chain:
+        chain.append(current)
+        current = current.__cause__ or current.__context__
+    return chain
+
+
+def _connection_failed(exc: BaseException) -> bool:
+    """Whether no HTTP answer came at all (litellm reports it as a 500 "Connection error")."""
+    return any(isinstance(c, ConnectionError) or type(c).__name__ in (
+        "APIConnectionError", "ConnectError", "ClientConnectorError") for c in _causes(exc))
+
+
+def _root_cause(exc: BaseException) -> str:
+    root = _causes(exc)[-1]
+    return f"{type(root).__name__}: {root}"
 
 
 def _reason(status: int | None) -> str:
