@@ -54,7 +54,10 @@ DRIVER = textwrap.dedent('''
     from helpers.stub_programs import build_thirds_on
 
     work, api_base = sys.argv[1], sys.argv[2]
-    synaray.enable_observability(f"file://{work}/mlflow", "planted")
+    import pathlib
+    pathlib.Path(f"{work}/mlflow").mkdir()
+    # sqlite store; artifacts go to ./mlruns, under the working dir `work` too
+    synaray.enable_observability(f"sqlite:///{work}/mlflow/mlflow.db", "planted")
     outcome = run_fit(load_run_config(f"{work}/run.yaml"), verbose=False)
     print("RUN1", outcome.lm_calls, outcome.lm_failures, flush=True)
 
@@ -162,7 +165,8 @@ def test_planted_keys_are_sent_everywhere_and_written_nowhere():
         sessions = list((work / "ray").rglob("session_2*"))
         assert sessions, "no Ray session directory under RAY_TMPDIR"
         assert list((work / "ray").rglob("runtime_env_agent.log"))  # Ray's logs were kept
-        assert (work / "mlflow").is_dir() and (work / "runs" / "envkey").is_dir()
+        assert (work / "mlflow" / "mlflow.db").is_file() and (work / "runs" / "envkey").is_dir()
+        assert list((work / "mlruns").rglob("best_program.json"))  # MLflow artifacts
         assert (work / "runs" / "literal" / "best_program.json").is_file()
         assert _hits(work) == [], "secrets written to files"
         print(f"planted-key run: {time.monotonic() - started:.0f} s, "

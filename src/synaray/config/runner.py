@@ -271,7 +271,8 @@ async def _test(run: _Run, program: Any, test: Any, verbose: bool) -> dict:
 def _outcome(run: _Run, history: Any, test: dict, started: float) -> FitOutcome:
     optimizer = history.optimizer
     metrics = {k: v for k, v in test.items()
-               if k not in ("reward", "lm_calls", "failures", "time_s", "predictions")}
+               if k not in ("reward", "lm_calls", "lm_failures", "failures", "time_s",
+                            "predictions")}
     val_metrics = {k.removeprefix("val_"): v[-1] for k, v in history.history.items()
                    if k.startswith("val_") and k != "val_reward" and v}
     return FitOutcome(
