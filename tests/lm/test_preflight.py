@@ -8,6 +8,7 @@ endpoint end `synaray fit` with a non-zero exit in well under 30 s, with no run 
 
 from __future__ import annotations
 
+import asyncio
 import socket
 import time
 
@@ -150,3 +151,16 @@ def test_fit_command_no_preflight_skips_the_check(tmp_path, capsys, monkeypatch)
     assert checked == skipped + 1
     out = capsys.readouterr().out
     assert "LM calls (0 failed)" in out
+
+
+def test_evaluate_command_checks_the_saved_programs_models_first(tmp_path, capsys,
+                                                                monkeypatch):
+    monkeypatch.setenv("SYNARAY_PREFLIGHT", "1")
+    program = asyncio.run(build_thirds_on(lm(api_base=closed_port_base())))
+    program.save(tmp_path / "p.json")
+    (tmp_path / "d.jsonl").write_text('{"id": "a", "q": "1", "answer": "yes"}\n')
+    code = main(["evaluate", "--program", str(tmp_path / "p.json"), "--data",
+                 str(tmp_path / "d.jsonl"), "--out", str(tmp_path / "out")])
+    assert code == PreflightError.exit_code
+    assert "cannot connect" in capsys.readouterr().err
+    assert not (tmp_path / "out").exists()  # not even the JSONL's Parquet copy

@@ -87,12 +87,13 @@ def run_bulk_evaluate(program: Any, data: str, out: str, *, top_k: int | None = 
         if verbose:
             print(f"synaray: {text}", flush=True)
 
-    if preflight_enabled(preflight):
-        asyncio.run(run_preflight(models_in_payloads(_payloads(program, top_k))))
+    payloads = _payloads(program, top_k)
+    if preflight_enabled(preflight):  # before anything is written
+        asyncio.run(run_preflight(models_in_payloads(payloads)))
     if str(data).lower().endswith(JSONL_SUFFIXES):
         data = jsonl_to_parquet(str(data), str(out), id_field)
         say(f"JSONL converted to {data}")
-    needed = any(payload_uses_local_model(p) for p in _payloads(program, top_k))
+    needed = any(payload_uses_local_model(p) for p in payloads)
     with local_model_session(needed, export=not _joining(address), say=say):
         return bulk_evaluate(program, data, out, input_fields=input_fields,
                              output_fields=output_fields, id_field=id_field, reward=reward,
