@@ -1,14 +1,15 @@
 """Planted keys: sent on every request from every evaluator, written to no file at all.
 
-A driver process (a subprocess, so that synaray itself starts its Ray clusters, as a user's
-command does) runs two Ray fits with 2 evaluators each, checkpoints, MLflow tracking (a
-local file store) and `synaray report`:
+A driver process (a subprocess with its own `RAY_TMPDIR`, which starts its own Ray
+cluster as a user's command does) runs two Ray fits with 2 evaluators each, checkpoints and
+MLflow tracking (sqlite store, local artifacts); then `synaray report` runs:
 
 1. `run_fit` of a run config whose model names its key with `model.api_key_env`
    (`SYNARAY_TEST_SECRET`), while a `LITELLM_*` variable holds another secret;
-2. `program.fit` with a literal `LanguageModel(api_key=...)` on a `RayEngine`, in a
-   cluster started as `synaray` starts one (a task there checks that it inherited the
-   driver's environment: the key was not in the runtime env).
+2. `program.fit` with a literal `LanguageModel(api_key=...)` on a `RayEngine`,
+
+both in one cluster started as `synaray fit` starts one (a task there checks that it
+inherited the driver's environment: the key was not in the runtime env).
 
 A loopback OpenAI-compatible stub records each request's `Authorization` header. Every
 request of each model carries its configured key; requests for examples of both evaluators'
@@ -45,19 +46,32 @@ SECRETS = (ENV_SECRET, LITELLM_SECRET, LITERAL_SECRET)
 REPO = Path(__file__).resolve().parents[2]
 
 DRIVER = textwrap.dedent('''
-    import asyncio, sys
+    import asyncio, hashlib, os, pathlib, sys
+    import ray
     import synaray
     from synaray.config import load_run_config, run_fit
     from synaray.data.datasets import Dataset
     from synaray.engines.ray import RayEngine
+    from synaray.engines.ray.engine import NAMESPACE, _runtime_env
     from helpers.fit_programs import Label, Number
     from helpers.stub_programs import build_thirds_on
 
     work, api_base = sys.argv[1], sys.argv[2]
-    import pathlib
     pathlib.Path(f"{work}/mlflow").mkdir()
     # sqlite store; artifacts go to ./mlruns, under the working dir `work` too
     synaray.enable_observability(f"sqlite:///{work}/mlflow/mlflow.db", "planted")
+
+    # One cluster for both fits (a busy machine starts clusters slowly), started as
+    # `synaray fit` starts one (config.sessions.ray_session): its workers inherit the
+    # driver's environment, the runtime env carries no key.
+    ray.init(address="local", namespace=NAMESPACE, runtime_env=_runtime_env(),
+             include_dashboard=False)
+
+    def digest():
+        return hashlib.sha256(os.environ.get("SYNARAY_TEST_SECRET", "").encode()).hexdigest()
+
+    print("INHERITED", ray.get(ray.remote(digest).remote()) == digest(), flush=True)
+
     outcome = run_fit(load_run_config(f"{work}/run.yaml"), verbose=False)
     print("RUN1", outcome.lm_calls, outcome.lm_failures, flush=True)
 
@@ -76,20 +90,6 @@ DRIVER = textwrap.dedent('''
                           verbose=False)
         program.save(f"{work}/literal_program.json")
 
-    # a cluster started as synaray starts one (ray_session): its workers inherit the
-    # driver's environment without the key going through the runtime env
-    import os, ray
-    from synaray.engines.ray.engine import NAMESPACE, _runtime_env
-
-    ray.init(address="local", namespace=NAMESPACE, runtime_env=_runtime_env(),
-             include_dashboard=False)
-
-    import hashlib
-
-    def digest():
-        return hashlib.sha256(os.environ.get("SYNARAY_TEST_SECRET", "").encode()).hexdigest()
-
-    print("INHERITED", ray.get(ray.remote(digest).remote()) == digest(), flush=True)
     asyncio.run(literal_fit())
     ray.shutdown()
     print("RUN2 done", flush=True)
