@@ -164,3 +164,15 @@ def test_evaluate_command_checks_the_saved_programs_models_first(tmp_path, capsy
     assert code == PreflightError.exit_code
     assert "cannot connect" in capsys.readouterr().err
     assert not (tmp_path / "out").exists()  # not even the JSONL's Parquet copy
+
+
+def test_sweep_command_checks_the_trials_models_before_any_trial(tmp_path, capsys,
+                                                                  monkeypatch):
+    monkeypatch.setenv("SYNARAY_PREFLIGHT", "1")
+    config = stub_config(tmp_path, {"model": "nosuchprovider/xyz"})
+    config["sweep"] = {"method": "grid", "parameters": {"training.seed": {"values": [1, 2]}}}
+    path = tmp_path / "sweep.yaml"
+    path.write_text(yaml.safe_dump(config))
+    assert main(["sweep", str(path), "--quiet", "--name", "s"]) == PreflightError.exit_code
+    assert "nosuchprovider/xyz" in capsys.readouterr().err
+    assert not (tmp_path / "runs").exists()  # no trial started, nothing written
