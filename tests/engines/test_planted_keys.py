@@ -64,8 +64,15 @@ DRIVER = textwrap.dedent('''
     # One cluster for both fits (a busy machine starts clusters slowly), started as
     # `synaray fit` starts one (config.sessions.ray_session): its workers inherit the
     # driver's environment, the runtime env carries no key.
-    ray.init(address="local", namespace=NAMESPACE, runtime_env=_runtime_env(),
-             include_dashboard=False)
+    for attempt in range(3):  # Ray gives a new node 30 s to register: too short under load
+        try:
+            ray.init(address="local", namespace=NAMESPACE, runtime_env=_runtime_env(),
+                     include_dashboard=False)
+            break
+        except Exception as exc:
+            if "timed out during startup" not in str(exc) or attempt == 2:
+                raise
+            ray.shutdown()
 
     def digest():
         return hashlib.sha256(os.environ.get("SYNARAY_TEST_SECRET", "").encode()).hexdigest()
