@@ -129,3 +129,14 @@ def test_fit_command_stops_keeps_the_checkpoint_and_resumes(tmp_path, capsys):
     assert "lm_failures" in outcome
     out = capsys.readouterr().out
     assert f"({outcome['lm_failures']} failed)" in out
+
+
+async def test_evaluate_states_lm_failures():
+    with OpenAIStub(handler=FailAfter(4)) as stub:
+        lm = LanguageModel("openai/test", api_base=stub.api_base, cache=False, retries=0,
+                           max_concurrency=1)
+        program = await build_thirds_on(lm)
+        program.compile(reward="exact_match", metrics=["accuracy"])
+        xs, ys = data(10)
+        logs = await program.evaluate(xs, ys, batch_size=1, verbose=False)
+    assert logs["lm_calls"] == 10 and logs["lm_failures"] == 6 == logs["failures"]

@@ -236,12 +236,14 @@ def _print_summary(summary: dict, out: str) -> None:
     programs = summary.get("programs") or {}
     names = sorted({m for p in programs.values() for m in (p.get("metrics") or {})})
     print("\n" + f"{'program':<24} {'rows':>7} {'reward':>8}"
-          + "".join(f" {n:>12}" for n in names) + f" {'failures':>9} {'lm_calls':>9}")
+          + "".join(f" {n:>12}" for n in names)
+          + f" {'failures':>9} {'lm_calls':>9} {'lm_failed':>9}")
     for pid, p in programs.items():
         metrics = p.get("metrics") or {}
         print(f"{pid[:24]:<24} {p.get('rows', 0):>7} {_fmt(p.get('reward')):>8}"
               + "".join(f" {_fmt(metrics.get(n)):>12}" for n in names)
-              + f" {p.get('failures', 0):>9} {p.get('lm_calls', 0):>9}")
+              + f" {p.get('failures', 0):>9} {p.get('lm_calls', 0):>9}"
+              f" {p.get('lm_failures', 0):>9}")
     print(f"\nresults: {out} (summary.json, part-*.parquet)", flush=True)
 
 
