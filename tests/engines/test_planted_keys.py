@@ -155,7 +155,8 @@ def test_planted_keys_are_sent_everywhere_and_written_nowhere():
             assert proc.returncode == 0, proc.stderr[-3000:]
             assert "INHERITED True" in proc.stdout  # a local cluster inherits the env
             report = subprocess.run(
-                [sys.executable, "-m", "synaray.cli.main", "report", "envkey", "--storage",
+                [sys.executable, "-c", "import sys; from synaray.cli.main import main; "
+                 "sys.exit(main())", "report", "envkey", "--storage",
                  str(work / "runs"), "--out", str(work / "report.html")],
                 env=env, cwd=work, capture_output=True, text=True, timeout=120)
             assert (work / "report.html").is_file(), report.stderr[-2000:]
