@@ -108,7 +108,8 @@ def _shards(stub: OpenAIStub, model: str) -> tuple[set, dict]:
     carried (the preflight's one-token request aside)."""
     shards, keys = set(), {}
     for body, auth in zip(stub.requests, stub.authorizations, strict=True):
-        if body.get("model") != model or body.get("max_tokens") == 1:
+        # litellm sends the model name without its provider prefix ("openai/")
+        if body.get("model") != model.split("/", 1)[1] or body.get("max_tokens") == 1:
             continue
         q = json.loads(body["messages"][-1]["content"])["q"]
         shards.add(shard_of(f"n{q}", 2))
