@@ -22,6 +22,7 @@ from helpers.stub_programs import build_thirds_on, stub_config, thirds_reply
 from synaray.cli.main import main
 from synaray.errors import PreflightError
 from synaray.lm import LanguageModel
+from synaray.lm._litellm import import_litellm
 from synaray.lm.preflight import models_in_payloads, preflight, preflight_enabled
 
 KEY = "sk-preflight-good"
@@ -126,6 +127,8 @@ def test_fit_command_stops_at_once_with_nothing_written(tmp_path, capsys, monkey
         model = {**model, "api_base": closed_port_base()}
     path = tmp_path / "run.yaml"
     path.write_text(yaml.safe_dump(stub_config(tmp_path, model)))
+    # The bound is on synaray's work, not on importing litellm (10-20 s on a loaded machine)
+    import_litellm()
     started = time.monotonic()
     code = main(["fit", str(path), "--run-name", "bad", "--quiet"])
     elapsed = time.monotonic() - started
