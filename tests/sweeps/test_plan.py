@@ -156,11 +156,12 @@ def test_rows_from_tune_results_keep_failures_with_their_error(tmp_path):
 
     plan = plan_sweep(sweep_config(tmp_path, GRID), name="rows")
     ok = _row(plan, _FakeResult(2, {"val_reward": 0.5, "reward": 0.6, "lm_calls": 7,
-                                    "generations": 2, "fit_time_s": 1.5,
+                                    "lm_failures": 1, "generations": 2, "fit_time_s": 1.5,
                                     "run_name": "rows-t002", "best_program_path": "/p.json",
                                     "time_total_s": 9.0}))
     assert ok == {"trial": 2, "status": "ok", "val_reward": 0.5, "reward": 0.6,
-                  "test_reward": None, "lm_calls": 7, "generations": 2, "time_s": 1.5,
+                  "test_reward": None, "lm_calls": 7, "lm_failures": 1, "generations": 2,
+                  "time_s": 1.5,
                   "program.args.skill": 0.75, "optimizer.population_size": 1,
                   "run_name": "rows-t002", "best_program_path": "/p.json", "error": None}
     error = RuntimeError("Traceback (most recent call last):\n  File \"x.py\", line 1\n"

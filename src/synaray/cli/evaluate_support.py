@@ -19,6 +19,7 @@ Example:
 
 from __future__ import annotations
 
+import asyncio
 import os
 from collections.abc import Mapping, Sequence
 from typing import Any
@@ -106,11 +107,18 @@ def run_bulk_evaluate(program: Any, data: str, out: str, *, top_k: int | None = 
                       output_fields: Mapping[str, str] | None = None, id_field: str = "id",
                       reward: Any = None, metrics: Sequence[Any] | None = None,
                       batch_size: int = 64, concurrency: int = 16, num_workers: int = 2,
-                      address: str | None = None, verbose: bool = True) -> dict:
-    """`bulk_evaluate` with JSONL input and the local model handled; returns its summary."""
+                      address: str | None = None, verbose: bool = True,
+                      preflight: bool | None = None) -> dict:
+    """`bulk_evaluate` with JSONL input and the local model handled; returns its summary.
+
+    First (unless `preflight` is False) each model of the programs gets one cheap request
+    (`synaray.lm.preflight`): a model that cannot work stops the command before it writes.
+    """
     from synaray.config.program_building import payload_uses_local_model
     from synaray.config.sessions import local_model_session
     from synaray.engines.ray.bulk_evaluate import bulk_evaluate
+    from synaray.lm.preflight import models_in_payloads, preflight_enabled
+    from synaray.lm.preflight import preflight as run_preflight
     from synaray.utils.progress import log_message
 
     def say(text: str) -> None:
@@ -118,7 +126,10 @@ def run_bulk_evaluate(program: Any, data: str, out: str, *, top_k: int | None = 
             log_message(text)
 
     # A missing or refused program file fails here, before anything is written.
-    needed = any(payload_uses_local_model(p) for p in _payloads(program, top_k))
+    payloads = _payloads(program, top_k)
+    if preflight_enabled(preflight):  # before anything is written
+        asyncio.run(run_preflight(models_in_payloads(payloads)))
+    needed = any(payload_uses_local_model(p) for p in payloads)
     created, converted, source = _absent(str(out)), None, data
     try:
         if str(data).lower().endswith(JSONL_SUFFIXES):

@@ -4,7 +4,9 @@ Each subcommand is one function registered with `@command(...)`: it receives the
 arguments and returns the exit code. The registry builds the argparse tree, so adding
 `fit`, `evaluate`, `sweep`, `status` or `resume` is one more decorated function (with a
 function that declares its arguments). Heavy imports (Ray, litellm, llama_cpp) happen inside
-the command functions only. A `SynarayError` becomes one line on stderr and exit code 1.
+the command functions only. A `SynarayError` becomes one line on stderr and exit code 1
+(a failed preflight: its lines and exit code 3; a run stopped by the circuit breaker:
+its last errors and exit code 4).
 
 Example:
     $ synaray serve-local-lm --port 8080
@@ -118,13 +120,17 @@ def main(argv: Sequence[str] | None = None) -> int:
                                log_format=getattr(args, "log_format", "text")):
             return int(run(args) or 0)
     except SynarayError as exc:
-        message = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        text = str(exc).strip()
+        # one line, except for errors whose detail lines are the point (the models that
+        # failed the preflight, the last LM errors of a run the circuit breaker stopped)
+        message = text if exc.exit_code != 1 else (text.splitlines()[0] if text
+                                                    else type(exc).__name__)
         if json_output(args):
             log_event("error", {"command": args.command, "message": message,
                                 "error_type": type(exc).__name__}, sys.stderr)
         else:
             print(f"synaray {args.command}: error: {message}", file=sys.stderr)
-        return 1
+        return exc.exit_code
     except KeyboardInterrupt:
         return 130
 

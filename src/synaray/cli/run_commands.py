@@ -101,12 +101,22 @@ def _fit_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--trust-code", action="store_true", help=_TRUST_HELP)
     parser.add_argument("--quiet", action="store_true", help="print only the final summary")
     add_log_format_argument(parser)
+    add_no_preflight(parser)
+
+
+def add_no_preflight(parser: argparse.ArgumentParser) -> None:
+    """The `--no-preflight` flag of commands that call models."""
+    parser.add_argument("--no-preflight", action="store_true",
+                        help="skip the check that sends each model one cheap request before "
+                             "the run (for endpoints that charge per call)")
 
 
 def _fit_overrides(args: argparse.Namespace) -> dict[str, Any]:
     from synaray.config import parse_override
 
     overrides = dict(parse_override(text) for text in args.overrides)
+    if args.no_preflight:
+        overrides["training.preflight"] = False
     if args.address is not None:
         if args.engine == "local":
             raise ConfigError("--address joins a Ray cluster: it needs --engine ray.")
@@ -139,8 +149,8 @@ def print_outcome(outcome: Any, as_json: bool = False) -> None:
         print(f"{split:<12} {_fmt(reward):>8}"
               + "".join(f" {_fmt(metrics.get(n)):>12}" for n in metric_names))
     print_before_after(outcome)
-    print(f"\n{outcome.generations} generations, {outcome.lm_calls} LM calls, "
-          f"{outcome.time_s:.0f} s", flush=True)
+    print(f"\n{outcome.generations} generations, {outcome.lm_calls} LM calls "
+          f"({outcome.lm_failures} failed), {outcome.time_s:.0f} s", flush=True)
 
 
 def _signed(value: Any) -> str:
@@ -197,6 +207,7 @@ def _resume_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--trust-code", action="store_true", help=_TRUST_HELP)
     parser.add_argument("--quiet", action="store_true", help="print only the final summary")
     add_log_format_argument(parser)
+    add_no_preflight(parser)
 
 
 @command("resume", arguments=_resume_arguments,
@@ -211,10 +222,12 @@ def resume_command(args: argparse.Namespace) -> int:
     from synaray.config import load_saved_run_config, parse_run_config, read_config_file, run_fit
     from synaray.saving import safe_mode_scope
 
-    overrides = {"engine.address": args.address} if args.address else None
+    overrides: dict[str, Any] = {"engine.address": args.address} if args.address else {}
+    if args.no_preflight:
+        overrides["training.preflight"] = False
     given = (parse_run_config(read_config_file(args.config), args.config, check_files=False)
              if args.config else None)  # data files may be gone: the run kept its data
-    config = load_saved_run_config(args.storage, args.run, overrides,
+    config = load_saved_run_config(args.storage, args.run, overrides or None,
                                    trust_code=args.trust_code, given=given)
     if not args.quiet:
         _say(f"resuming {args.run} from {config.source}")
@@ -270,6 +283,7 @@ def _evaluate_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--trust-code", action="store_true", help=_TRUST_HELP)
     parser.add_argument("--quiet", action="store_true", help="no progress bar")
     add_log_format_argument(parser)
+    add_no_preflight(parser)
 
 
 def _field_map(pairs: list[str], flag: str) -> dict[str, str] | None:
@@ -310,12 +324,14 @@ def _print_summary(summary: dict, out: str, as_json: bool = False) -> None:
     programs = summary.get("programs") or {}
     names = sorted({m for p in programs.values() for m in (p.get("metrics") or {})})
     print("\n" + f"{'program':<24} {'rows':>7} {'reward':>8}"
-          + "".join(f" {n:>12}" for n in names) + f" {'failures':>9} {'lm_calls':>9}")
+          + "".join(f" {n:>12}" for n in names)
+          + f" {'failures':>9} {'lm_calls':>9} {'lm_failed':>9}")
     for pid, p in programs.items():
         metrics = p.get("metrics") or {}
         print(f"{pid[:24]:<24} {p.get('rows', 0):>7} {_fmt(p.get('reward')):>8}"
               + "".join(f" {_fmt(metrics.get(n)):>12}" for n in names)
-              + f" {p.get('failures', 0):>9} {p.get('lm_calls', 0):>9}")
+              + f" {p.get('failures', 0):>9} {p.get('lm_calls', 0):>9}"
+              f" {p.get('lm_failures', 0):>9}")
     print(f"\nresults: {out} (summary.json, part-*.parquet)", flush=True)
 
 
@@ -334,7 +350,8 @@ def evaluate_command(args: argparse.Namespace) -> int:
             output_fields=_field_map(args.output_field, "--output-field"),
             id_field=args.id_field, reward=args.reward, metrics=args.metric,
             batch_size=args.batch_size, concurrency=args.concurrency,
-            num_workers=args.num_workers, address=args.address, verbose=not args.quiet)
+            num_workers=args.num_workers, address=args.address, verbose=not args.quiet,
+            preflight=False if args.no_preflight else None)
     _print_summary(summary, args.out if "://" in args.out else os.path.abspath(args.out),
                    json_output(args))
     return 0

@@ -163,7 +163,8 @@ def _with_models(settings: Mapping[str, Any], source: str, path: str) -> dict[st
 def _embedding_model(spec: ModelConfig) -> Any:
     from synaray.lm import EmbeddingModel
 
-    return EmbeddingModel(model=spec.model, api_base=spec.api_base, cache=spec.cache)
+    return EmbeddingModel(model=spec.model, api_base=spec.api_base, cache=spec.cache,
+                          api_key_env=spec.api_key_env)
 
 
 def _names(registry: Iterable[str]) -> list[str]:
@@ -185,13 +186,12 @@ def build_language_model(spec: ModelConfig, source: str, path: str = "model",
     """A `LanguageModel` from the model section (the API key from `api_key_env`)."""
     from synaray.lm import LanguageModel
 
-    api_key = None
-    if spec.api_key_env:
-        api_key = os.environ.get(spec.api_key_env)
-        if api_key is None and need_key:
-            raise ConfigError(f"{source}: {path}.api_key_env: the environment variable "
-                              f"{spec.api_key_env!r} is not set.")
-    kwargs = {"api_base": spec.api_base, "api_key": api_key, "temperature": spec.temperature,
+    if spec.api_key_env and need_key and os.environ.get(spec.api_key_env) is None:
+        raise ConfigError(f"{source}: {path}.api_key_env: the environment variable "
+                          f"{spec.api_key_env!r} is not set.")
+    # The variable's name, not its value: each process that calls the model reads it.
+    kwargs = {"api_base": spec.api_base, "api_key_env": spec.api_key_env,
+              "temperature": spec.temperature,
               "max_tokens": spec.max_tokens, "timeout": spec.timeout, "retries": spec.retries,
               "cache": spec.cache, "max_concurrency": spec.max_concurrency,
               "structured_output": spec.structured_output}

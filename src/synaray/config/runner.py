@@ -56,6 +56,7 @@ class FitOutcome:
         test_reward: its mean reward on the test split, or None without one.
         history: per-epoch logs (`History.history`: reward, val_reward, val_<metric>...).
         lm_calls: LM calls made by the search (evaluations and proposals).
+        lm_failures: those of them that failed (after their retries).
         test_metrics: metric values on the test split.
         val_metrics: metric values of the best program on the validation data (last epoch).
         stop_reason: why the search stopped (epochs completed, a budget reached...).
@@ -90,6 +91,7 @@ class FitOutcome:
     test_reward_before: float | None = None
     comparison: dict[str, dict[str, Any]] = dataclasses.field(default_factory=dict)
     predictions: dict[str, str] = dataclasses.field(default_factory=dict)
+    lm_failures: int = 0
 
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)
@@ -191,7 +193,7 @@ def _engine(config: RunConfig, storage: str, run_name: str) -> Any:
     return RayEngine(address=settings.address, num_evaluators=settings.num_evaluators,
                      max_concurrency=settings.max_concurrency, storage=storage,
                      run_name=run_name, rate_limits=limits, max_inflight=settings.max_inflight,
-                     chunk_size=settings.chunk_size)
+                     chunk_size=settings.chunk_size, env_vars=settings.env_vars)
 
 
 @dataclasses.dataclass
@@ -296,7 +298,9 @@ async def _fit(run: _Run, program: Any, splits: Any, callbacks: Sequence[Any] | 
     history = await program.fit(splits.train, validation_data=splits.val,
                                 epochs=config.training.epochs,
                                 batch_size=config.training.batch_size, callbacks=cbs,
-                                engine=engine, verbose=verbose, resume=run.resume)
+                                engine=engine, verbose=verbose, resume=run.resume,
+                                preflight=False,  # done by run_fit, before anything is written
+                                circuit_breaker=config.training.circuit_breaker.to_fit_argument())
     return history
 
 
@@ -383,7 +387,8 @@ def _outcome(run: _Run, history: Any, after: dict, before: dict, started: float)
     optimizer = history.optimizer
     test = after.get("test", {})
     metrics = {k: v for k, v in test.items()
-               if k not in ("reward", "lm_calls", "failures", "time_s", "predictions")}
+               if k not in ("reward", "lm_calls", "lm_failures", "failures", "time_s",
+                            "predictions")}
     val_metrics = {k.removeprefix("val_"): v[-1] for k, v in history.history.items()
                    if k.startswith("val_") and k != "val_reward" and v}
     return FitOutcome(
@@ -391,6 +396,7 @@ def _outcome(run: _Run, history: Any, after: dict, before: dict, started: float)
         best_program_path=run.store.uri("best_program.json"),
         val_reward=optimizer.best_val_reward, test_reward=test.get("reward"),
         history=dict(history.history), lm_calls=int(optimizer.spent.lm_calls),
+        lm_failures=int(optimizer.spent.lm_failures),
         test_metrics=metrics, val_metrics=val_metrics, stop_reason=optimizer.stop_reason,
         generations=int(optimizer.generation), time_s=time.monotonic() - started,
         val_reward_before=before.get("val", {}).get("reward"),
@@ -403,11 +409,16 @@ async def run_fit_async(config: RunConfig, *, callbacks: Sequence[Any] | None = 
     from synaray.config.data_program import with_resolved_labels
     from synaray.config.program_building import build_program, uses_local_model
     from synaray.config.sessions import local_model_session, ray_session
+    from synaray.lm.preflight import preflight, preflight_enabled
 
     started = time.monotonic()
     say = _printer(verbose)
     config = with_resolved_labels(config, say)  # saved resolved: a resume reads no data
     program = await build_program(config)
+    if preflight_enabled(config.training.preflight):  # before anything is written
+        checked = await preflight([program, program.reward, program.optimizer])
+        if checked:
+            say(f"preflight: {checked} model(s) answered")
     run = _open_run(config, program, resume, say)
     splits = _load_data(run)
     joining = config.uses_ray() and _joining(config)
@@ -444,6 +455,10 @@ def run_fit(config: RunConfig, *, callbacks: Sequence[Any] | None = None,
     Raises:
         ConfigError: a bad config, an existing run (without `resume`) or nothing to resume.
         DataError: unreadable data.
+        PreflightError: a model cannot work (checked before anything is written, unless
+            `training.preflight` is false).
+        LMFailuresError: the circuit breaker stopped the run (`training.circuit_breaker`);
+            its checkpoint is kept for `resume`.
     """
     return asyncio.run(run_fit_async(config, callbacks=callbacks, resume=resume,
                                      verbose=verbose))

@@ -28,6 +28,7 @@ from pydantic import (
 
 __all__ = [
     "BudgetConfig",
+    "CircuitBreakerConfig",
     "ComponentConfig",
     "DataConfig",
     "EngineConfig",
@@ -438,11 +439,35 @@ class ComponentConfig(BaseModel):
         return dict(self.model_extra or {})
 
 
+class CircuitBreakerConfig(_Section):
+    """When a run stops because its LM calls keep failing (`synaray.lm.circuit_breaker`).
+
+    Example:
+        >>> CircuitBreakerConfig(window=50).max_failure_rate
+        0.5
+    """
+
+    enabled: bool = Field(default=True, description="Stop a run whose LM calls keep failing.")
+    first_calls: int = Field(default=20, ge=0, description="Stop when all of the run's first "
+                                                           "this many LM calls failed.")
+    window: int = Field(default=100, ge=0, description="Stop when more than `max_failure_rate` "
+                                                       "of the last this many calls failed.")
+    max_failure_rate: float = Field(default=0.5, gt=0, le=1,
+                                    description="The failure share over `window` that stops "
+                                                "the run.")
+
+    def to_fit_argument(self) -> dict[str, Any] | bool:
+        """What `program.fit(circuit_breaker=...)` takes: False when off, else settings."""
+        return self.model_dump(exclude={"enabled"}) if self.enabled else False
+
+
 class TrainingConfig(_Section):
     """Epochs, minibatch size and seed of the search.
 
     `validation_split` holds out the end of the training data when there is no validation
-    data.
+    data. `preflight` (default on, unless `SYNARAY_PREFLIGHT=0`) checks each model with one
+    cheap request before the run; `circuit_breaker` (its settings; `enabled: false` for
+    off) stops a run whose LM calls keep failing.
 
     Example:
         >>> TrainingConfig(epochs=2).batch_size
@@ -461,6 +486,12 @@ class TrainingConfig(_Section):
     compare_initial: bool = Field(
         default=True, description="Score the program as given on the validation and test "
                                   "data before the search, and report the gain per row.")
+    preflight: bool | None = Field(
+        default=None, description="Send each model one cheap request before the run (None: "
+                                  "yes unless $SYNARAY_PREFLIGHT=0).")
+    circuit_breaker: CircuitBreakerConfig = Field(
+        default_factory=CircuitBreakerConfig,
+        description="Stop the run when LM calls keep failing.")
 
 
 class BudgetConfig(_Section):
@@ -509,7 +540,9 @@ class EngineConfig(_Section):
 
     `address` (ray): None starts a Ray cluster on this machine; `auto` or `host:port` joins
     one. `num_evaluators`, `max_inflight`, `chunk_size` and `rate_limits` apply to ray;
-    `max_concurrency` is LM calls in flight (per evaluator under ray).
+    `max_concurrency` is LM calls in flight (per evaluator under ray). `env_vars` (ray):
+    names of variables of this process given to the actors through Ray's runtime env
+    (their values reach Ray's logs: prefer the cluster's own environment).
 
     Example:
         >>> EngineConfig(type="ray", num_evaluators=2).address is None
@@ -530,6 +563,10 @@ class EngineConfig(_Section):
                             description="ray: examples per evaluation request.")
     rate_limits: dict[str, RateLimitConfig] | None = Field(
         default=None, description="ray: model id -> its rate limits.")
+    env_vars: list[str] | None = Field(
+        default=None, description="ray: names of environment variables whose values the "
+                                  "actors get through Ray's runtime env (Ray logs them: "
+                                  "prefer the cluster's own environment for keys).")
 
 
 def _named(value: Any, key: str = "name") -> Any:

@@ -89,6 +89,8 @@ class LanguageModel(ModelClient):
             json_schema where litellm says the model supports it, else json_object.
         backoff_base_s: first backoff delay in seconds, doubled at each retry.
         backoff_max_s: longest backoff delay in seconds.
+        api_key_env: the name of the environment variable holding the key: written to
+            configs, read by every process that calls the model (`synaray.lm.keys`).
         **litellm_kwargs: passed to `litellm.acompletion` with every request (e.g. `seed`,
             `top_p`, `mock_response`).
 
@@ -111,13 +113,13 @@ class LanguageModel(ModelClient):
                  timeout: float | None = None, retries: int = 4, cache: bool | str | None = True,
                  max_concurrency: int = 8, structured_output: str = "auto",
                  backoff_base_s: float = 1.0, backoff_max_s: float = 30.0,
-                 **litellm_kwargs: Any) -> None:
+                 api_key_env: str | None = None, **litellm_kwargs: Any) -> None:
         if timeout is None:
             timeout = LOCAL_TIMEOUT_S if str(model).startswith("local/") else DEFAULT_TIMEOUT_S
-        super().__init__(model, api_base=api_base, api_key=api_key, timeout=timeout,
-                         retries=retries, cache=cache, max_concurrency=max_concurrency,
-                         backoff_base_s=backoff_base_s, backoff_max_s=backoff_max_s,
-                         **litellm_kwargs)
+        super().__init__(model, api_base=api_base, api_key=api_key, api_key_env=api_key_env,
+                         timeout=timeout, retries=retries, cache=cache,
+                         max_concurrency=max_concurrency, backoff_base_s=backoff_base_s,
+                         backoff_max_s=backoff_max_s, **litellm_kwargs)
         if isinstance(temperature, bool) or not isinstance(temperature, int | float) \
                 or temperature < 0:
             raise ConfigError(f"Invalid value for argument `temperature`. Received: "
@@ -281,11 +283,13 @@ class LanguageModel(ModelClient):
                 model, api_base = await asyncio.to_thread(resolve_local_language_model,
                                                           self.model)
                 self._target = _Target(model, self.api_base or api_base,
-                                       self.api_key or "sk-local")
+                                       self._api_key() or "sk-local")
             else:
-                # A loopback server (llama.cpp, vLLM on this machine) takes any key; saved
-                # configs carry none, so a reloaded program would otherwise have no key.
-                key = self.api_key or ("sk-local" if _is_loopback(self.api_base) else None)
+                # An explicit key (api_key, api_key_env, a key shipped by the driver) always
+                # wins; without one, a loopback server (llama.cpp, vLLM on this machine)
+                # takes any key.
+                key = self._api_key() or ("sk-local" if _is_loopback(self.api_base)
+                                          and not self.api_key_env else None)
                 self._target = _Target(self.model, self.api_base, key)
         return self._target
 
