@@ -111,9 +111,9 @@ async def _check(model: Any, timeout_s: float) -> str | None:
         async with asyncio.timeout(timeout + 5.0):
             await _send(model, timeout)
     except LMInputError as exc:
-        return f"{where}: {_reason(exc.status_code)}{exc}"
+        return f"{where}: {_reason(exc.status_code)}{_detail(exc, model)}"
     except LMTimeout as exc:
-        return f"{where}: no answer within {timeout:g} s ({exc})"
+        return f"{where}: no answer within {timeout:g} s ({_detail(exc, model)})"
     except LMServerError as exc:
         if _connection_failed(exc):
             return f"{where}: cannot connect ({_root_cause(exc)})"
@@ -123,7 +123,7 @@ async def _check(model: Any, timeout_s: float) -> str | None:
     except LMError as exc:
         if exc.status_code == 429:
             return None
-        return f"{where}: {exc}"
+        return f"{where}: {_detail(exc, model)}"
     except Exception as exc:  # a bad argument in the model's settings
         return f"{where}: {type(exc).__name__}: {exc}"
     return None
@@ -147,6 +147,11 @@ def _connection_failed(exc: BaseException) -> bool:
 def _root_cause(exc: BaseException) -> str:
     root = _causes(exc)[-1]
     return f"{type(root).__name__}: {root}"
+
+
+def _detail(exc: BaseException, model: Any) -> str:
+    """The error's message without the model name it starts with (already shown)."""
+    return str(exc).removeprefix(f"{model.model}: ")
 
 
 def _reason(status: int | None) -> str:
