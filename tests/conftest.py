@@ -2,6 +2,8 @@
 
 - `SYNARAY_CACHE_DIR` points at a fresh temporary directory for the whole session, set here
   at import (before any test module imports synaray), so tests never touch a user's cache.
+- `SYNARAY_PREFLIGHT=0`: fits do not send each model a check request first (scripted stub
+  servers would count it); tests of the preflight turn it on explicitly.
 - `local_lm_server` (session): the real SmolLM2 llama.cpp server, started once; skipped with
   the reason when the `local` extra is missing. `local_lm`: a `LanguageModel` on it,
   uncached. It is recorded in the session cache dir, so `LanguageModel("local/smollm2-135m")`
@@ -19,6 +21,7 @@ import tempfile
 _CACHE_DIR = tempfile.mkdtemp(prefix="synaray-test-cache-")
 os.environ["SYNARAY_CACHE_DIR"] = _CACHE_DIR
 os.environ.setdefault("LITELLM_LOCAL_MODEL_COST_MAP", "True")
+os.environ["SYNARAY_PREFLIGHT"] = "0"
 
 import pytest  # noqa: E402
 

@@ -28,3 +28,16 @@ def test_building_a_program_loads_neither_ray_nor_litellm():
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.split() == ["False", "False"]
+
+
+def test_ray_engine_is_importable_from_synaray_and_engines_but_loaded_lazily():
+    code = (
+        "import sys, synaray, synaray.engines\n"
+        "print('ray' in sys.modules, 'RayEngine' in dir(synaray.engines))\n"
+        "from synaray.engines import LocalEngine, RayEngine\n"
+        "from synaray.engines.ray.engine import RayEngine as Real\n"
+        "print(RayEngine is Real, synaray.RayEngine is Real, synaray.LocalEngine is LocalEngine,"
+        " 'ray' in sys.modules)\n"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.split() == ["False", "True", "True", "True", "True", "True"]

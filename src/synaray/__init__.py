@@ -30,6 +30,8 @@ _LAZY_ATTRS = {
     "ChainOfThought": "synaray.modules",
     "Program": "synaray.programs",
     "Sequential": "synaray.programs",
+    "LocalEngine": "synaray.engines",
+    "RayEngine": "synaray.engines",  # imports Ray on first access only
     "enable_observability": "synaray.observability",
 }
 _LAZY_MODULES = ("callbacks", "cli", "data", "datasets", "engines", "lm", "metrics", "modules",
@@ -44,8 +46,10 @@ __all__ = [
     "Input",
     "JsonDataModel",
     "LanguageModel",
+    "LocalEngine",
     "Module",
     "Program",
+    "RayEngine",
     "Sequential",
     "__version__",
     "enable_observability",
@@ -71,6 +75,7 @@ def __dir__() -> list[str]:
 
 if TYPE_CHECKING:  # pragma: no cover
     from synaray.data import DataModel, Field, JsonDataModel
+    from synaray.engines import LocalEngine, RayEngine
     from synaray.lm import EmbeddingModel, LanguageModel
     from synaray.modules import ChainOfThought, Generator, Input, Module
     from synaray.programs import Program, Sequential

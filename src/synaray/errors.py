@@ -11,8 +11,12 @@ The tree::
     │   ├── LMServerError                  5xx from the provider, after retries
     │   ├── LMInputError                   4xx other than 429: never retried
     │   └── LMOutputError                  the answer could not be parsed or validated
+    ├── PreflightError                     a model a run will call cannot work (checked
+    │                                      before the run spends anything)
     ├── EngineError                        an evaluation engine failed as a whole
-    │   └── EvaluatorLost
+    │   ├── EvaluatorLost
+    │   └── LMFailuresError                the circuit breaker stopped a run: LM calls
+    │                                      keep failing (checkpoint kept, resumable)
     ├── CheckpointError                    a checkpoint could not be read or written
     │   └── CheckpointVersionError
     └── MissingExtraError (also ImportError)  an optional extra is not installed
@@ -32,19 +36,26 @@ __all__ = [
     "EngineError",
     "EvaluatorLost",
     "LMError",
+    "LMFailuresError",
     "LMInputError",
     "LMOutputError",
     "LMRateLimited",
     "LMServerError",
     "LMTimeout",
     "MissingExtraError",
+    "PreflightError",
     "SynarayError",
     "UsageError",
 ]
 
 
 class SynarayError(Exception):
-    """Base class of every error synaray raises on purpose."""
+    """Base class of every error synaray raises on purpose.
+
+    `exit_code` is what the `synaray` command exits with when this error ends it.
+    """
+
+    exit_code: int = 1
 
 
 class ConfigError(SynarayError, ValueError):
@@ -93,6 +104,22 @@ class EngineError(SynarayError):
 
 class EvaluatorLost(EngineError):
     """An evaluator actor died and could not be restarted."""
+
+
+class PreflightError(SynarayError):
+    """A model a run will call failed its one cheap check request (unknown provider,
+    refused connection, rejected key, missing model): nothing was spent or written.
+    The message names each model and its error."""
+
+    exit_code = 3
+
+
+class LMFailuresError(EngineError):
+    """The circuit breaker stopped a run because LM calls keep failing; the message shows
+    the counts and the last errors. The last checkpoint is kept: fix the cause and resume.
+    """
+
+    exit_code = 4
 
 
 class CheckpointError(SynarayError):

@@ -88,6 +88,17 @@ def test_fit_reports_a_bad_config_on_one_line(tmp_path, capsys) -> None:
     assert "Did you mean 'population_size'?" in err
 
 
+def test_a_data_error_leaves_no_run_folder_behind(tmp_path, capsys) -> None:
+    config = write_config(tmp_path)
+    with (tmp_path / "train.jsonl").open("a") as handle:
+        handle.write("{not json\n")
+    assert main(["fit", str(config), "--run-name", "bad-data", "--quiet"]) == 1
+    err = capsys.readouterr().err
+    assert err.startswith("synaray fit: error: ") and "train.jsonl" in err
+    assert not run_folder(tmp_path, "bad-data").exists()
+    assert not any((tmp_path / "runs").iterdir())
+
+
 def test_fit_resolves_relative_storage_to_an_absolute_path(tmp_path, monkeypatch) -> None:
     monkeypatch.chdir(tmp_path)
     config = load_run_config(write_config(tmp_path, epochs=1),
@@ -120,7 +131,8 @@ def _reference(tmp_path: Path, engine: str) -> dict:
 
 
 def _crash_then_resume(tmp_path: Path, engine: str, capsys) -> dict:
-    config = load_run_config(write_config(tmp_path, engine=engine), {"run_name": "stop"})
+    config_file = write_config(tmp_path, engine=engine)
+    config = load_run_config(config_file, {"run_name": "stop"})
     crash = CrashAfter(generation=5)
     with pytest.raises(Crash):
         run_fit(config, callbacks=[crash], verbose=False)
@@ -128,7 +140,9 @@ def _crash_then_resume(tmp_path: Path, engine: str, capsys) -> dict:
     status = json.loads((run_folder(tmp_path, "stop") / "status.json").read_text())
     assert status["generation"] == 5 and status["stop_reason"] is None
     capsys.readouterr()
-    assert main(["resume", "stop", "--storage", str(tmp_path / "runs")]) == 0
+    # the stored config names the test's builder: trusted as the config file names it too
+    assert main(["resume", "stop", "--storage", str(tmp_path / "runs"),
+                 "--config", str(config_file)]) == 0
     out = capsys.readouterr().out
     assert "resuming stop from" in out and "best program:" in out
     return json.loads((run_folder(tmp_path, "stop") / "outcome.json").read_text())

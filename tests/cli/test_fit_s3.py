@@ -55,7 +55,7 @@ def test_data_and_storage_on_s3(s3, tmp_path: Path, capsys) -> None:
     config = load_run_config(path, {"run_name": "on-s3"})
     with pytest.raises(RuntimeError, match="stopped"):
         run_fit(config, callbacks=[StopAfter()], verbose=False)
-    assert main(["resume", "on-s3", "--storage", uri("runs"), "--quiet"]) == 0
+    assert main(["resume", "on-s3", "--storage", uri("runs"), "--quiet", "--trust-code"]) == 0
     out = capsys.readouterr().out
     assert "best program: s3://synaray-data/runs/on-s3/best_program.json?" in out
 

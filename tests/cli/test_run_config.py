@@ -285,3 +285,17 @@ def test_json_config_with_an_error(tmp_path: Path) -> None:
     message = error_of(path)
     assert "budget.lm_call: unknown key 'lm_call' in budget" in message
     assert "Did you mean 'lm_calls'?" in message
+
+
+def test_max_tokens_is_auto_by_default_and_a_bad_value_gets_one_message(tmp_path: Path) -> None:
+    from synaray.config.schema import ModelConfig
+
+    assert ModelConfig(model="local/smollm2-135m").max_tokens == "auto"
+    assert ModelConfig(model="local/smollm2-135m", max_tokens=96).max_tokens == 96
+    config = thirds_config(tmp_path)
+    config["model"] = {"model": "local/smollm2-135m", "max_tokens": "many"}
+    with pytest.raises(ConfigError) as info:
+        load_run_config(write_yaml(tmp_path, config))
+    assert str(info.value).count("model.max_tokens") == 1
+    assert "expected a positive integer, 'auto' (sized to the output schema) or null; " \
+           "received 'many'" in str(info.value)

@@ -76,6 +76,50 @@ def test_bad_argument_exits_non_zero():
     assert out.returncode == 2 and "positive integer" in out.stderr
 
 
+class _FakeServer:
+    model, api_base = "openai/smollm2-135m", "http://127.0.0.1:1/v1"
+
+    class process:
+        returncode = 0
+
+    def alive(self):
+        return False  # ends the command right after its startup lines
+
+    def last_log_line(self):
+        return "stopped"
+
+
+def _fake_server(calls):
+    import contextlib
+
+    @contextlib.contextmanager
+    def fake(**kwargs):
+        calls.append(kwargs)
+        yield _FakeServer()
+
+    return fake
+
+
+@pytest.mark.parametrize(("argv", "load", "expected"), [
+    ([], 1.2, "threads:  1 (free CPUs: 2 usable, 1-min load average 1.20"),
+    ([], 0.1, "threads:  2 (free CPUs: 2 usable, 1-min load average 0.10"),
+    (["--threads", "3"], 1.2, "threads:  3 (--threads)"),
+])
+def test_thread_count_follows_the_free_cpus_and_is_printed(monkeypatch, capsys, argv, load,
+                                                           expected):
+    from synaray.cli.main import main
+    from synaray.lm.local import server as server_module
+
+    calls = []
+    monkeypatch.delenv("SYNARAY_LOCAL_LM_THREADS", raising=False)
+    monkeypatch.setattr(os, "sched_getaffinity", lambda pid: {0, 1}, raising=False)
+    monkeypatch.setattr(os, "getloadavg", lambda: (load, 0.0, 0.0))
+    monkeypatch.setattr(server_module, "local_lm_server", _fake_server(calls))
+    assert main(["serve-local-lm", *argv]) == 1  # the fake server is not alive
+    assert expected in capsys.readouterr().out
+    assert calls[0]["n_threads"] == int(expected.split()[1])
+
+
 @pytest.mark.llm
 @pytest.mark.slow
 @pytest.mark.skipif(not HAS_LOCAL, reason="the `local` extra is not installed")
@@ -90,7 +134,7 @@ def test_serves_until_sigint_then_stops_cleanly(tmp_path):
     try:
         api_base, output = wait_for_api_base(lines, timeout_s=120)
         assert api_base == f"http://127.0.0.1:{port}/v1"
-        assert "openai/smollm2-135m" in output
+        assert "openai/smollm2-135m" in output and "threads:  1 (--threads)" in output
         assert (tmp_path / "local_lm.json").exists()  # other processes can reuse it
 
         from synaray.lm._litellm import import_litellm

@@ -3,7 +3,10 @@
 It speaks just enough of the OpenAI API for litellm's `openai/...` provider:
 `POST /v1/chat/completions`, `POST /v1/embeddings` and `GET /v1/models`. Each request to a
 POST endpoint takes the next scripted `StubReply` (or asks `handler`, or uses `default`);
-every request body is kept in `requests`, so a test can count what reached the server.
+every request body is kept in `requests`, so a test can count what reached the server, and
+each request's `Authorization` header in `authorizations` (same order), so a test can check
+which key every request carried. With `api_key`, a request with another key gets HTTP 401
+(as a provider rejecting the key does).
 
 Example:
     >>> with OpenAIStub() as stub:
@@ -67,19 +70,24 @@ class OpenAIStub:
         handler: optional `handler(path, body) -> StubReply | None` asked before the script.
         latency_s: delay added to every POST answer.
         model_id: the id listed by `GET /v1/models`.
+        api_key: when set, only requests with `Authorization: Bearer <api_key>` are
+            answered; others get 401 (and are recorded, not passed to the script).
     """
 
     def __init__(self, replies: list[StubReply] | None = None, *,
                  default: StubReply | None = None,
                  handler: Callable[[str, dict], StubReply | None] | None = None,
-                 latency_s: float = 0.0, model_id: str = "test") -> None:
+                 latency_s: float = 0.0, model_id: str = "test",
+                 api_key: str | None = None) -> None:
         self._script: deque[StubReply] = deque(replies or [])
         self.default = default or StubReply()
         self.handler = handler
         self.latency_s = latency_s
         self.model_id = model_id
+        self.api_key = api_key
         self.requests: list[dict[str, Any]] = []
         self.paths: list[str] = []
+        self.authorizations: list[str | None] = []
         self._lock = threading.Lock()
         self._server: ThreadingHTTPServer | None = None
         self._thread: threading.Thread | None = None
@@ -130,11 +138,22 @@ class OpenAIStub:
             self._script.clear()
             self.requests.clear()
             self.paths.clear()
+            self.authorizations.clear()
 
-    def _next_reply(self, path: str, body: dict) -> StubReply:
+    def keys_seen(self) -> dict[str | None, int]:
+        """Requests per key sent (the `Authorization: Bearer` value; None without one)."""
+        with self._lock:
+            keys = [a.removeprefix("Bearer ") if a else None for a in self.authorizations]
+        return {k: keys.count(k) for k in dict.fromkeys(keys)}
+
+    def _next_reply(self, path: str, body: dict, authorization: str | None = None
+                    ) -> StubReply:
         with self._lock:
             self.requests.append(body)
             self.paths.append(path)
+            self.authorizations.append(authorization)
+        if self.api_key is not None and authorization != f"Bearer {self.api_key}":
+            return StubReply(status=401)
         if self.handler is not None:
             reply = self.handler(path, body)
             if reply is not None:
@@ -164,7 +183,8 @@ class OpenAIStub:
 
 
 def _error_body(status: int) -> dict:
-    kind = {429: "rate_limit_error", 400: "invalid_request_error"}.get(status, "server_error")
+    kind = {429: "rate_limit_error", 400: "invalid_request_error",
+            401: "authentication_error", 404: "not_found_error"}.get(status, "server_error")
     return {"error": {"message": f"stub error {status}", "type": kind, "code": str(status)}}
 
 
@@ -196,7 +216,7 @@ def _make_handler(stub: OpenAIStub) -> type[BaseHTTPRequestHandler]:
             length = int(self.headers.get("Content-Length") or 0)
             raw = self.rfile.read(length) if length else b""
             body = json.loads(raw or b"{}")
-            reply = stub._next_reply(self.path, body)
+            reply = stub._next_reply(self.path, body, self.headers.get("Authorization"))
             delay = reply.delay_s + stub.latency_s
             if delay:
                 time.sleep(delay)

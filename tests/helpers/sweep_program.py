@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Literal
 
 import synaray
+from synaray.saving import register_synaray_serializable
 from synaray.testing import FakeLanguageModel
 
 _SKILL = re.compile(r"skill=([0-9.]+)")
@@ -32,6 +33,7 @@ def truth(q: str) -> str:
     return "yes" if int(q) % 2 == 0 else "no"
 
 
+@register_synaray_serializable(package="tests_sweeps")  # Program.load (safe mode) finds it
 def skilled_handler(messages, schema):
     text = "\n".join(str(m.get("content", "")) for m in messages)
     match = _SKILL.search(text)

@@ -118,14 +118,28 @@ def test_server_object(local_lm_server):
     assert os.path.exists(local_lm_server.log_path)
 
 
-def test_thread_count_comes_from_the_environment(monkeypatch):
+def test_thread_count_comes_from_the_environment_or_the_free_cpus(monkeypatch):
     from synaray.errors import ConfigError
     from synaray.lm.local import default_threads
 
     monkeypatch.delenv("SYNARAY_LOCAL_LM_THREADS", raising=False)
+    monkeypatch.setattr(os, "sched_getaffinity", lambda pid: {0, 1}, raising=False)
+    monkeypatch.setattr(os, "getloadavg", lambda: (0.2, 0.0, 0.0))
     assert default_threads() == 2
-    monkeypatch.setenv("SYNARAY_LOCAL_LM_THREADS", "1")
-    assert default_threads() == 1
+    monkeypatch.setattr(os, "getloadavg", lambda: (1.6, 0.0, 0.0))
+    assert default_threads() == 1  # one of the two CPUs is busy
+    monkeypatch.setenv("SYNARAY_LOCAL_LM_THREADS", "3")
+    assert default_threads() == 3
     monkeypatch.setenv("SYNARAY_LOCAL_LM_THREADS", "many")
     with pytest.raises(ConfigError):
         default_threads()
+
+
+def test_free_cpu_threads_leaves_busy_cpus_alone():
+    from synaray.lm.local.server import MAX_AUTO_THREADS, free_cpu_threads
+
+    assert free_cpu_threads(2, 0.0) == 2
+    assert free_cpu_threads(2, 1.5) == 1  # round(1.5) == 2 busy CPUs: still one thread
+    assert free_cpu_threads(2, 7.0) == 1
+    assert free_cpu_threads(8, 2.4) == MAX_AUTO_THREADS
+    assert free_cpu_threads(4, 1.0) == 3

@@ -128,6 +128,15 @@ def test_cli_dry_run_lists_the_trials(tmp_path, capsys):
     assert not (tmp_path / "runs" / "dry").exists()
 
 
+def test_cli_dry_run_as_json_is_one_plan_object(tmp_path, capsys):
+    path = tmp_path / "s.yaml"
+    path.write_text(yaml.safe_dump(sweep_config(tmp_path, GRID), sort_keys=False))
+    assert main(["sweep", str(path), "--dry-run", "--name", "dry", "--log-format", "json"]) == 0
+    plan = json.loads(capsys.readouterr().out)
+    assert plan["event"] == "plan" and plan["name"] == "dry" and plan["method"] == "grid"
+    assert plan["trials"][3] == {"program.args.skill": 0.75, "optimizer.population_size": 2}
+
+
 def test_cli_bad_sweep_field_is_one_line_naming_the_key(tmp_path, capsys):
     config = sweep_config(tmp_path, {"optimizer.population_size": {"valuez": [1]}})
     path = tmp_path / "s.yaml"
@@ -147,11 +156,12 @@ def test_rows_from_tune_results_keep_failures_with_their_error(tmp_path):
 
     plan = plan_sweep(sweep_config(tmp_path, GRID), name="rows")
     ok = _row(plan, _FakeResult(2, {"val_reward": 0.5, "reward": 0.6, "lm_calls": 7,
-                                    "generations": 2, "fit_time_s": 1.5,
+                                    "lm_failures": 1, "generations": 2, "fit_time_s": 1.5,
                                     "run_name": "rows-t002", "best_program_path": "/p.json",
                                     "time_total_s": 9.0}))
     assert ok == {"trial": 2, "status": "ok", "val_reward": 0.5, "reward": 0.6,
-                  "test_reward": None, "lm_calls": 7, "generations": 2, "time_s": 1.5,
+                  "test_reward": None, "lm_calls": 7, "lm_failures": 1, "generations": 2,
+                  "time_s": 1.5,
                   "program.args.skill": 0.75, "optimizer.population_size": 1,
                   "run_name": "rows-t002", "best_program_path": "/p.json", "error": None}
     error = RuntimeError("Traceback (most recent call last):\n  File \"x.py\", line 1\n"

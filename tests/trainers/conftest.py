@@ -30,6 +30,7 @@ def demo_sensitive_handler(messages, schema):
     return {"answer": "no"}
 
 
+@register_synaray_serializable(package="tests")  # Program.load (safe mode) finds it
 class DemoSearch(Optimizer):
     """Test optimizer: each generation, new members get 2 random demos from rewarded traces."""
 

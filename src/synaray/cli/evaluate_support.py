@@ -6,6 +6,9 @@
 - When a program uses the bundled local model and no server is reachable, one runs for the
   duration of the command (exported to a Ray cluster this command starts, not to one it
   joins).
+- The programs are read (in safe mode, see `synaray.saving`) before anything is written;
+  a command that fails before any row is scored leaves no output behind (the results
+  folder if it made it, else the converted JSONL); scored rows stay, for a rerun to skip.
 
 Example:
     >>> summary = run_bulk_evaluate("runs/demo/best_program.json", "test.jsonl",  # doctest: +SKIP
@@ -16,12 +19,13 @@ Example:
 
 from __future__ import annotations
 
+import asyncio
 import os
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from synaray.data.datasets import read_jsonl_rows
-from synaray.errors import DataError
+from synaray.data.datasets import read_jsonl_rows, repeated_ids
+from synaray.errors import ConfigError, DataError
 
 __all__ = ["jsonl_to_parquet", "run_bulk_evaluate"]
 
@@ -40,6 +44,9 @@ def jsonl_to_parquet(uri: str, out: str, id_field: str = "id") -> str:
         raise DataError(f"{uri}: no rows to score.")
     if id_field == "id" and all("id" not in row for row in rows):
         rows = [{"id": str(n), **row} for n, row in enumerate(rows)]
+    repeated = repeated_ids([row.get(id_field) for row in rows])
+    if repeated:
+        raise DataError(f"{uri}: ids in column {id_field!r} must be unique; {repeated}.")
     try:
         table = pa.Table.from_pylist(rows)
     except (pa.ArrowInvalid, pa.ArrowTypeError) as exc:
@@ -50,6 +57,37 @@ def jsonl_to_parquet(uri: str, out: str, id_field: str = "id") -> str:
     target = f"{root.rstrip('/')}/input-{name}.parquet"
     pq.write_table(table, target, filesystem=fs)
     return target if "://" not in out else f"{out.rstrip('/')}/input-{name}.parquet"
+
+
+def _absent(out: str) -> bool:
+    import pyarrow.fs as pafs
+
+    from synaray.engines.ray.bulk_io import filesystem
+
+    fs, root = filesystem(out)
+    return fs.get_file_info(root).type == pafs.FileType.NotFound
+
+
+def _remove_partial_output(out: str, created: bool, converted: str | None) -> None:
+    """After a failure: nothing scored -> remove what this command wrote (best effort)."""
+    import pyarrow.fs as pafs
+
+    from synaray.engines.ray.bulk_io import filesystem
+
+    try:
+        fs, root = filesystem(out)
+        if fs.get_file_info(root).type != pafs.FileType.Directory:
+            return
+        names = [os.path.basename(i.path) for i in fs.get_file_info(
+            pafs.FileSelector(root, recursive=True))]
+        if any(name.startswith("part-") for name in names):
+            return  # scored rows: a rerun with the same --out continues from them
+        if created:
+            fs.delete_dir(root)
+        elif converted is not None:
+            fs.delete_file(filesystem(converted)[1])
+    except OSError:
+        pass
 
 
 def _payloads(program: Any, top_k: int | None) -> list[dict]:
@@ -69,23 +107,44 @@ def run_bulk_evaluate(program: Any, data: str, out: str, *, top_k: int | None = 
                       output_fields: Mapping[str, str] | None = None, id_field: str = "id",
                       reward: Any = None, metrics: Sequence[Any] | None = None,
                       batch_size: int = 64, concurrency: int = 16, num_workers: int = 2,
-                      address: str | None = None, verbose: bool = True) -> dict:
-    """`bulk_evaluate` with JSONL input and the local model handled; returns its summary."""
+                      address: str | None = None, verbose: bool = True,
+                      preflight: bool | None = None) -> dict:
+    """`bulk_evaluate` with JSONL input and the local model handled; returns its summary.
+
+    First (unless `preflight` is False) each model of the programs gets one cheap request
+    (`synaray.lm.preflight`): a model that cannot work stops the command before it writes.
+    """
     from synaray.config.program_building import payload_uses_local_model
     from synaray.config.sessions import local_model_session
     from synaray.engines.ray.bulk_evaluate import bulk_evaluate
+    from synaray.lm.preflight import models_in_payloads, preflight_enabled
+    from synaray.lm.preflight import preflight as run_preflight
+    from synaray.utils.progress import log_message
 
     def say(text: str) -> None:
         if verbose:
-            print(f"synaray: {text}", flush=True)
+            log_message(text)
 
-    if str(data).lower().endswith(JSONL_SUFFIXES):
-        data = jsonl_to_parquet(str(data), str(out), id_field)
-        say(f"JSONL converted to {data}")
-    needed = any(payload_uses_local_model(p) for p in _payloads(program, top_k))
-    with local_model_session(needed, export=not _joining(address), say=say):
-        return bulk_evaluate(program, data, out, input_fields=input_fields,
-                             output_fields=output_fields, id_field=id_field, reward=reward,
-                             metrics=metrics, top_k=top_k, batch_size=batch_size,
-                             concurrency=concurrency, num_workers=num_workers,
-                             address=address, verbose=verbose)
+    # A missing or refused program file fails here, before anything is written.
+    payloads = _payloads(program, top_k)
+    if preflight_enabled(preflight):  # before anything is written
+        asyncio.run(run_preflight(models_in_payloads(payloads)))
+    needed = any(payload_uses_local_model(p) for p in payloads)
+    created, converted, source = _absent(str(out)), None, data
+    try:
+        if str(data).lower().endswith(JSONL_SUFFIXES):
+            data = converted = jsonl_to_parquet(str(data), str(out), id_field)
+            say(f"JSONL converted to {data}")
+        with local_model_session(needed, export=not _joining(address), say=say):
+            return bulk_evaluate(program, data, out, input_fields=input_fields,
+                                 output_fields=output_fields, id_field=id_field,
+                                 reward=reward, metrics=metrics, top_k=top_k,
+                                 batch_size=batch_size, concurrency=concurrency,
+                                 num_workers=num_workers, address=address, verbose=verbose)
+    except BaseException as exc:
+        _remove_partial_output(str(out), created, converted)
+        if converted is not None and isinstance(exc, DataError | ConfigError) \
+                and converted in str(exc):
+            # name the user's file, not the copy that was just removed
+            raise type(exc)(str(exc).replace(converted, str(source))) from None
+        raise

@@ -4,7 +4,9 @@ Each subcommand is one function registered with `@command(...)`: it receives the
 arguments and returns the exit code. The registry builds the argparse tree, so adding
 `fit`, `evaluate`, `sweep`, `status` or `resume` is one more decorated function (with a
 function that declares its arguments). Heavy imports (Ray, litellm, llama_cpp) happen inside
-the command functions only. A `SynarayError` becomes one line on stderr and exit code 1.
+the command functions only. A `SynarayError` becomes one line on stderr and exit code 1
+(a failed preflight: its lines and exit code 3; a run stopped by the circuit breaker:
+its last errors and exit code 4).
 
 Example:
     $ synaray serve-local-lm --port 8080
@@ -22,7 +24,8 @@ from typing import Any
 
 from synaray.errors import SynarayError
 
-__all__ = ["build_parser", "command", "main", "positive_int"]
+__all__ = ["add_log_format_argument", "build_parser", "command", "json_output", "main",
+           "positive_int"]
 
 Handler = Callable[[argparse.Namespace], int]
 Arguments = Callable[[argparse.ArgumentParser], None]
@@ -56,6 +59,7 @@ _COMMAND_MODULES = (
     "synaray.cli.run_commands",      # fit, evaluate, resume
     "synaray.cli.sweep_command",     # sweep
     "synaray.cli.observe_commands",  # status, report
+    "synaray.cli.config_commands",   # config, init
 )
 
 
@@ -68,6 +72,19 @@ def _load_command_modules() -> None:
         except ModuleNotFoundError as exc:
             if exc.name != name:  # the module exists but one of its imports is missing
                 raise
+
+
+def add_log_format_argument(parser: argparse.ArgumentParser) -> None:
+    """`--log-format text|json`: json prints progress, messages and the summary as one JSON
+    object per line (`synaray.utils.progress`); `main` applies it with `--quiet`."""
+    parser.add_argument("--log-format", choices=["text", "json"], default="text",
+                        help="text (default) or json: one JSON object per progress line, "
+                             "message and summary, for machines")
+
+
+def json_output(args: argparse.Namespace) -> bool:
+    """Whether the command was asked for `--log-format json`."""
+    return getattr(args, "log_format", "text") == "json"
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -96,12 +113,24 @@ def main(argv: Sequence[str] | None = None) -> int:
     if run is None:
         parser.print_help()
         return 2
+    from synaray.utils.progress import log_event, progress_settings
+
     try:
-        return int(run(args) or 0)
+        with progress_settings(quiet=bool(getattr(args, "quiet", False)),
+                               log_format=getattr(args, "log_format", "text")):
+            return int(run(args) or 0)
     except SynarayError as exc:
-        message = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-        print(f"synaray {args.command}: error: {message}", file=sys.stderr)
-        return 1
+        text = str(exc).strip()
+        # one line, except for errors whose detail lines are the point (the models that
+        # failed the preflight, the last LM errors of a run the circuit breaker stopped)
+        message = text if exc.exit_code != 1 else (text.splitlines()[0] if text
+                                                    else type(exc).__name__)
+        if json_output(args):
+            log_event("error", {"command": args.command, "message": message,
+                                "error_type": type(exc).__name__}, sys.stderr)
+        else:
+            print(f"synaray {args.command}: error: {message}", file=sys.stderr)
+        return exc.exit_code
     except KeyboardInterrupt:
         return 130
 
@@ -124,8 +153,9 @@ def _serve_local_lm_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--n-ctx", type=positive_int, default=4096,
                         help="context size in tokens (default: 4096)")
     parser.add_argument("--threads", type=positive_int, default=None,
-                        help="CPU threads for generation (default: $SYNARAY_LOCAL_LM_THREADS "
-                             "or 2; 1 is steadier on a busy machine)")
+                        help="CPU threads for generation (default: $SYNARAY_LOCAL_LM_THREADS, "
+                             "else the free CPUs: usable CPUs minus the 1-minute load "
+                             "average, 1 to 4)")
     parser.add_argument("--startup-timeout", type=float, default=120.0,
                         help="seconds to wait for the server to answer (default: 120)")
 
@@ -136,14 +166,15 @@ def _serve_local_lm_arguments(parser: argparse.ArgumentParser) -> None:
 def serve_local_lm(args: argparse.Namespace) -> int:
     """Start the local LM server, print how to reach it, and stop it on SIGINT/SIGTERM."""
     from synaray.errors import LMServerError
-    from synaray.lm.local.server import local_lm_server
+    from synaray.lm.local.server import choose_threads, local_lm_server
 
+    threads, why = (args.threads, "--threads") if args.threads else choose_threads()
     stop = threading.Event()
     previous = _install_stop_handlers(stop)
     try:
-        with local_lm_server(port=args.port, n_ctx=args.n_ctx, n_threads=args.threads,
+        with local_lm_server(port=args.port, n_ctx=args.n_ctx, n_threads=threads,
                              startup_timeout_s=args.startup_timeout, record=True) as server:
-            _print_ready(server)
+            _print_ready(server, f"{threads} ({why})")
             while not stop.wait(0.5):
                 if not server.alive():
                     raise LMServerError(
@@ -155,9 +186,10 @@ def serve_local_lm(args: argparse.Namespace) -> int:
     return 0
 
 
-def _print_ready(server: Any) -> None:
+def _print_ready(server: Any, threads: str) -> None:
     print("synaray: local LM server ready (Ctrl-C to stop)\n"
           f"  model:    {server.model}\n"
+          f"  threads:  {threads}\n"
           f"  api_base: {server.api_base}\n"
           f'  example:  synaray.LanguageModel(model="{server.model}", '
           f'api_base="{server.api_base}", api_key="sk-local")\n'
@@ -181,4 +213,8 @@ def _restore_handlers(previous: dict[int, Any]) -> None:
 
 
 if __name__ == "__main__":  # pragma: no cover
-    sys.exit(main())
+    # `python -m synaray.cli.main`: run the imported module's `main`, the registry the
+    # subcommand modules fill (this file also runs as `__main__`, a second module object).
+    import importlib
+
+    sys.exit(importlib.import_module("synaray.cli.main").main())

@@ -100,8 +100,29 @@ def report(args: argparse.Namespace) -> int:
     path = build_report(args.run, storage=args.storage, out=args.out,
                         fail_below=args.fail_below, max_failures=args.max_failures,
                         force_svg=args.svg)
+    _print_changed(args.run, args.storage, args.max_failures)
     charts = sorted(p.name for p in path.parent.glob(f"{path.stem}-*")
                     if p.suffix in (".png", ".svg"))
     print(f"synaray: report written to {path}" + (f" (charts: {', '.join(charts)})"
                                                   if charts else ""), flush=True)
     return 0
+
+
+def _print_changed(run: str, storage: str | None, limit: int) -> None:
+    """The rows the search changed (improved, regressed) per split, as `fit` recorded them."""
+    from synaray.observability.run_files import open_run
+    from synaray.reports import RunData
+
+    data = RunData.load(open_run(run, storage))
+    for split, name in (("test", "test"), ("val", "validation")):
+        rows = data.predictions.get(split)
+        if not rows:
+            continue
+        changed = data.changed_rows(split)
+        print(f"{name}: {len(changed['improved'])} rows improved, "
+              f"{len(changed['regressed'])} regressed, of {len(rows)}")
+        for kind in ("regressed", "improved"):
+            for row in changed[kind][:limit]:
+                print(f"  {kind:<9} {row['id']:<12} reward {row['reward_before']:.3g} -> "
+                      f"{row['reward_after']:.3g}  expected {row['expected']}  before "
+                      f"{row['predicted_before']}  after {row['predicted_after']}")

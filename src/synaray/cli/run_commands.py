@@ -13,17 +13,53 @@ the command functions, so `synaray --help` stays quick.
 from __future__ import annotations
 
 import argparse
+import functools
 import os
+from collections.abc import Callable
 from typing import Any
 
-from synaray.cli.main import command, positive_int
-from synaray.errors import ConfigError
+from synaray.cli.main import add_log_format_argument, command, json_output, positive_int
+from synaray.errors import CheckpointError, ConfigError
+from synaray.utils.progress import log_event, log_message
 
 __all__ = ["evaluate_command", "fit_command", "resume_command"]
 
 
 def _say(text: str) -> None:
-    print(f"synaray: {text}", flush=True)
+    log_message(text)
+
+
+_TRUST_HELP = ("trust the files this command loads: import the modules a program file or a "
+               "stored run config names (default: only synaray's own and registered code)")
+
+
+def _trust(args: argparse.Namespace) -> Any:
+    """`safe_mode_scope(False)` with --trust-code, else a scope that changes nothing."""
+    from synaray.saving import safe_mode_scope
+
+    return safe_mode_scope(False if getattr(args, "trust_code", False) else None)
+
+
+def one_line_io_errors(run: Callable[[argparse.Namespace], int]
+                       ) -> Callable[[argparse.Namespace], int]:
+    """A command whose storage or file errors (`OSError`, as pyarrow raises for an
+    unreachable `s3://` endpoint) end as one line naming the storage, not a traceback."""
+
+    @functools.wraps(run)
+    def wrapper(args: argparse.Namespace) -> int:
+        try:
+            return run(args)
+        except OSError as exc:
+            from synaray.engines.ray.storage import redact_uri
+
+            text = " ".join(str(exc).split()) or type(exc).__name__
+            places = [f"{flag} {redact_uri(value)}" for flag, value in
+                      (("--storage", getattr(args, "storage", None)),
+                       ("--out", getattr(args, "out", None))) if value]
+            where = f" (with {', '.join(places)})" if places else ""
+            raise CheckpointError(f"{text}{where}") from None
+
+    return wrapper
 
 
 def _fmt(value: Any) -> str:
@@ -62,13 +98,25 @@ def _fit_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--resume", action="store_true",
                         help="continue the run named by --run-name (or run_name) from its "
                              "checkpoint instead of starting a new one")
+    parser.add_argument("--trust-code", action="store_true", help=_TRUST_HELP)
     parser.add_argument("--quiet", action="store_true", help="print only the final summary")
+    add_log_format_argument(parser)
+    add_no_preflight(parser)
+
+
+def add_no_preflight(parser: argparse.ArgumentParser) -> None:
+    """The `--no-preflight` flag of commands that call models."""
+    parser.add_argument("--no-preflight", action="store_true",
+                        help="skip the check that sends each model one cheap request before "
+                             "the run (for endpoints that charge per call)")
 
 
 def _fit_overrides(args: argparse.Namespace) -> dict[str, Any]:
     from synaray.config import parse_override
 
     overrides = dict(parse_override(text) for text in args.overrides)
+    if args.no_preflight:
+        overrides["training.preflight"] = False
     if args.address is not None:
         if args.engine == "local":
             raise ConfigError("--address joins a Ray cluster: it needs --engine ray.")
@@ -83,8 +131,11 @@ def _fit_overrides(args: argparse.Namespace) -> dict[str, Any]:
     return overrides
 
 
-def print_outcome(outcome: Any) -> None:
+def print_outcome(outcome: Any, as_json: bool = False) -> None:
     """The end of `fit`/`resume`: where the best program is, and its rewards."""
+    if as_json:
+        log_event("summary", outcome.to_dict())
+        return
     print(f"\nrun:          {outcome.run_name}")
     print(f"best program: {outcome.best_program_path}")
     print(f"stopped:      {outcome.stop_reason}")
@@ -97,12 +148,37 @@ def print_outcome(outcome: Any) -> None:
     for split, reward, metrics in rows:
         print(f"{split:<12} {_fmt(reward):>8}"
               + "".join(f" {_fmt(metrics.get(n)):>12}" for n in metric_names))
-    print(f"\n{outcome.generations} generations, {outcome.lm_calls} LM calls, "
-          f"{outcome.time_s:.0f} s", flush=True)
+    print_before_after(outcome)
+    print(f"\n{outcome.generations} generations, {outcome.lm_calls} LM calls "
+          f"({outcome.lm_failures} failed), {outcome.time_s:.0f} s", flush=True)
+
+
+def _signed(value: Any) -> str:
+    return "-" if value is None or value != value else f"{value:+.3f}"
+
+
+def print_before_after(outcome: Any) -> None:
+    """The program as given against the best one, per split, with the gain's 95% interval."""
+    comparison = getattr(outcome, "comparison", None) or {}
+    if not comparison:
+        return
+    print(f"\n{'before/after':<12} {'rows':>5} {'before':>8} {'after':>8} {'gain':>8} "
+          f"{'95% CI':>18} {'improved':>9} {'regressed':>9}")
+    for split, name in (("val", "validation"), ("test", "test")):
+        row = comparison.get(split)
+        if row is None:
+            continue
+        interval = f"[{_signed(row['ci_low'])}, {_signed(row['ci_high'])}]"
+        print(f"{name:<12} {row['rows']:>5} {_fmt(row['before']):>8} {_fmt(row['after']):>8} "
+              f"{_signed(row['gain']):>8} {interval:>18} {row['improved']:>9} "
+              f"{row['regressed']:>9}")
+    for split, uri in sorted((getattr(outcome, "predictions", None) or {}).items()):
+        print(f"per-row predictions ({split}): {uri}")
 
 
 @command("fit", arguments=_fit_arguments,
          help="Optimize the program of a run config (YAML/TOML) locally or on Ray.")
+@one_line_io_errors
 def fit_command(args: argparse.Namespace) -> int:
     """Load the config (with overrides), run it, print the best program and its rewards."""
     from synaray.config import load_run_config, run_fit
@@ -110,9 +186,10 @@ def fit_command(args: argparse.Namespace) -> int:
     overrides = _fit_overrides(args)
     if not args.quiet:
         _say(f"loading {args.config}")
-    config = load_run_config(args.config, overrides)
-    outcome = run_fit(config, resume=args.resume, verbose=not args.quiet)
-    print_outcome(outcome)
+    with _trust(args):
+        config = load_run_config(args.config, overrides)
+        outcome = run_fit(config, resume=args.resume, verbose=not args.quiet)
+    print_outcome(outcome, json_output(args))
     return 0
 
 
@@ -124,21 +201,40 @@ def _resume_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--address", default=None,
                         help="the Ray cluster to continue on ('auto' under `ray job submit`; "
                              "default: the run's own setting)")
+    parser.add_argument("--config", default=None, metavar="CONFIG",
+                        help="the config file the run was started with: the stored "
+                             "run_config.json may then run the code both name")
+    parser.add_argument("--trust-code", action="store_true", help=_TRUST_HELP)
     parser.add_argument("--quiet", action="store_true", help="print only the final summary")
+    add_log_format_argument(parser)
+    add_no_preflight(parser)
 
 
 @command("resume", arguments=_resume_arguments,
          help="Continue a run started by `synaray fit` from its last checkpoint.")
+@one_line_io_errors
 def resume_command(args: argparse.Namespace) -> int:
-    """Rebuild the run from its run_config.json and continue it (no evaluation is redone)."""
-    from synaray.config import load_saved_run_config, run_fit
+    """Rebuild the run from its run_config.json and continue it (no evaluation is redone).
 
-    overrides = {"engine.address": args.address} if args.address else None
-    config = load_saved_run_config(args.storage, args.run, overrides)
+    The stored config is a file in run storage, which others may write: code it names
+    outside synaray runs only with --trust-code or when --config names the same code.
+    """
+    from synaray.config import load_saved_run_config, parse_run_config, read_config_file, run_fit
+    from synaray.saving import safe_mode_scope
+
+    overrides: dict[str, Any] = {"engine.address": args.address} if args.address else {}
+    if args.no_preflight:
+        overrides["training.preflight"] = False
+    given = (parse_run_config(read_config_file(args.config), args.config, check_files=False)
+             if args.config else None)  # data files may be gone: the run kept its data
+    config = load_saved_run_config(args.storage, args.run, overrides or None,
+                                   trust_code=args.trust_code, given=given)
     if not args.quiet:
         _say(f"resuming {args.run} from {config.source}")
-    outcome = run_fit(config, resume=True, verbose=not args.quiet)
-    print_outcome(outcome)
+    trusted = args.trust_code or given is not None
+    with safe_mode_scope(not trusted, source=config.source):
+        outcome = run_fit(config, resume=True, verbose=not args.quiet)
+    print_outcome(outcome, json_output(args))
     return 0
 
 
@@ -184,7 +280,10 @@ def _evaluate_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--address", default=None,
                         help="join this Ray cluster ('auto' or host:port); default: the "
                              "running one or a new local one")
+    parser.add_argument("--trust-code", action="store_true", help=_TRUST_HELP)
     parser.add_argument("--quiet", action="store_true", help="no progress bar")
+    add_log_format_argument(parser)
+    add_no_preflight(parser)
 
 
 def _field_map(pairs: list[str], flag: str) -> dict[str, str] | None:
@@ -218,32 +317,41 @@ def _program_source(args: argparse.Namespace) -> str:
     return store.uri("").rstrip("/")  # the run folder: its top-k candidates
 
 
-def _print_summary(summary: dict, out: str) -> None:
+def _print_summary(summary: dict, out: str, as_json: bool = False) -> None:
+    if as_json:
+        log_event("summary", {"out": out, **summary})
+        return
     programs = summary.get("programs") or {}
     names = sorted({m for p in programs.values() for m in (p.get("metrics") or {})})
     print("\n" + f"{'program':<24} {'rows':>7} {'reward':>8}"
-          + "".join(f" {n:>12}" for n in names) + f" {'failures':>9} {'lm_calls':>9}")
+          + "".join(f" {n:>12}" for n in names)
+          + f" {'failures':>9} {'lm_calls':>9} {'lm_failed':>9}")
     for pid, p in programs.items():
         metrics = p.get("metrics") or {}
         print(f"{pid[:24]:<24} {p.get('rows', 0):>7} {_fmt(p.get('reward')):>8}"
               + "".join(f" {_fmt(metrics.get(n)):>12}" for n in names)
-              + f" {p.get('failures', 0):>9} {p.get('lm_calls', 0):>9}")
+              + f" {p.get('failures', 0):>9} {p.get('lm_calls', 0):>9}"
+              f" {p.get('lm_failures', 0):>9}")
     print(f"\nresults: {out} (summary.json, part-*.parquet)", flush=True)
 
 
 @command("evaluate", arguments=_evaluate_arguments,
          help="Score a saved program (or a run's best ones) on a dataset with Ray Data.")
+@one_line_io_errors
 def evaluate_command(args: argparse.Namespace) -> int:
     """Score, write per-row results and a summary, print the reward and metrics table."""
     from synaray.cli.evaluate_support import run_bulk_evaluate
 
-    program = _program_source(args)
-    summary = run_bulk_evaluate(
-        program, args.data, args.out, top_k=args.top_k,
-        input_fields=_field_map(args.input_field, "--input-field"),
-        output_fields=_field_map(args.output_field, "--output-field"),
-        id_field=args.id_field, reward=args.reward, metrics=args.metric,
-        batch_size=args.batch_size, concurrency=args.concurrency,
-        num_workers=args.num_workers, address=args.address, verbose=not args.quiet)
-    _print_summary(summary, args.out if "://" in args.out else os.path.abspath(args.out))
+    with _trust(args):
+        program = _program_source(args)
+        summary = run_bulk_evaluate(
+            program, args.data, args.out, top_k=args.top_k,
+            input_fields=_field_map(args.input_field, "--input-field"),
+            output_fields=_field_map(args.output_field, "--output-field"),
+            id_field=args.id_field, reward=args.reward, metrics=args.metric,
+            batch_size=args.batch_size, concurrency=args.concurrency,
+            num_workers=args.num_workers, address=args.address, verbose=not args.quiet,
+            preflight=False if args.no_preflight else None)
+    _print_summary(summary, args.out if "://" in args.out else os.path.abspath(args.out),
+                   json_output(args))
     return 0

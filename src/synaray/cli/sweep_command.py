@@ -15,7 +15,7 @@ from __future__ import annotations
 import argparse
 from typing import TYPE_CHECKING
 
-from synaray.cli.main import command, positive_int
+from synaray.cli.main import add_log_format_argument, command, json_output, positive_int
 
 if TYPE_CHECKING:
     from synaray.sweeps import SweepPlan
@@ -65,6 +65,10 @@ def _sweep_arguments(parser: argparse.ArgumentParser) -> None:
                         help="validate the sweep and list its trials without running them")
     parser.add_argument("--quiet", action="store_true",
                         help="print only the results table")
+    add_log_format_argument(parser)
+    parser.add_argument("--no-preflight", action="store_true",
+                        help="skip the check that sends each model one cheap request before "
+                             "the trials start (and in each trial)")
 
 
 def _print_plan(plan: SweepPlan) -> None:
@@ -73,6 +77,38 @@ def _print_plan(plan: SweepPlan) -> None:
     for index, trial in enumerate(plan.trials):
         settings = ", ".join(f"{k}={v!r}" for k, v in trial.items())
         print(f"  t{index:03d}  {settings}")
+
+
+def _run_with_json_lines(plan: SweepPlan, args: argparse.Namespace) -> int:
+    """`--log-format json`: the plan and the ranked results as one JSON object each (Ray
+    Tune's own text table is not printed)."""
+    import json
+
+    from synaray.sweeps import run_plan
+    from synaray.utils.progress import log_event
+
+    log_event("plan", {"name": plan.name, "method": plan.spec.method, "root": plan.root,
+                       "trials": list(plan.trials)})
+    if args.dry_run:
+        return 0
+    _preflight(plan)
+    result = run_plan(plan, address=args.address,
+                      max_concurrent_trials=args.max_concurrent_trials, verbose=False)
+    log_event("summary", {**json.loads(result.to_json()), "files": result.files})
+    return 0 if result.best is not None else 1
+
+
+def _preflight(plan: SweepPlan) -> None:
+    """One cheap request per distinct model section of the trials, before any trial."""
+    import asyncio
+
+    from synaray.config.components import build_language_model
+    from synaray.lm.preflight import preflight, preflight_enabled
+
+    models = [build_language_model(c.model, c.source) for c in plan.configs
+              if c.model is not None and preflight_enabled(c.training.preflight)]
+    if models:
+        asyncio.run(preflight(models))
 
 
 @command("sweep", arguments=_sweep_arguments,
@@ -84,16 +120,24 @@ def sweep_command(args: argparse.Namespace) -> int:
     from synaray.sweeps import plan_sweep, run_plan
 
     overrides = dict(parse_override(text) for text in args.overrides)
+    if args.no_preflight:
+        overrides["training.preflight"] = False
     plan = plan_sweep(args.config, storage=args.storage, name=args.name, overrides=overrides)
+    if json_output(args):
+        return _run_with_json_lines(plan, args)
     if args.dry_run or not args.quiet:
         _print_plan(plan)
     if args.dry_run:
         return 0
+    _preflight(plan)
     result = run_plan(plan, address=args.address,
                       max_concurrent_trials=args.max_concurrent_trials, verbose=not args.quiet)
     print()
     print(result.format_table())
     print(f"\nresults:      {result.files.get('csv')}\n              {result.files.get('json')}")
+    calls = sum(int(row.get("lm_calls") or 0) for row in result.rows)
+    lm_failures = sum(int(row.get("lm_failures") or 0) for row in result.rows)
+    print(f"LM calls:     {calls} ({lm_failures} failed)")
     failed = sum(1 for row in result.rows if row.get("status") != "ok")
     if failed:
         print(f"failed:       {failed} of {len(result.rows)} trials (see the error column)")

@@ -23,12 +23,14 @@ from synaray.config.components import (
     build_optimizer,
     build_reward,
     import_object,
+    is_synaray_path,
 )
 from synaray.config.messages import config_error, suggest
 from synaray.config.schema import RunConfig
 from synaray.errors import ConfigError
 
-__all__ = ["check_run_config", "data_format", "import_data_model"]
+__all__ = ["check_run_config", "check_stored_run_config", "code_references", "data_format",
+           "import_data_model"]
 
 _SUFFIXES = {".jsonl": "jsonl", ".ndjson": "jsonl", ".json": "jsonl", ".parquet": "parquet",
              ".pq": "parquet"}
@@ -91,7 +93,7 @@ def _check_program(config: RunConfig, source: str, check_files: bool) -> None:
         if not callable(builder):
             raise config_error(source, "program.builder", "a function that builds a Program",
                                program.builder)
-    elif check_files:
+    elif program.path is not None and check_files:
         _local_file(program.path, source, "program.path")
 
 
@@ -99,8 +101,11 @@ def _check_data(config: RunConfig, source: str, check_files: bool) -> None:
     data = config.data
     if data is None:
         return
-    import_data_model(data.input_model, source, "data.input_model")
-    import_data_model(data.output_model, source, "data.output_model")
+    if data.described():
+        _check_described(config, source)
+    else:
+        import_data_model(data.input_model, source, "data.input_model")
+        import_data_model(data.output_model, source, "data.output_model")
     for split in ("train", "validation", "test"):
         uri = getattr(data, split)
         if uri is None:
@@ -108,6 +113,22 @@ def _check_data(config: RunConfig, source: str, check_files: bool) -> None:
         data_format(uri, data.format, source)
         if check_files:
             _local_file(uri, source, f"data.{split}")
+
+
+def _check_described(config: RunConfig, source: str) -> None:
+    """Templates name plain columns; a program built from the data needs a model."""
+    from synaray.config.data_program import template_columns
+
+    for name, spec in config.data.inputs.items():
+        if spec.template is not None:
+            try:
+                template_columns(spec.template, f"data.inputs.{name}")
+            except ConfigError as exc:
+                raise ConfigError(f"{source}: {exc}") from None
+    if config.model is None and (config.program is None or config.program.from_data()):
+        raise ConfigError(f"{source}: model: missing required key: a program built from "
+                          "data.inputs/data.outputs needs a language model (e.g. "
+                          "model: local/smollm2-135m).")
 
 
 def check_run_config(config: RunConfig, source: str, check_files: bool = True) -> None:
@@ -125,3 +146,73 @@ def check_run_config(config: RunConfig, source: str, check_files: bool = True) -
     for n, metric in enumerate(config.metrics):
         build_metric(metric, source, f"metrics[{n}]")
     build_optimizer(config.optimizer, source, config.training.seed, config.budget, lm)
+
+
+def code_references(config: RunConfig) -> dict[str, str]:
+    """{key path: 'module:name'} of every name in `config` that points at code outside
+    synaray (a builder, data classes, a reward, metric or optimizer given as a path).
+
+    Example:
+        >>> from synaray.config.schema import RunConfig
+        >>> code_references(RunConfig(task="sports_understanding", model="local/smollm2",
+        ...                           optimizer="random_few_shot", reward="my.rewards:score"))
+        {'reward.name': 'my.rewards:score'}
+    """
+    refs: dict[str, str | None] = {}
+    if config.program is not None:
+        refs["program.builder"] = config.program.builder
+    if config.data is not None:
+        refs["data.input_model"] = config.data.input_model
+        refs["data.output_model"] = config.data.output_model
+    if config.reward is not None:
+        refs["reward.name"] = config.reward.name
+    for n, metric in enumerate(config.metrics):
+        refs[f"metrics[{n}].name"] = metric.name
+    refs["optimizer.name"] = config.optimizer.name
+    return {key: spec for key, spec in refs.items()
+            if spec and ":" in spec and not is_synaray_path(spec)}
+
+
+def _named(spec: str | None) -> str:
+    return repr(spec) if spec else "no code outside synaray"
+
+
+def check_stored_run_config(config: RunConfig, source: str, trust_code: bool = False,
+                            given: RunConfig | None = None) -> bool:
+    """Whether a run config read from run storage may run the code it names (`synaray
+    resume`): with `trust_code`, when it names none outside synaray, or when it names the
+    same code and the same program section (builder args, program file) as `given` (the
+    config the user started the run with); else ConfigError naming the key, the code and
+    the file, before anything is imported.
+
+    Returns:
+        True when the stored config is trusted (its code may be imported).
+    """
+    refs = code_references(config)
+    if trust_code:
+        return True
+    if given is not None:
+        theirs = code_references(given)
+        for key in sorted(set(refs) | set(theirs)):
+            if refs.get(key) != theirs.get(key):
+                raise ConfigError(
+                    f"{source}: {key}: the stored run config names {_named(refs.get(key))} "
+                    f"but {given.source} names {_named(theirs.get(key))}; resume with the "
+                    "config the run was started with, or with --trust-code if you trust the "
+                    "stored one.")
+        ours, their_program = (c.program.model_dump() if c.program else None
+                               for c in (config, given))
+        if ours != their_program:  # a builder's args or a program file chosen by the writer
+            raise ConfigError(
+                f"{source}: program: the stored run config's program section ({ours}) is not "
+                f"the one in {given.source} ({their_program}); resume with the config the run "
+                "was started with, or with --trust-code if you trust the stored one.")
+        return True
+    if refs:
+        named = ", ".join(f"{key}: {spec!r}" for key, spec in refs.items())
+        raise ConfigError(
+            f"{source}: refusing to import code outside synaray ({named}): a run config read "
+            "from run storage may name only synaray's own code unless you trust it. Pass "
+            "--trust-code (`synaray resume RUN --storage ... --trust-code`), or --config "
+            "with the config file you started the run with.")
+    return False

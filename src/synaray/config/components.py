@@ -31,6 +31,7 @@ __all__ = [
     "build_optimizer",
     "build_reward",
     "import_object",
+    "is_synaray_path",
     "located",
 ]
 
@@ -61,17 +62,30 @@ def located(exc: Exception, source: str, path: str) -> ConfigError:
 def _cwd_on_path() -> None:
     """Module paths in a config resolve from the current directory (the job's working dir
     under `ray job submit`), also when the `synaray` script's own folder is first on
-    sys.path."""
+    sys.path. The directory goes LAST: a `json.py` or `litellm.py` there never replaces an
+    installed module."""
     cwd = os.getcwd()
     if cwd not in sys.path:
-        sys.path.insert(0, cwd)
+        sys.path.append(cwd)
 
 
 def import_object(spec: str, source: str, path: str) -> Any:
-    """The object at `package.module:attr.attr`, or a ConfigError saying what went wrong."""
+    """The object at `package.module:attr.attr`, or a ConfigError saying what went wrong.
+
+    Inside `synaray.saving.safe_mode_scope(True)` (a run config read from run storage) only
+    synaray's own modules are imported; any other is refused before it is imported.
+    """
+    from synaray.saving import ALLOW_HINT, resolve_safe_mode
+
     module_name, _, attr = spec.partition(":")
     if not module_name or not attr:
         raise config_error(source, path, "a 'package.module:name' string", spec)
+    safe = resolve_safe_mode(None, default=False)
+    refused = ConfigError(f"{source}: {path}: refusing to import {spec!r}: a stored run "
+                          "config may name only synaray's own code unless trusted. "
+                          f"{ALLOW_HINT}")
+    if safe and not is_synaray_path(spec):
+        raise refused
     _cwd_on_path()
     try:
         obj: Any = importlib.import_module(module_name)
@@ -91,7 +105,16 @@ def import_object(spec: str, source: str, path: str) -> Any:
             raise ConfigError(f"{source}: {path}: {module_name!r} has no attribute {part!r} "
                               f"(from {spec!r}).{suggest(part, names)}")
         obj = getattr(obj, part)
+    if safe and (inspect.ismodule(obj) or not is_synaray_path(getattr(obj, "__module__", None)
+                                                            or "")):
+        raise refused  # not defined by synaray (e.g. `os.system` seen through a module)
     return obj
+
+
+def is_synaray_path(spec: str) -> bool:
+    """Whether `module:attr` names a module of synaray itself."""
+    module = spec.partition(":")[0]
+    return module == "synaray" or module.startswith("synaray.")
 
 
 # --- signatures -----------------------------------------------------------------------------
@@ -140,7 +163,8 @@ def _with_models(settings: Mapping[str, Any], source: str, path: str) -> dict[st
 def _embedding_model(spec: ModelConfig) -> Any:
     from synaray.lm import EmbeddingModel
 
-    return EmbeddingModel(model=spec.model, api_base=spec.api_base, cache=spec.cache)
+    return EmbeddingModel(model=spec.model, api_base=spec.api_base, cache=spec.cache,
+                          api_key_env=spec.api_key_env)
 
 
 def _names(registry: Iterable[str]) -> list[str]:
@@ -162,13 +186,12 @@ def build_language_model(spec: ModelConfig, source: str, path: str = "model",
     """A `LanguageModel` from the model section (the API key from `api_key_env`)."""
     from synaray.lm import LanguageModel
 
-    api_key = None
-    if spec.api_key_env:
-        api_key = os.environ.get(spec.api_key_env)
-        if api_key is None and need_key:
-            raise ConfigError(f"{source}: {path}.api_key_env: the environment variable "
-                              f"{spec.api_key_env!r} is not set.")
-    kwargs = {"api_base": spec.api_base, "api_key": api_key, "temperature": spec.temperature,
+    if spec.api_key_env and need_key and os.environ.get(spec.api_key_env) is None:
+        raise ConfigError(f"{source}: {path}.api_key_env: the environment variable "
+                          f"{spec.api_key_env!r} is not set.")
+    # The variable's name, not its value: each process that calls the model reads it.
+    kwargs = {"api_base": spec.api_base, "api_key_env": spec.api_key_env,
+              "temperature": spec.temperature,
               "max_tokens": spec.max_tokens, "timeout": spec.timeout, "retries": spec.retries,
               "cache": spec.cache, "max_concurrency": spec.max_concurrency,
               "structured_output": spec.structured_output}

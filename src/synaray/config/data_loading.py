@@ -46,6 +46,11 @@ def read_split(data: DataConfig, split: str, source: str = "<config>") -> Any:
     uri = getattr(data, split)
     if uri is None:
         return None
+    if data.described():
+        from synaray.config.data_program import data_models, described_dataset, read_rows
+
+        return described_dataset(read_rows(data, split, source), data, data_models(data),
+                                 str(uri))
     x_model = import_data_model(data.input_model, source, "data.input_model")
     y_model = import_data_model(data.output_model, source, "data.output_model")
     options = {"input_fields": data.input_fields, "output_fields": data.output_fields,
@@ -74,27 +79,44 @@ def load_splits(config: RunConfig) -> Splits:
     train = read_split(data, "train", source)
     if len(train) == 0:
         raise DataError(f"{data.train}: no rows: there is nothing to train on.")
+    if data.shuffle:
+        import numpy as np
+
+        from synaray.data import Dataset
+
+        order = np.random.default_rng(config.training.seed).permutation(len(train))
+        train = Dataset([train.ids[i] for i in order], train.x[order], train.y[order])
+    test = _nonempty(read_split(data, "test", source))
+    if data.test_split:
+        train, test = _held_out(train, data.test_split, f"{source}: data.test_split")
     val = _nonempty(read_split(data, "validation", source))
     split = config.training.validation_split
     if val is None and split:
-        n_val = int(len(train) * split)
-        if n_val == 0 or n_val == len(train):
-            raise ConfigError(f"{source}: training.validation_split: {split} of "
-                              f"{len(train)} rows leaves {n_val} for validation; expected "
-                              "at least one row on each side.")
-        train, val = train.take(0, len(train) - n_val), train.take(len(train) - n_val)
-    return Splits(train, val, _nonempty(read_split(data, "test", source)))
+        train, val = _held_out(train, split, f"{source}: training.validation_split")
+    return Splits(train, val, test)
+
+
+def _held_out(train: Any, fraction: float, what: str) -> tuple[Any, Any]:
+    """(the rest, the last `fraction` of the rows), or a ConfigError if a side is empty."""
+    n_out = int(len(train) * fraction)
+    if n_out == 0 or n_out == len(train):
+        raise ConfigError(f"{what}: {fraction} of {len(train)} rows leaves {n_out} held "
+                          "out; expected at least one row on each side.")
+    return train.take(0, len(train) - n_out), train.take(len(train) - n_out)
 
 
 def splits_from_storage(store: Any, config: RunConfig) -> Splits:
     """A resumed run's training and validation data, as the run stored them; test data
-    from the config when its file is still there (else none)."""
+    as stored (held out by `data.test_split`), else from the config when its file is still
+    there (else none)."""
     from synaray.data import Dataset
 
     train = Dataset.from_arrow(store.read_table("data/train.parquet"))
     val = (Dataset.from_arrow(store.read_table("data/val.parquet"))
            if store.exists("data/val.parquet") else None)
     test = None
+    if store.exists("data/test.parquet"):  # held out of the training file (test_split)
+        return Splits(train, val, Dataset.from_arrow(store.read_table("data/test.parquet")))
     try:
         test = (_task_splits(config).test if config.task is not None
                 else _nonempty(read_split(config.data, "test", config.source)))

@@ -6,7 +6,10 @@
   arguments it declares among `language_model`, `input_model`, `output_model`, `config`,
   plus `program.args`;
 - `program.path`: a saved program (`Program.save`, a run's `best_program.json`), local or
-  a URI.
+  a URI;
+- `data.inputs` and `data.outputs` (no builder or path): one `Generator` or
+  `ChainOfThought` (`program.kind`) built from them (`synaray.config.data_program`); the
+  reward defaults to exact match on the output fields, the metric to accuracy.
 
 Example:
     >>> import asyncio
@@ -53,7 +56,12 @@ async def _built_program(config: RunConfig, lm: Any) -> Any:
     source, spec = config.source, config.program
     builder = import_object(spec.builder, source, "program.builder")
     offered = {"language_model": lm, "config": config}
-    if config.data is not None:
+    if config.data is not None and config.data.described():
+        from synaray.config.data_program import data_models, with_resolved_labels
+
+        offered["input_model"], offered["output_model"] = data_models(
+            with_resolved_labels(config).data)
+    elif config.data is not None:
         offered["input_model"] = import_data_model(config.data.input_model, source,
                                                    "data.input_model")
         offered["output_model"] = import_data_model(config.data.output_model, source,
@@ -78,9 +86,26 @@ def _loaded_program(config: RunConfig) -> Any:
     return program_from_payload(read_program_payload(path), source=path)
 
 
-def _default_metrics(reward_name: str) -> list[ComponentConfig]:
+def _default_metrics(reward_name: str, **settings: Any) -> list[ComponentConfig]:
     name = "accuracy" if reward_name == "exact_match" else "f1_score"
-    return [ComponentConfig(name=name)]
+    return [ComponentConfig(name=name, **settings)]
+
+
+def _reward_and_metrics(config: RunConfig) -> tuple[ComponentConfig, list[ComponentConfig]]:
+    """The config's reward and metrics, or the defaults of a task or a described program."""
+    reward_ref, metric_refs = config.reward, list(config.metrics)
+    if config.task is not None:
+        from synaray.datasets import get_task
+
+        reward_ref = reward_ref or ComponentConfig(name=get_task(config.task.name).reward)
+        return reward_ref, metric_refs or _default_metrics(reward_ref.name)
+    if reward_ref is None and config.data is not None and config.data.described():
+        from synaray.config.data_program import default_reward_settings
+
+        reward_ref = ComponentConfig(**default_reward_settings(config.data))
+        fields = {"in_mask": list(config.data.outputs)}
+        return reward_ref, metric_refs or _default_metrics(reward_ref.name, **fields)
+    return reward_ref, metric_refs
 
 
 async def build_program(config: RunConfig, lm: Any = None) -> Any:
@@ -97,6 +122,10 @@ async def build_program(config: RunConfig, lm: Any = None) -> Any:
         lm = build_language_model(config.model, source, need_key=True)
     if config.task is not None:
         program = await _task_program(config, lm)
+    elif config.program is None or config.program.from_data():
+        from synaray.config.data_program import build_data_program
+
+        program = await build_data_program(config, lm)
     elif config.program.builder is not None:
         program = await _built_program(config, lm)
     else:
@@ -104,13 +133,7 @@ async def build_program(config: RunConfig, lm: Any = None) -> Any:
     if not isinstance(program, Program):
         raise ConfigError(f"{source}: program: expected the builder to return a "
                           f"synaray.Program; received {type(program).__name__}.")
-    reward_ref = config.reward
-    if reward_ref is None:  # a built-in task
-        from synaray.datasets import get_task
-
-        reward_ref = ComponentConfig(name=get_task(config.task.name).reward)
-    metric_refs = config.metrics or (_default_metrics(reward_ref.name)
-                                     if config.task is not None else [])
+    reward_ref, metric_refs = _reward_and_metrics(config)
     program.compile(
         reward=build_reward(reward_ref, source),
         metrics=[build_metric(m, source, f"metrics[{n}]") for n, m in enumerate(metric_refs)],

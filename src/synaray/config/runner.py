@@ -2,8 +2,11 @@
 
 Steps: build the compiled program, read the data, hold the local model server and the Ray
 connection open as needed, save the resolved config as `run_config.json` in the run's
-folder (so `synaray resume` can rebuild the run), fit with the config's engine, score the
-best program on the test split if there is one, and return a `FitOutcome` (also written as
+folder (so `synaray resume` can rebuild the run), score the program as given on the
+validation and test data (`training.compare_initial`; stored, so a resume does not score it
+again), fit with the config's engine, score the best program on the same rows, write the
+per-row predictions before and after (`predictions_<split>.parquet`, see
+`synaray.config.before_after`), and return a `FitOutcome` with both (also written as
 `outcome.json`).
 
 A run's folder is `<storage>/<run_name>/` (see `synaray.engines.ray.storage`); LocalEngine
@@ -53,11 +56,18 @@ class FitOutcome:
         test_reward: its mean reward on the test split, or None without one.
         history: per-epoch logs (`History.history`: reward, val_reward, val_<metric>...).
         lm_calls: LM calls made by the search (evaluations and proposals).
+        lm_failures: those of them that failed (after their retries).
         test_metrics: metric values on the test split.
         val_metrics: metric values of the best program on the validation data (last epoch).
         stop_reason: why the search stopped (epochs completed, a budget reached...).
         generations: training generations run.
         time_s: wall time of this call.
+        val_reward_before: the initial program's mean reward on the validation data (None
+            without validation data or with `training.compare_initial: false`).
+        test_reward_before: its mean reward on the test split.
+        comparison: per split ("val", "test"): rows, before, after, gain, its 95%
+            confidence interval (ci_low, ci_high; paired bootstrap), improved, regressed.
+        predictions: per split, the Parquet file of per-row predictions before and after.
 
     Example:
         >>> FitOutcome("demo", "/runs", "/runs/demo/best_program.json", 0.8, None,
@@ -77,6 +87,11 @@ class FitOutcome:
     stop_reason: str | None = None
     generations: int = 0
     time_s: float = 0.0
+    val_reward_before: float | None = None
+    test_reward_before: float | None = None
+    comparison: dict[str, dict[str, Any]] = dataclasses.field(default_factory=dict)
+    predictions: dict[str, str] = dataclasses.field(default_factory=dict)
+    lm_failures: int = 0
 
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)
@@ -110,16 +125,24 @@ def open_existing_run(storage: str, run_name: str) -> Any:
 
 
 def load_saved_run_config(storage: str, run_name: str,
-                          overrides: Mapping[str, Any] | None = None) -> RunConfig:
+                          overrides: Mapping[str, Any] | None = None, *,
+                          trust_code: bool = False, given: RunConfig | None = None
+                          ) -> RunConfig:
     """The resolved config that `run_fit` saved in a run's folder (for `synaray resume`).
 
     Local files are not required to exist: a resumed run reads its training data from the
-    run's folder.
+    run's folder. The stored file may name code outside synaray (a builder, a reward
+    function...) only with `trust_code`, or when `given` (the config the run was started
+    with) names the same code (`synaray.config.checks.check_stored_run_config`); otherwise
+    it is checked and built in safe mode (`synaray.saving`). Keep `run_fit` of an untrusted
+    config inside `synaray.saving.safe_mode_scope(True)` too, as `synaray resume` does.
 
     Raises:
-        ConfigError: no such run, or no run_config.json in it.
+        ConfigError: no such run, no run_config.json in it, or code that is not trusted.
     """
+    from synaray.config.checks import check_run_config, check_stored_run_config
     from synaray.config.loading import parse_run_config
+    from synaray.saving import safe_mode_scope
 
     store = open_existing_run(storage, run_name)
     storage = store.storage
@@ -129,7 +152,12 @@ def load_saved_run_config(storage: str, run_name: str,
                           "program.fit(..., resume=True).")
     data = store.read_json(RUN_CONFIG_FILE)
     data.update(run_name=run_name, storage=storage)
-    return parse_run_config(data, _shown(store, RUN_CONFIG_FILE), overrides, check_files=False)
+    source = _shown(store, RUN_CONFIG_FILE)
+    config = parse_run_config(data, source, overrides, check=False)
+    trusted = check_stored_run_config(config, source, trust_code, given)
+    with safe_mode_scope(not trusted, source=source):
+        check_run_config(config, source, check_files=False)
+    return config
 
 
 def _shown(store: Any, name: str) -> str:
@@ -144,9 +172,11 @@ def _shown_storage(storage: str) -> str:
 
 
 def _printer(verbose: bool) -> Callable[[str], None]:
+    from synaray.utils.progress import log_message
+
     def say(text: str) -> None:
         if verbose:
-            print(f"synaray: {text}", flush=True)
+            log_message(text)  # "synaray: text", or a JSON line with --log-format json
 
     return say
 
@@ -163,7 +193,7 @@ def _engine(config: RunConfig, storage: str, run_name: str) -> Any:
     return RayEngine(address=settings.address, num_evaluators=settings.num_evaluators,
                      max_concurrency=settings.max_concurrency, storage=storage,
                      run_name=run_name, rate_limits=limits, max_inflight=settings.max_inflight,
-                     chunk_size=settings.chunk_size)
+                     chunk_size=settings.chunk_size, env_vars=settings.env_vars)
 
 
 @dataclasses.dataclass
@@ -221,18 +251,35 @@ def _save_run_config(run: _Run) -> None:
 def _load_data(run: _Run) -> Any:
     from synaray.config.data_loading import load_splits, splits_from_storage
 
-    if run.resume and run.store.exists("data/train.parquet"):
-        splits = splits_from_storage(run.store, run.config)
-    else:
-        splits = load_splits(run.config)
+    try:
+        if run.resume and run.store.exists("data/train.parquet"):
+            splits = splits_from_storage(run.store, run.config)
+        else:
+            splits = load_splits(run.config)
+    except BaseException:
+        if not run.resume:  # a data error leaves no empty run folder behind
+            _remove_if_empty(run.store)
+        raise
     if not run.config.uses_ray() and not run.resume:  # RayEngine writes its own copy
         run.store.write_table("data/train.parquet", splits.train.to_arrow())
         if splits.val is not None:
             run.store.write_table("data/val.parquet", splits.val.to_arrow())
+    held_out = run.config.data is not None and run.config.data.test_split
+    if held_out and not run.resume and splits.test is not None:  # resume reads it back
+        run.store.write_table("data/test.parquet", splits.test.to_arrow())
     run.say(f"data: {len(splits.train)} training, "
             f"{len(splits.val) if splits.val is not None else 0} validation, "
             f"{len(splits.test) if splits.test is not None else 0} test examples")
     return splits
+
+
+def _remove_if_empty(store: Any) -> None:
+    """Delete the run's folder if nothing was written to it (never a file of a run)."""
+    import pyarrow.fs as pafs
+
+    with contextlib.suppress(OSError):
+        if not store.fs.get_file_info(pafs.FileSelector(store.root, recursive=True)):
+            store.fs.delete_dir(store.root)
 
 
 async def _fit(run: _Run, program: Any, splits: Any, callbacks: Sequence[Any] | None,
@@ -251,23 +298,97 @@ async def _fit(run: _Run, program: Any, splits: Any, callbacks: Sequence[Any] | 
     history = await program.fit(splits.train, validation_data=splits.val,
                                 epochs=config.training.epochs,
                                 batch_size=config.training.batch_size, callbacks=cbs,
-                                engine=engine, verbose=verbose, resume=run.resume)
+                                engine=engine, verbose=verbose, resume=run.resume,
+                                preflight=False,  # done by run_fit, before anything is written
+                                circuit_breaker=config.training.circuit_breaker.to_fit_argument())
     return history
 
 
-async def _test(run: _Run, program: Any, test: Any, verbose: bool) -> dict:
-    if test is None:
-        return {}
-    run.say(f"scoring the best program on {len(test)} test examples")
-    engine = _engine(run.config, run.storage, f"{run.run_name}-test")
-    return await program.evaluate(test, batch_size=run.config.engine.max_concurrency,
-                                  engine=engine, verbose=verbose)
+_SPLITS = (("val", "validation"), ("test", "test"))
 
 
-def _outcome(run: _Run, history: Any, test: dict, started: float) -> FitOutcome:
+def _scored_splits(splits: Any, compare: bool) -> dict[str, Any]:
+    """The splits scored before and after: validation and test (test only without compare)."""
+    datasets = {"val": splits.val, "test": splits.test} if compare else {"test": splits.test}
+    return {name: ds for name, ds in datasets.items() if ds is not None}
+
+
+async def _score(run: _Run, program: Any, datasets: dict[str, Any], label: str,
+                 verbose: bool) -> tuple[dict, dict]:
+    """Per split: the evaluation logs and the per-row records of the program as it is."""
+    from synaray.config.before_after import row_records
+
+    logs, rows = {}, {}
+    for split, dataset in datasets.items():
+        engine = _engine(run.config, run.storage, f"{run.run_name}-{label}{split}")
+        result = await program.evaluate(dataset, batch_size=run.config.engine.max_concurrency,
+                                        engine=engine, verbose=verbose, return_predictions=True)
+        rows[split] = row_records(result.pop("predictions"))
+        logs[split] = result
+    return logs, rows
+
+
+async def _score_before(run: _Run, program: Any, splits: Any, verbose: bool
+                        ) -> tuple[dict, dict]:
+    """The initial program's scores: read from the run folder when stored, else measured."""
+    from synaray.config.before_after import BEFORE_FILE, rows_table
+
+    store = run.store
+    if not run.config.training.compare_initial:
+        return {}, {}
+    if run.resume and store.exists(BEFORE_FILE):
+        logs = store.read_json(BEFORE_FILE)
+        rows = {split: store.read_table(f"before/{split}.parquet").to_pylist()
+                for split in logs if store.exists(f"before/{split}.parquet")}
+        run.say(f"initial program: scores read from {_shown(store, BEFORE_FILE)}")
+        return logs, rows
+    datasets = _scored_splits(splits, True)
+    if not datasets:
+        return {}, {}
+    sizes = ", ".join(f"{len(d)} {dict(_SPLITS)[s]}" for s, d in datasets.items())
+    run.say(f"scoring the initial program on {sizes} examples")
+    logs, rows = await _score(run, program, datasets, "before-", verbose)
+    for split, records in rows.items():
+        store.write_table(f"before/{split}.parquet", rows_table(records))
+    store.write_json(BEFORE_FILE, logs)
+    return logs, rows
+
+
+async def _score_after(run: _Run, program: Any, splits: Any, verbose: bool
+                       ) -> tuple[dict, dict]:
+    """The best program's scores on the splits scored before (the test split at least)."""
+    datasets = _scored_splits(splits, run.config.training.compare_initial)
+    if datasets:
+        run.say("scoring the best program on " + ", ".join(
+            f"{len(d)} {dict(_SPLITS)[s]}" for s, d in datasets.items()) + " examples")
+    return await _score(run, program, datasets, "", verbose)
+
+
+def _compare(run: _Run, splits: Any, before: dict, after: dict) -> tuple[dict, dict]:
+    """Per split: the paired summary, and the per-row predictions file written."""
+    from synaray.config.before_after import compare, prediction_table, predictions_file
+
+    summaries, files = {}, {}
+    datasets = _scored_splits(splits, True)
+    for split, dataset in datasets.items():
+        if split not in before or split not in after:
+            continue
+        table = prediction_table(dataset, before[split], after[split])
+        name = predictions_file(split)
+        run.store.write_table(name, table)
+        files[split] = run.store.uri(name)
+        summaries[split] = compare(table.column("reward_before").to_pylist(),
+                                   table.column("reward_after").to_pylist(),
+                                   seed=run.config.training.seed)
+    return summaries, files
+
+
+def _outcome(run: _Run, history: Any, after: dict, before: dict, started: float) -> FitOutcome:
     optimizer = history.optimizer
+    test = after.get("test", {})
     metrics = {k: v for k, v in test.items()
-               if k not in ("reward", "lm_calls", "failures", "time_s", "predictions")}
+               if k not in ("reward", "lm_calls", "lm_failures", "failures", "time_s",
+                            "predictions")}
     val_metrics = {k.removeprefix("val_"): v[-1] for k, v in history.history.items()
                    if k.startswith("val_") and k != "val_reward" and v}
     return FitOutcome(
@@ -275,19 +396,29 @@ def _outcome(run: _Run, history: Any, test: dict, started: float) -> FitOutcome:
         best_program_path=run.store.uri("best_program.json"),
         val_reward=optimizer.best_val_reward, test_reward=test.get("reward"),
         history=dict(history.history), lm_calls=int(optimizer.spent.lm_calls),
+        lm_failures=int(optimizer.spent.lm_failures),
         test_metrics=metrics, val_metrics=val_metrics, stop_reason=optimizer.stop_reason,
-        generations=int(optimizer.generation), time_s=time.monotonic() - started)
+        generations=int(optimizer.generation), time_s=time.monotonic() - started,
+        val_reward_before=before.get("val", {}).get("reward"),
+        test_reward_before=before.get("test", {}).get("reward"))
 
 
 async def run_fit_async(config: RunConfig, *, callbacks: Sequence[Any] | None = None,
                         resume: bool = False, verbose: bool = True) -> FitOutcome:
     """`run_fit` for code already inside an event loop."""
+    from synaray.config.data_program import with_resolved_labels
     from synaray.config.program_building import build_program, uses_local_model
     from synaray.config.sessions import local_model_session, ray_session
+    from synaray.lm.preflight import preflight, preflight_enabled
 
     started = time.monotonic()
     say = _printer(verbose)
+    config = with_resolved_labels(config, say)  # saved resolved: a resume reads no data
     program = await build_program(config)
+    if preflight_enabled(config.training.preflight):  # before anything is written
+        checked = await preflight([program, program.reward, program.optimizer])
+        if checked:
+            say(f"preflight: {checked} model(s) answered")
     run = _open_run(config, program, resume, say)
     splits = _load_data(run)
     joining = config.uses_ray() and _joining(config)
@@ -297,9 +428,11 @@ async def run_fit_async(config: RunConfig, *, callbacks: Sequence[Any] | None = 
             stack.enter_context(ray_session(config.engine.address, joining, say))
         if not resume:
             _save_run_config(run)
+        before, before_rows = await _score_before(run, program, splits, verbose)
         history = await _fit(run, program, splits, callbacks, verbose)
-        test = await _test(run, program, splits.test, verbose)
-    outcome = _outcome(run, history, test, started)
+        after, after_rows = await _score_after(run, program, splits, verbose)
+    outcome = _outcome(run, history, after, before, started)
+    outcome.comparison, outcome.predictions = _compare(run, splits, before_rows, after_rows)
     run.store.write_json(OUTCOME_FILE, outcome.to_dict())
     return outcome
 
@@ -322,6 +455,10 @@ def run_fit(config: RunConfig, *, callbacks: Sequence[Any] | None = None,
     Raises:
         ConfigError: a bad config, an existing run (without `resume`) or nothing to resume.
         DataError: unreadable data.
+        PreflightError: a model cannot work (checked before anything is written, unless
+            `training.preflight` is false).
+        LMFailuresError: the circuit breaker stopped the run (`training.circuit_breaker`);
+            its checkpoint is kept for `resume`.
     """
     return asyncio.run(run_fit_async(config, callbacks=callbacks, resume=resume,
                                      verbose=verbose))

@@ -17,7 +17,8 @@ import pydantic
 from synaray.data.data_model import DataModel
 from synaray.errors import DataError
 
-__all__ = ["Dataset", "load_jsonl", "load_parquet", "read_jsonl_rows", "rows_to_dataset"]
+__all__ = ["Dataset", "load_jsonl", "load_parquet", "read_jsonl_rows", "repeated_ids",
+           "rows_to_dataset", "validation_reasons"]
 
 
 class Dataset:
@@ -44,8 +45,9 @@ class Dataset:
                 f"{'None' if y is None else len(y)}."
             )
         self.ids = [str(i) for i in ids]
-        if len(set(self.ids)) != len(self.ids):
-            raise DataError("Expected unique example ids; some ids repeat.")
+        repeated = repeated_ids(self.ids)
+        if repeated:
+            raise DataError(f"Expected unique example ids; {repeated}.")
         self.x = _object_array(x)
         self.y = None if y is None else _object_array(y)
         self._index = {i: n for n, i in enumerate(self.ids)}
@@ -126,6 +128,62 @@ def _object_array(values: Sequence[Any]) -> np.ndarray:
     return arr
 
 
+def repeated_ids(ids: Sequence[Any], shown: int = 5) -> str:
+    """`'a' (rows 1, 3), 'b' (rows 2, 5)` style text naming repeated ids and their rows
+    (missing ids, None, are not counted); an empty string when no id repeats.
+
+    Example:
+        >>> repeated_ids(["a", "b", "a"])
+        "repeated: 'a' (rows 1, 3)"
+    """
+    rows: dict[str, list[int]] = {}
+    for n, i in enumerate(ids, 1):
+        if i is not None:
+            rows.setdefault(str(i), []).append(n)
+    repeated = [(i, r) for i, r in rows.items() if len(r) > 1]
+    if not repeated:
+        return ""
+    text = ", ".join(f"{i!r} (rows {', '.join(map(str, r[:5]))}"
+                     f"{', ...' if len(r) > 5 else ''})" for i, r in repeated[:shown])
+    more = f" and {len(repeated) - shown} more" if len(repeated) > shown else ""
+    return f"repeated: {text}{more}"
+
+
+def _shown(value: Any) -> str:
+    text = repr(value)
+    return text if len(text) <= 60 else text[:57] + "..."
+
+
+def validation_reasons(exc: pydantic.ValidationError,
+                       columns: Mapping[str, str] | None = None, shown: int = 3) -> str:
+    """`field 'x': Input should be a valid string (got 12)` for each problem pydantic found
+    (the data column named too when it differs from the field).
+
+    Example:
+        >>> class Q(DataModel):
+        ...     x: str
+        >>> try:
+        ...     Q(x=12)
+        ... except pydantic.ValidationError as exc:
+        ...     print(validation_reasons(exc))
+        field 'x': Input should be a valid string (got 12)
+    """
+    errors = exc.errors(include_url=False)
+    parts = []
+    for error in errors[:shown]:
+        loc = tuple(error.get("loc") or ())
+        name = ".".join(str(part) for part in loc) or "(the row)"
+        column = (columns or {}).get(str(loc[0])) if loc else None
+        text = f"field {name!r}" + (f" (column {column!r})" if column and column != loc[0]
+                                    else "")
+        text += f": {error['msg']}"
+        if error["type"] != "missing" and "input" in error:
+            text += f" (got {_shown(error['input'])})"
+        parts.append(text)
+    more = f"; and {len(errors) - shown} more" if len(errors) > shown else ""
+    return "; ".join(parts) + more
+
+
 def _build(model: type[DataModel], row: Mapping[str, Any], fields: Mapping[str, str] | None,
            where: str) -> DataModel:
     if fields is None:
@@ -141,7 +199,8 @@ def _build(model: type[DataModel], row: Mapping[str, Any], fields: Mapping[str, 
     try:
         return model(**values)
     except pydantic.ValidationError as exc:
-        raise DataError(f"{where}: the row does not fit {model.__name__}: {exc}") from exc
+        raise DataError(f"{where}: the row does not fit {model.__name__}: "
+                        f"{validation_reasons(exc, fields)}") from None
 
 
 def rows_to_dataset(rows: Sequence[Mapping[str, Any]], input_data_model: type[DataModel],
@@ -161,6 +220,9 @@ def rows_to_dataset(rows: Sequence[Mapping[str, Any]], input_data_model: type[Da
         xs.append(_build(input_data_model, row, input_fields, where))
         if output_data_model is not None:
             ys.append(_build(output_data_model, row, output_fields, where))
+    repeated = repeated_ids(ids)
+    if repeated:
+        raise DataError(f"{source}: ids in column {id_field!r} must be unique; {repeated}.")
     return Dataset(ids, xs, ys if output_data_model is not None else None)
 
 

@@ -65,6 +65,9 @@ class ModelClient:
         model: the litellm model name, e.g. "openai/gpt-4o-mini" or "local/minilm".
         api_base: the endpoint, when not the provider's default.
         api_key: the key; never written to configs or reprs.
+        api_key_env: the name of the environment variable holding the key (written to
+            configs; each process reads the variable from its own environment, see
+            `synaray.lm.keys`).
         timeout: seconds before one request is abandoned (then retried).
         retries: retries after the first attempt, for 429, timeouts and 5xx.
         cache: True (the file `$SYNARAY_CACHE_DIR/lm_cache.sqlite`), False/None (off), or
@@ -76,8 +79,9 @@ class ModelClient:
     """
 
     def __init__(self, model: str, *, api_base: str | None = None, api_key: str | None = None,
-                 timeout: float = 60.0, retries: int = 4, cache: bool | str | None = True,
-                 max_concurrency: int = 8, backoff_base_s: float = 1.0,
+                 api_key_env: str | None = None, timeout: float = 60.0, retries: int = 4,
+                 cache: bool | str | None = True, max_concurrency: int = 8,
+                 backoff_base_s: float = 1.0,
                  backoff_max_s: float = 30.0, **litellm_kwargs: Any) -> None:
         if not isinstance(model, str) or not model.strip():
             raise ConfigError(f"Invalid value for argument `model`. Received: {model!r}. "
@@ -85,6 +89,10 @@ class ModelClient:
         if api_base is not None and not isinstance(api_base, str):
             raise ConfigError(f"Invalid value for argument `api_base`. Received: {api_base!r}. "
                               "Expected a URL string or None.")
+        if api_key_env is not None and (not isinstance(api_key_env, str)
+                                        or not api_key_env.strip()):
+            raise ConfigError(f"Invalid value for argument `api_key_env`. Received: "
+                              f"{api_key_env!r}. Expected the name of an environment variable.")
         check_positive("timeout", timeout)
         check_positive("max_concurrency", max_concurrency, integer=True)
         if isinstance(cache, os.PathLike):
@@ -95,6 +103,7 @@ class ModelClient:
         self.model = model
         self.api_base = api_base.rstrip("/") if api_base else None
         self.api_key = api_key
+        self.api_key_env = api_key_env
         self.timeout = float(timeout)
         self.cache = cache
         self.max_concurrency = max_concurrency
@@ -160,6 +169,12 @@ class ModelClient:
                 limiter.report(self.model, 200, None)
             return result
 
+    def _api_key(self) -> str | None:
+        """The key to send from this process (`synaray.lm.keys.resolve_api_key`)."""
+        from synaray.lm.keys import resolve_api_key
+
+        return resolve_api_key(self)
+
     def _semantic_kwargs(self, extra: dict[str, Any]) -> dict[str, Any]:
         merged = {**self.litellm_kwargs, **extra}
         return {k: v for k, v in merged.items() if k not in NON_SEMANTIC_KWARGS}
@@ -182,6 +197,7 @@ class ModelClient:
         config = {
             "model": self.model,
             "api_base": self.api_base,
+            **({"api_key_env": self.api_key_env} if self.api_key_env else {}),
             "timeout": self.timeout,
             "retries": self.retry_policy.retries,
             "cache": self.cache,

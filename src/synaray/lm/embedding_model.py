@@ -28,6 +28,7 @@ class EmbeddingModel(ModelClient):
             in-process with onnxruntime (384 dimensions, unit norm; needs the `local` extra).
         api_base: the endpoint, when not the provider's default.
         api_key: the key; never written to configs or reprs.
+        api_key_env: the name of the environment variable holding the key (in configs).
         cache: True (the file `$SYNARAY_CACHE_DIR/lm_cache.sqlite`), False/None (off), or
             the path of a SQLite file. Each text is cached on its own.
         batch_size: texts per request.
@@ -54,11 +55,11 @@ class EmbeddingModel(ModelClient):
                  cache: bool | str | None = True, batch_size: int = 64,
                  timeout: float = 60.0, retries: int = 4, max_concurrency: int = 8,
                  backoff_base_s: float = 1.0, backoff_max_s: float = 30.0,
-                 **litellm_kwargs: Any) -> None:
-        super().__init__(model, api_base=api_base, api_key=api_key, timeout=timeout,
-                         retries=retries, cache=cache, max_concurrency=max_concurrency,
-                         backoff_base_s=backoff_base_s, backoff_max_s=backoff_max_s,
-                         **litellm_kwargs)
+                 api_key_env: str | None = None, **litellm_kwargs: Any) -> None:
+        super().__init__(model, api_base=api_base, api_key=api_key, api_key_env=api_key_env,
+                         timeout=timeout, retries=retries, cache=cache,
+                         max_concurrency=max_concurrency, backoff_base_s=backoff_base_s,
+                         backoff_max_s=backoff_max_s, **litellm_kwargs)
         check_positive("batch_size", batch_size, integer=True)
         if model.startswith("local/"):
             from synaray.lm.local.names import check_local_embedding_model
@@ -147,8 +148,9 @@ class EmbeddingModel(ModelClient):
                                    "max_retries": NO_SDK_RETRIES}
         if self.api_base:
             request["api_base"] = self.api_base
-        if self.api_key:
-            request["api_key"] = self.api_key
+        api_key = self._api_key()
+        if api_key:
+            request["api_key"] = api_key
 
         tokens = estimate_tokens(texts)
 

@@ -14,7 +14,7 @@ import pydantic
 
 from synaray.errors import ConfigError, LMError, LMOutputError
 from synaray.lm._litellm import NO_SDK_RETRIES, import_litellm
-from synaray.lm.base import ModelClient, check_positive, estimate_tokens
+from synaray.lm.base import ModelClient, estimate_tokens
 from synaray.lm.cache import cache_key
 from synaray.lm.hooks import ObservedCall, has_call_observers, observe_call
 from synaray.lm.local.names import LOCAL_TIMEOUT_S
@@ -22,12 +22,14 @@ from synaray.lm.parsing import (
     describe_validation_error,
     extract_json,
     repair_messages,
+    repeating_tail,
     validate_json,
     with_schema_instructions,
 )
 from synaray.lm.results import LMResult
 from synaray.lm.retry import call_with_retries
 from synaray.lm.schema_memo import memo_for
+from synaray.lm.token_budget import max_tokens_for_schema
 from synaray.lm.transport import ChatReply, check_transport, choose_transport
 from synaray.lm.transport.choice import transport_setting
 from synaray.lm.transport.reply import reply_from_litellm
@@ -69,7 +71,10 @@ class LanguageModel(ModelClient):
         api_base: the endpoint, when not the provider's default.
         api_key: the key; never written to configs or reprs.
         temperature: sampling temperature (0 = greedy).
-        max_tokens: longest answer, in tokens.
+        max_tokens: longest answer, in tokens; "auto" (the default) sizes it to the output
+            schema of each call (`synaray.lm.token_budget.max_tokens_for_schema`: a few
+            dozen tokens for a label, 512 for free text, 512 without a schema); None sends
+            no limit.
         timeout: seconds before one request is abandoned (then retried); None means 60,
             or 300 for `local/` models (the local server queues requests one at a time).
         retries: retries after the first attempt, for 429, timeouts and 5xx; other 4xx
@@ -85,6 +90,8 @@ class LanguageModel(ModelClient):
             json_schema where litellm says the model supports it, else json_object.
         backoff_base_s: first backoff delay in seconds, doubled at each retry.
         backoff_max_s: longest backoff delay in seconds.
+        api_key_env: the name of the environment variable holding the key: written to
+            configs, read by every process that calls the model (`synaray.lm.keys`).
         transport: how requests are sent: "auto" (a direct HTTP/1.1 client for `openai/...`
             models with an `api_base` and for `local/...` models, litellm for the rest),
             "litellm" (always litellm) or "http" (always the direct client; `openai/...` and
@@ -112,22 +119,26 @@ class LanguageModel(ModelClient):
     transport = "auto"  # class default: objects pickled before the argument existed
 
     def __init__(self, model: str, api_base: str | None = None, api_key: str | None = None,
-                 temperature: float = 0.0, max_tokens: int | None = 512,
+                 temperature: float = 0.0, max_tokens: int | str | None = "auto",
                  timeout: float | None = None, retries: int = 4, cache: bool | str | None = True,
                  max_concurrency: int = 8, structured_output: str = "auto",
                  backoff_base_s: float = 1.0, backoff_max_s: float = 30.0,
-                 transport: str = "auto", **litellm_kwargs: Any) -> None:
+                 api_key_env: str | None = None, transport: str = "auto",
+                 **litellm_kwargs: Any) -> None:
         if timeout is None:
             timeout = LOCAL_TIMEOUT_S if str(model).startswith("local/") else DEFAULT_TIMEOUT_S
-        super().__init__(model, api_base=api_base, api_key=api_key, timeout=timeout,
-                         retries=retries, cache=cache, max_concurrency=max_concurrency,
-                         backoff_base_s=backoff_base_s, backoff_max_s=backoff_max_s,
-                         **litellm_kwargs)
+        super().__init__(model, api_base=api_base, api_key=api_key, api_key_env=api_key_env,
+                         timeout=timeout, retries=retries, cache=cache,
+                         max_concurrency=max_concurrency, backoff_base_s=backoff_base_s,
+                         backoff_max_s=backoff_max_s, **litellm_kwargs)
         if isinstance(temperature, bool) or not isinstance(temperature, int | float) \
                 or temperature < 0:
             raise ConfigError(f"Invalid value for argument `temperature`. Received: "
                               f"{temperature!r}. Expected a number >= 0.")
-        check_positive("max_tokens", max_tokens, integer=True, allow_none=True)
+        if max_tokens != "auto" and (isinstance(max_tokens, bool) or not (
+                max_tokens is None or (isinstance(max_tokens, int) and max_tokens > 0))):
+            raise ConfigError(f"Invalid value for argument `max_tokens`. Received: "
+                              f"{max_tokens!r}. Expected a positive integer, 'auto' or None.")
         if structured_output not in STRUCTURED_OUTPUT_MODES:
             raise ConfigError(f"Invalid value for argument `structured_output`. Received: "
                               f"{structured_output!r}. Expected one of {STRUCTURED_OUTPUT_MODES}.")
@@ -234,12 +245,14 @@ class LanguageModel(ModelClient):
                                     json=validate_json(extract_json(text), data_model))
             except (ValueError, pydantic.ValidationError) as exc:
                 problem = describe_validation_error(exc)
+            self._raise_if_looping(text, data_model, "")  # a repair would loop again
             repair = {**request,
                       "messages": repair_messages(request["messages"], text, problem)}
             text = await self._send(repair, tally)
             try:
                 data = validate_json(extract_json(text), data_model)
             except (ValueError, pydantic.ValidationError) as exc:
+                self._raise_if_looping(text, data_model, " after one repair attempt")
                 raise LMOutputError(
                     f"{self.model}: the answer does not fit {data_model.__name__} after one "
                     f"repair attempt: {describe_validation_error(exc)}") from exc
@@ -247,6 +260,13 @@ class LanguageModel(ModelClient):
         except LMError as exc:
             return self._result(tally, ok=False, text=text, error=str(exc),
                                 error_type=type(exc).__name__)
+
+    def _raise_if_looping(self, text: str | None, data_model: type, when: str) -> None:
+        unit = repeating_tail(text)
+        if unit is not None:
+            raise LMOutputError(f"{self.model}: the answer does not fit {data_model.__name__}"
+                                f"{when}: the answer repeats {unit[:80]!r} (a looping answer "
+                                f"of {len(text or '')} characters)")
 
     def _result(self, tally: _Tally, **fields: Any) -> LMResult:
         return LMResult(prompt_tokens=tally.prompt_tokens,
@@ -293,11 +313,13 @@ class LanguageModel(ModelClient):
                 model, api_base = await asyncio.to_thread(resolve_local_language_model,
                                                           self.model)
                 self._target = _Target(model, self.api_base or api_base,
-                                       self.api_key or "sk-local")
+                                       self._api_key() or "sk-local")
             else:
-                # A loopback server (llama.cpp, vLLM on this machine) takes any key; saved
-                # configs carry none, so a reloaded program would otherwise have no key.
-                key = self.api_key or ("sk-local" if _is_loopback(self.api_base) else None)
+                # An explicit key (api_key, api_key_env, a key shipped by the driver) always
+                # wins; without one, a loopback server (llama.cpp, vLLM on this machine)
+                # takes any key.
+                key = self._api_key() or ("sk-local" if _is_loopback(self.api_base)
+                                          and not self.api_key_env else None)
                 self._target = _Target(self.model, self.api_base, key)
         return self._target
 
@@ -313,6 +335,8 @@ class LanguageModel(ModelClient):
         request: dict[str, Any] = {"temperature": self.temperature,
                                    "max_tokens": self.max_tokens, **self.litellm_kwargs,
                                    **overrides}
+        if request.get("max_tokens") == "auto":
+            request["max_tokens"] = max_tokens_for_schema(schema)
         if request.get("max_tokens") is None:
             request.pop("max_tokens")
         request.update(model=target.model, timeout=self.timeout, num_retries=0,

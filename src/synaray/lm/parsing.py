@@ -18,10 +18,13 @@ from typing import Any
 
 import pydantic
 
+from synaray.lm.field_descriptions import redundant_description
+
 __all__ = [
     "extract_json",
     "prompt_schema",
     "repair_messages",
+    "repeating_tail",
     "with_schema_instructions",
 ]
 
@@ -96,17 +99,28 @@ def validate_json(data: dict, data_model: type[pydantic.BaseModel]) -> dict:
 
 
 def prompt_schema(schema: dict) -> str:
-    """The schema as compact JSON for a prompt, with `title` keywords left out."""
+    """The schema as compact JSON for a prompt, with `title` keywords left out, and the
+    descriptions that only restate their property's name ("The answer" for `answer`).
+
+    Example:
+        >>> prompt_schema({"title": "A", "type": "object", "properties": {
+        ...     "answer": {"type": "string", "description": "The answer."}}})
+        '{"type": "object", "properties": {"answer": {"type": "string"}}}'
+    """
     return json.dumps(_strip_titles(schema), ensure_ascii=False)
 
 
-def _strip_titles(node: Any) -> Any:
+def _strip_titles(node: Any, name: str | None = None) -> Any:
     if isinstance(node, dict):
         out = {}
         for key, value in node.items():
             if key == "title" and isinstance(value, str):
                 continue
-            if key in ("properties", "$defs", "definitions") and isinstance(value, dict):
+            if key == "description" and name is not None and redundant_description(name, value):
+                continue
+            if key == "properties" and isinstance(value, dict):
+                out[key] = {k: _strip_titles(v, k) for k, v in value.items()}
+            elif key in ("$defs", "definitions") and isinstance(value, dict):
                 out[key] = {k: _strip_titles(v) for k, v in value.items()}
             else:
                 out[key] = _strip_titles(value)
@@ -139,6 +153,37 @@ def repair_messages(messages: list[dict], bad_answer: str | None, error: str) ->
             {"role": "user", "content": (
                 f"Your answer is not valid: {_clip(error, _MAX_ERROR_CHARS)}\n"
                 "Reply again with only the corrected JSON object.")}]
+
+
+def repeating_tail(text: str | None, min_repeats: int = 3, min_chars: int = 40,
+                   max_unit: int = 600) -> str | None:
+    """The unit a looping answer repeats at its end, or None.
+
+    An answer loops when it ends with at least `min_repeats` back-to-back copies of one
+    substring (of at most `max_unit` characters; the last copy may be cut off, as by
+    `max_tokens`), covering at least `min_chars` characters. The shortest such unit is
+    returned, as it first appears in the repeated run.
+
+    Example:
+        >>> repeating_tail('{"answer": "The answer is: The answer is: The answer is: '
+        ...                'The answer is: The answer is: The ans')
+        'The answer is: '
+        >>> repeating_tail('{"answer": "no no"}') is None
+        True
+    """
+    if not text:
+        return None
+    length = len(text)
+    for period in range(1, min(max_unit, length // min_repeats) + 1):
+        window = text[length - period * min_repeats:]
+        if window[:-period] != window[period:]:
+            continue
+        start = length - period * min_repeats
+        while start > 0 and text[start - 1] == text[start - 1 + period]:
+            start -= 1
+        if length - start >= min_chars:
+            return text[start:start + period]
+    return None
 
 
 def describe_validation_error(exc: Exception) -> str:

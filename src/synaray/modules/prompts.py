@@ -12,6 +12,7 @@ import json
 from typing import Any
 
 from synaray.data.schema_utils import dereference_schema
+from synaray.lm.field_descriptions import shown_description
 
 __all__ = ["DEFAULT_INSTRUCTIONS", "build_messages", "describe_fields"]
 
@@ -28,13 +29,23 @@ def _field_line(key: str, node: dict) -> str:
         parts.append("(one of " + ", ".join(_dumps(v) for v in node["enum"]) + ")")
     elif "type" in node:
         parts.append(f"({node['type']})")
-    if node.get("description"):
-        parts.append(f": {node['description']}")
+    description = shown_description(key, node)
+    if description:  # one that only restates the name is left out (small models copy it)
+        parts.append(f": {description}")
     return " ".join(parts)
 
 
 def describe_fields(schema: dict) -> str:
-    """One line per top-level field of an object schema: name, type or choices, description."""
+    """One line per top-level field of an object schema: name, type or choices, description.
+
+    A description that only restates the field name ("The answer" for `answer`) is left out
+    (see `synaray.lm.field_descriptions`).
+
+    Example:
+        >>> describe_fields({"properties": {"answer": {"type": "string",
+        ...                                            "description": "The answer"}}})
+        '- answer (string)'
+    """
     schema = dereference_schema(schema)
     return "\n".join(_field_line(k, v) for k, v in schema.get("properties", {}).items())
 

@@ -7,6 +7,9 @@ A saved program is one JSON file::
      "compile_config": {...reward, optimizer, metrics...} | null}
 
 It never holds API keys: models take them from the environment where the program runs.
+
+Loading a file is safe by default (`synaray.saving` safe mode): the file may name only
+synaray's own classes and functions, registered objects and `custom_objects`.
 """
 
 from __future__ import annotations
@@ -14,6 +17,7 @@ from __future__ import annotations
 import json
 import os
 import tempfile
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -21,13 +25,16 @@ from synaray.errors import CheckpointError, CheckpointVersionError, ConfigError
 from synaray.modules.symbolic import Input, SymbolicDataModel
 from synaray.saving import (
     class_path,
+    data_model_is_safe,
     deserialize_object,
     import_data_model,
+    resolve_safe_mode,
+    safe_mode_scope,
     serialize_object,
 )
 
 __all__ = ["FORMAT", "SCHEMA_VERSION", "ProgramSerializationMixin", "atomic_write_text",
-           "program_from_payload"]
+           "program_from_payload", "without_data_models", "without_unsafe_data_models"]
 
 FORMAT = "synaray.program"
 SCHEMA_VERSION = 1
@@ -115,11 +122,26 @@ class ProgramSerializationMixin:
         atomic_write_text(filepath, json.dumps(self.to_payload(), indent=2, ensure_ascii=False))
 
     @classmethod
-    def load(cls, filepath: str | Path, custom_objects: dict | None = None) -> Any:
+    def load(cls, filepath: str | Path, custom_objects: dict | None = None,
+             safe_mode: bool | None = None) -> Any:
         """Load a program saved with `save` (or a `best_program.json` checkpoint).
 
         `filepath` may also be a pyarrow filesystem URI, such as a RayEngine run's
         `s3://bucket/prefix/run/best_program.json` (`engine.best_program_uri`).
+
+        Args:
+            filepath: the JSON file.
+            custom_objects: name -> class or function for objects the file names that are
+                not synaray's (by class or function name, or registered name).
+            safe_mode: None or True (the default, unless
+                `synaray.saving.enable_unsafe_deserialization()` was called): the file may
+                name only synaray's own objects, registered ones and `custom_objects`;
+                anything else is refused before it is imported. False: trust the file
+                (import the modules it names).
+
+        Raises:
+            CheckpointError: a missing file or not a saved program.
+            ConfigError: an object refused in safe mode (named, with the file).
         """
         try:
             payload = json.loads(_read_text(filepath))
@@ -127,10 +149,12 @@ class ProgramSerializationMixin:
             raise CheckpointError(f"Program file not found: {filepath}") from None
         except json.JSONDecodeError as exc:
             raise CheckpointError(f"{filepath} is not valid JSON: {exc}") from exc
-        return program_from_payload(payload, custom_objects, source=str(filepath))
+        return program_from_payload(payload, custom_objects, source=str(filepath),
+                                    safe_mode=resolve_safe_mode(safe_mode, default=True))
 
     def __reduce__(self) -> tuple:
-        return (program_from_payload, (self.to_payload(),))
+        # Unpickling rebuilds what this process (or a Ray driver) held: trusted.
+        return (program_from_payload, (self.to_payload(), None, "payload", False))
 
 
 def _read_text(filepath: str | Path) -> str:
@@ -147,7 +171,17 @@ def _read_text(filepath: str | Path) -> str:
 
 
 def program_from_payload(payload: dict, custom_objects: dict | None = None,
-                         source: str = "payload") -> Any:
+                         source: str = "payload", safe_mode: bool | None = None) -> Any:
+    """The program a saved payload (`to_payload`, a program JSON file's content) describes.
+
+    Args:
+        payload: the parsed JSON.
+        custom_objects: see `Program.load`.
+        source: what to name in messages (the file).
+        safe_mode: True for a payload read from a file (see `Program.load`); None: the
+            enclosing `synaray.saving.safe_mode_scope` decides, else the payload is trusted
+            (made by this process or its driver).
+    """
     from synaray.programs.program import Program
     from synaray.programs.sequential import Sequential
 
@@ -160,8 +194,32 @@ def program_from_payload(payload: dict, custom_objects: dict | None = None,
             f"up to {SCHEMA_VERSION}. Upgrade synaray."
         )
     klass = Sequential if payload.get("class_name") == "Sequential" else Program
-    program = klass.from_config(payload["config"], custom_objects=custom_objects)
-    program.set_state(payload.get("state") or {})
-    if payload.get("compile_config"):
-        program.compile_from_config(payload["compile_config"], custom_objects)
+    with safe_mode_scope(resolve_safe_mode(safe_mode, default=False),
+                         custom_objects=custom_objects, source=source):
+        program = klass.from_config(payload["config"], custom_objects=custom_objects)
+        program.set_state(payload.get("state") or {})
+        if payload.get("compile_config"):
+            program.compile_from_config(payload["compile_config"], custom_objects)
     return program
+
+
+def _drop_data_models(payload: Any, drop: Callable[[str], bool]) -> Any:
+    if isinstance(payload, list):
+        return [_drop_data_models(v, drop) for v in payload]
+    if not isinstance(payload, dict):
+        return payload
+    return {k: None if k == "data_model" and isinstance(v, str) and drop(v)
+            else _drop_data_models(v, drop) for k, v in payload.items()}
+
+
+def without_unsafe_data_models(payload: Any) -> Any:
+    """A copy of a payload checked in safe mode without the data model references that safe
+    mode did not import (they become null: the schema is used), so that a process that
+    rebuilds it trusted (a Ray actor) imports nothing the file named."""
+    return _drop_data_models(payload, lambda path: not data_model_is_safe(path))
+
+
+def without_data_models(payload: Any) -> Any:
+    """A copy of a payload with every data model reference null: what decides a program's
+    answers (schemas, state) without the class names, which safe mode may have dropped."""
+    return _drop_data_models(payload, lambda path: True)

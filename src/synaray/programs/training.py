@@ -50,7 +50,8 @@ class ProgramTrainingMixin:
     async def fit(self, x: Any = None, y: Any = None, epochs: int = 1, batch_size: int = 32,
                   validation_split: float = 0.0, validation_data: Any = None,
                   callbacks: list | None = None, engine: Any = "local", verbose: bool = True,
-                  resume: bool = False) -> Any:
+                  resume: bool = False, preflight: bool | None = None,
+                  circuit_breaker: Any = None) -> Any:
         """Optimize the program's trainable state against the compiled reward.
 
         Args:
@@ -64,6 +65,13 @@ class ProgramTrainingMixin:
             engine: "local" (default), "ray", or an Engine instance.
             verbose: show a progress bar.
             resume: continue from the engine's last checkpoint (RayEngine with storage).
+            preflight: first send each model one cheap request and stop with a
+                `PreflightError` if one cannot work (`synaray.lm.preflight`); None: on
+                unless the environment variable `SYNARAY_PREFLIGHT` is 0.
+            circuit_breaker: stop the fit with `LMFailuresError` when LM calls keep
+                failing (`synaray.lm.circuit_breaker`): None/True (all of the first 20
+                fail, or more than half of the last 100), False (off), a dict of settings
+                (`first_calls`, `window`, `max_failure_rate`) or a `CircuitBreaker`.
 
         Returns:
             A `History` whose `history` dict holds the per-epoch logs.
@@ -72,7 +80,8 @@ class ProgramTrainingMixin:
 
         return await fit(self, x, y, epochs=epochs, batch_size=batch_size,
                          validation_split=validation_split, validation_data=validation_data,
-                         callbacks=callbacks, engine=engine, verbose=verbose, resume=resume)
+                         callbacks=callbacks, engine=engine, verbose=verbose, resume=resume,
+                         preflight=preflight, circuit_breaker=circuit_breaker)
 
     async def evaluate(self, x: Any = None, y: Any = None, batch_size: int = 32,
                        engine: Any = "local", verbose: bool = True,

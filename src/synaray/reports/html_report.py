@@ -199,6 +199,37 @@ def _failures(run: RunData, below: float, limit: int) -> str:
             f"<p>{_esc(note)}</p>{table}</section>")
 
 
+def _changed(run: RunData, limit: int) -> str:
+    """Rows that the search changed, per split: improved and regressed, before and after."""
+    parts = []
+    for split, name in (("test", "test"), ("val", "validation")):
+        rows = run.predictions.get(split)
+        if not rows:
+            continue
+        changed = run.changed_rows(split)
+        counts = {k: len(v) for k, v in changed.items()}
+        parts.append(f"<h3>{name}: {counts['improved']} improved, {counts['regressed']} "
+                     f"regressed, {len(rows) - sum(counts.values())} unchanged</h3>")
+        shown = [(kind, r) for kind in ("regressed", "improved") for r in changed[kind][:limit]]
+        if shown:
+            cells = [[_td(kind), _td(r["id"]), _td(_json(_loads(r["input"])), raw=True),
+                      _td(_json(_loads(r["expected"])), raw=True),
+                      _td(_json(_loads(r["predicted_before"])), raw=True),
+                      _td(_json(_loads(r["predicted_after"])), raw=True),
+                      _td(f"{_num(r['reward_before'])} → {_num(r['reward_after'])}", num=True)]
+                     for kind, r in shown]
+            parts.append(_table(["change", "example", "input", "expected", "before", "after",
+                                 "reward"], cells, f"changed-{split}"))
+    if not parts:
+        return ""
+    return ('<section id="changed"><h2>Rows the search changed (initial → best program)'
+            "</h2>" + "".join(parts) + "</section>")
+
+
+def _loads(text: str | None) -> Any:
+    return None if text is None else json.loads(text)
+
+
 # --- assembly ------------------------------------------------------------------------------
 def _charts(run: RunData, force_svg: bool) -> dict[str, Chart]:
     history = run.history
@@ -228,7 +259,7 @@ def render_report(run: RunData, charts: dict[str, Chart], fail_below: float = 1.
     stamp = time.strftime("%Y-%m-%d %H:%M:%S")
     body = "".join([_summary(run), _rewards(run, charts), _validation(run, charts),
                     _lineage(run), _best_program(run), _cost(run),
-                    _failures(run, fail_below, max_failures)])
+                    _changed(run, max_failures), _failures(run, fail_below, max_failures)])
     return (f'<!DOCTYPE html><html lang="en"><head><meta charset="utf-8">'
             f'<meta name="viewport" content="width=device-width, initial-scale=1">'
             f"<title>synaray report: {_esc(run.name)}</title><style>{CSS}</style></head>"

@@ -3,7 +3,9 @@
 It reads the files RayEngine's optimizer actor writes to `<storage>/<run>/`:
 `optimizer_state.json` (history per generation, candidates and lineage, the score table with
 every prediction, reward and error, the budget spent), `status.json`, `best_program.json`,
-and `data/train.parquet` / `data/val.parquet` (inputs and expected outputs). A LocalEngine
+`data/train.parquet` / `data/val.parquet` (inputs and expected outputs), and, from
+`synaray fit`, `predictions_val.parquet` / `predictions_test.parquet` (each row scored by the
+initial and by the best program). A LocalEngine
 run saved by `BackupAndRestore(folder, delete_checkpoint=False)` has only
 `optimizer_state.json`: everything but the inputs and expected outputs is then available.
 """
@@ -70,6 +72,8 @@ class RunData:
         status: `status.json` (or a status derived from the state).
         best_program: the payload of `best_program.json`, or None.
         data: per split, example id -> (input JSON, expected JSON); empty if not saved.
+        predictions: per split ("val", "test"), the rows scored before and after the search
+            (`synaray.config.before_after.COLUMNS`); empty when `synaray fit` wrote none.
     """
 
     name: str
@@ -78,6 +82,7 @@ class RunData:
     status: dict[str, Any]
     best_program: dict | None = None
     data: dict[str, dict[str, tuple[Any, Any]]] = field(default_factory=dict)
+    predictions: dict[str, list[dict]] = field(default_factory=dict)
 
     @classmethod
     def load(cls, store: Any) -> RunData:
@@ -101,7 +106,11 @@ class RunData:
                 columns = store.read_table(f"data/{split}.parquet").to_pydict()
                 data[split] = {i: (_loads(x), _loads(y)) for i, x, y in
                                zip(columns["id"], columns["x"], columns["y"], strict=True)}
-        return cls(store.run_name, display_location(store), state, status, best_program, data)
+        predictions = {split: store.read_table(f"predictions_{split}.parquet").to_pylist()
+                       for split in ("val", "test")
+                       if store.exists(f"predictions_{split}.parquet")}
+        return cls(store.run_name, display_location(store), state, status, best_program, data,
+                   predictions)
 
     # --- basic views ---------------------------------------------------------------------
     @property
@@ -198,6 +207,17 @@ class RunData:
                 x, y = examples.get(row["example_id"], (None, None))
                 out.append({**row, "split": split, "input": x, "expected": y})
         return sorted(out, key=lambda r: (r["reward"], r["example_id"]))
+
+    def changed_rows(self, split: str = "test") -> dict[str, list[dict]]:
+        """The rows of `split` whose reward went up ("improved") or down ("regressed") from
+        the initial program to the best one, largest change first."""
+        out: dict[str, list[dict]] = {"improved": [], "regressed": []}
+        for row in self.predictions.get(split, []):
+            if row.get("change") in out:
+                out[row["change"]].append(row)
+        for rows in out.values():
+            rows.sort(key=lambda r: (-abs(r["reward_after"] - r["reward_before"]), r["id"]))
+        return out
 
     def error_counts(self) -> dict[str, int]:
         """Failed evaluations (an error recorded) over the whole score table, by error type."""

@@ -13,7 +13,8 @@ __all__ = ["SweepResult", "rank_rows"]
 
 #: Columns shown first (then the swept parameters, then these last).
 LEAD_COLUMNS = ("rank", "trial", "status")
-METRIC_COLUMNS = ("val_reward", "reward", "test_reward", "lm_calls", "generations", "time_s")
+METRIC_COLUMNS = ("val_reward", "reward", "test_reward", "lm_calls", "lm_failures",
+                  "generations", "time_s")
 TAIL_COLUMNS = ("run_name", "best_program_path", "error")
 #: Columns the printed table leaves out when no trial has a value in them.
 OPTIONAL_COLUMNS = ("test_reward", "error")

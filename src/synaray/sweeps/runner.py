@@ -37,7 +37,7 @@ SWEEP_KEY = "sweep"
 DEFAULT_STORAGE = "synaray_runs"
 LOCAL_LM_ENV = "SYNARAY_LOCAL_LM_API_BASE"
 #: What a trial's last report carries besides the generation metrics.
-FINAL_KEYS = ("val_reward", "test_reward", "lm_calls", "generations", "run_name",
+FINAL_KEYS = ("val_reward", "test_reward", "lm_calls", "lm_failures", "generations", "run_name",
               "best_program_path", "stop_reason")
 
 
@@ -203,9 +203,11 @@ def _trial_dirname(trial: Any) -> str:
 
 # --- the driver ---------------------------------------------------------------------------
 def _say(verbose: bool) -> Callable[[str], None]:
+    from synaray.utils.progress import log_message
+
     def say(text: str) -> None:
         if verbose:
-            print(f"synaray sweep: {text}", flush=True)
+            log_message(text, prefix="synaray sweep")
 
     return say
 
@@ -269,7 +271,7 @@ def _row(plan: SweepPlan, result: Any) -> dict:
                            "status": "error" if result.error else "ok" if finished
                            else "incomplete"}
     row.update({k: metrics.get(k) for k in ("val_reward", "reward", "test_reward",
-                                            "lm_calls", "generations")})
+                                            "lm_calls", "lm_failures", "generations")})
     row["time_s"] = metrics.get("fit_time_s", metrics.get("time_total_s"))
     row.update(plan.trials[index])
     row["run_name"] = metrics.get("run_name", plan.configs[index].run_name)

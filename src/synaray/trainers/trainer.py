@@ -11,6 +11,9 @@ from synaray.callbacks import CallbackList, History, ProgressBar
 from synaray.data.data_model import to_json_data_model
 from synaray.engines import get as get_engine
 from synaray.errors import ConfigError, UsageError
+from synaray.lm.circuit_breaker import CircuitBreaker, circuit_breaker_from
+from synaray.lm.preflight import preflight as run_preflight
+from synaray.lm.preflight import preflight_enabled
 from synaray.observability.config import fit_callbacks
 from synaray.optimizers.protocol import EvalRequest, candidate_id
 from synaray.trainers.data_adapter import to_dataset, train_val_datasets
@@ -93,9 +96,11 @@ def _run_info(engine: Any, train: Any, val: Any, batch_size: int, epochs: int,
 async def fit(program: Any, x: Any = None, y: Any = None, epochs: int = 1, batch_size: int = 32,
               validation_split: float = 0.0, validation_data: Any = None,
               callbacks: list | None = None, engine: Any = "local", verbose: bool = True,
-              resume: bool = False) -> History:
+              resume: bool = False, preflight: bool | None = None,
+              circuit_breaker: Any = None) -> History:
     """Optimize `program` against its compiled reward; see `Program.fit`."""
     _check_compiled(program, need_optimizer=True)
+    breaker = circuit_breaker_from(circuit_breaker)
     if epochs < 1:
         raise ConfigError(f"Invalid value for argument `epochs`. Received: {epochs}. Expected "
                           "an integer >= 1.")
@@ -103,6 +108,8 @@ async def fit(program: Any, x: Any = None, y: Any = None, epochs: int = 1, batch
         raise ConfigError(f"Invalid value for argument `batch_size`. Received: {batch_size}. "
                           "Expected an integer >= 1.")
     train, val = train_val_datasets(x, y, validation_split, validation_data)
+    if preflight_enabled(preflight):  # before anything is started, spent or written
+        await run_preflight([program, program.reward, program.optimizer])
     engine = get_engine(engine)
     cbs, history = _callbacks(program, callbacks, verbose)
     saved = cbs.restore()
@@ -117,7 +124,7 @@ async def fit(program: Any, x: Any = None, y: Any = None, epochs: int = 1, batch
             program.set_state(saved["program_state"])
         cbs.set_optimizer(optimizer)
         info = _run_info(engine, train, val, batch_size, epochs, resume)
-        await _fit_loop(program, optimizer, engine, cbs, val, info)
+        await _fit_loop(program, optimizer, engine, cbs, val, info, breaker)
     except BaseException as exc:
         _fit_failed(cbs, optimizer, exc)
         raise
@@ -134,7 +141,8 @@ def _fit_failed(cbs: CallbackList, optimizer: Any, exc: BaseException) -> None:
 
 
 async def _fit_loop(program: Any, optimizer: Any, engine: Any, cbs: CallbackList,
-                    val: Any, info: dict | None = None) -> None:
+                    val: Any, info: dict | None = None,
+                    breaker: CircuitBreaker | None = None) -> None:
     cbs.on_train_begin(info or {})
     epoch = None
     while not optimizer.finished and not program.stop_training:
@@ -146,6 +154,8 @@ async def _fit_loop(program: Any, optimizer: Any, engine: Any, cbs: CallbackList
         requests = optimizer.ask()
         results = (await engine.evaluate(requests, on_results=cbs.on_results)
                    if requests else [])
+        if breaker is not None:  # before tell: the checkpoint stays the last good step
+            breaker.update(results)
         await optimizer.tell(results)
         optimizer.add_time(time.monotonic() - started)
         if phase == "train":
@@ -195,6 +205,7 @@ async def evaluate(program: Any, x: Any = None, y: Any = None, batch_size: int =
     states = getattr(engine, "metric_states", {}).get((request.candidate_id, EVAL))
     logs.update(await _metric_logs(program, dataset, preds, "", states))
     logs.update({"lm_calls": sum(r.lm_calls for r in results),
+                 "lm_failures": sum(r.lm_failures for r in results),
                  "failures": sum(1 for r in results if r.error),
                  "time_s": time.monotonic() - started})
     if return_predictions:

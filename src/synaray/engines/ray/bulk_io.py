@@ -35,7 +35,12 @@ import pyarrow.fs as pafs
 import pyarrow.parquet as pq
 
 from synaray.errors import CheckpointError, ConfigError, DataError
-from synaray.programs.serialization import program_from_payload
+from synaray.programs.serialization import (
+    program_from_payload,
+    without_data_models,
+    without_unsafe_data_models,
+)
+from synaray.saving import resolve_safe_mode
 
 __all__ = ["RESULT_SCHEMA", "DataInfo", "ProgramSpec", "ResultStore", "inspect_data",
            "payload_hash", "read_program_payload", "resolve_programs", "top_k_from_run"]
@@ -79,17 +84,21 @@ class ProgramSpec:
 
 
 def payload_hash(payload: Mapping[str, Any]) -> str:
-    """A short content hash of what decides a program's answers (config, state, compile)."""
-    key = {k: payload.get(k) for k in ("config", "state", "compile_config")}
+    """A short content hash of what decides a program's answers (config, state, compile;
+    not the data model class names, which safe mode may drop: the schemas stay)."""
+    key = {k: without_data_models(payload.get(k)) for k in ("config", "state",
+                                                              "compile_config")}
     text = json.dumps(key, sort_keys=True, separators=(",", ":"), default=str)
     return hashlib.sha256(text.encode()).hexdigest()[:16]
 
 
 def read_program_payload(uri: str) -> dict:
-    """Read a saved program JSON (local or URI) and check that it builds.
+    """Read a saved program JSON (local or URI) and check that it builds, in safe mode
+    unless an enclosing `synaray.saving.safe_mode_scope(False)` trusts it.
 
     Raises:
         CheckpointError: the file is missing, not JSON, or not a saved synaray program.
+        ConfigError: the file names code that safe mode refuses.
     """
     fs, path = filesystem(uri)
     try:
@@ -103,8 +112,11 @@ def read_program_payload(uri: str) -> dict:
         payload = json.loads(text)
     except (json.JSONDecodeError, UnicodeDecodeError) as exc:
         raise CheckpointError(f"{uri} is not valid JSON: {exc}") from exc
-    program_from_payload(payload, source=uri)  # raises a clear CheckpointError if bad
-    return payload
+    # Raises a clear error if bad. Built once here in safe mode, the payload is trusted from
+    # now on (actors rebuild it): it keeps no data model that safe mode did not import.
+    safe = resolve_safe_mode(None, default=True)
+    program_from_payload(payload, source=uri, safe_mode=safe)
+    return without_unsafe_data_models(payload) if safe else payload
 
 
 def resolve_programs(program: Any, top_k: int | None = None) -> list[ProgramSpec]:

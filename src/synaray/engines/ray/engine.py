@@ -20,6 +20,7 @@ from synaray.engines.ray.optimizer_actor import OptimizerActor, RemoteOptimizer
 from synaray.engines.ray.rate_limiter import RateLimiterActor
 from synaray.engines.ray.storage import RunStorage, redact_uri
 from synaray.errors import ConfigError
+from synaray.lm.keys import shipped_keys
 from synaray.lm.rate_limit import RateLimits
 from synaray.optimizers.protocol import EvalRequest, EvalResult
 from synaray.saving import serialize_object
@@ -34,12 +35,37 @@ def shard_of(example_id: str, n: int) -> int:
     return zlib.crc32(example_id.encode()) % n
 
 
-def _runtime_env() -> dict:
-    """For a cluster this process starts: workers see this process's import path and env."""
+#: synaray's own settings (never secrets) that a cluster this process starts gets through
+#: the runtime env, so a value changed after the cluster started still reaches new actors.
+#: Nothing else is copied: Ray writes the runtime env, values included, to its logs.
+SETTINGS_VARS = ("SYNARAY_CACHE_DIR", "SYNARAY_GC_FREEZE", "SYNARAY_LOCAL_LM_API_BASE",
+                 "SYNARAY_LOCAL_LM_THREADS", "LITELLM_LOCAL_MODEL_COST_MAP")
+
+
+def _runtime_env(env_vars: list[str] | tuple[str, ...] = ()) -> dict:
+    """For a cluster this process starts: workers see this process's import path.
+
+    The cluster's processes are children of this one and inherit its environment (keys
+    included) without it passing through Ray; the runtime env adds only the import path,
+    synaray's non-secret settings (`SETTINGS_VARS`) and the variables named in `env_vars`
+    (whose values then do reach Ray's logs: see `RayEngine`).
+    """
     paths = [p for p in sys.path if p and os.path.isdir(p)]
     env = {"PYTHONPATH": os.pathsep.join(paths)}
-    env.update({k: v for k, v in os.environ.items() if k.startswith(("SYNARAY_", "LITELLM_"))})
+    env.update({k: os.environ[k] for k in (*SETTINGS_VARS, *env_vars) if k in os.environ})
     return {"env_vars": env}
+
+
+def check_env_vars(env_vars: Any) -> tuple[str, ...]:
+    """`env_vars` as a tuple of variable names, or a `ConfigError` naming the argument."""
+    if env_vars is None:
+        return ()
+    if isinstance(env_vars, str) or not all(isinstance(v, str) and v.strip()
+                                            for v in env_vars):
+        raise ConfigError(f"Invalid value for argument `env_vars`. Received: {env_vars!r}. "
+                          "Expected a list of environment variable names, such as "
+                          "['OPENAI_API_KEY'].")
+    return tuple(env_vars)
 
 
 class RayEngine(Engine):
@@ -62,6 +88,13 @@ class RayEngine(Engine):
         runtime_env: a Ray runtime environment. When this engine starts or joins the
             cluster it is the job's; when Ray is already initialized, its `env_vars` (for
             example storage credentials) are added to the job's for this engine's actors.
+        env_vars: names of this process's environment variables to give the actors through
+            the runtime env, for a cluster that does not have them itself (e.g.
+            `["OPENAI_API_KEY"]`). Their values travel with the runtime env, which Ray
+            writes to its logs (`runtime_env_agent.log`): prefer setting keys in the
+            cluster's own environment. A cluster this engine starts inherits this
+            process's environment anyway; keys of the program's models (`api_key`, or the
+            value of `api_key_env` here) reach the actors in memory with each call.
 
     Example:
         >>> engine = RayEngine(num_evaluators=4, storage="runs/", run_name="demo")
@@ -74,7 +107,8 @@ class RayEngine(Engine):
                  run_name: str | None = None,
                  rate_limits: dict[str, RateLimits | dict] | None = None,
                  max_inflight: int = 2, chunk_size: int = 32,
-                 runtime_env: dict | None = None) -> None:
+                 runtime_env: dict | None = None,
+                 env_vars: list[str] | tuple[str, ...] | None = None) -> None:
         super().__init__()
         for arg, value in (("num_evaluators", num_evaluators),
                            ("max_concurrency", max_concurrency),
@@ -91,8 +125,14 @@ class RayEngine(Engine):
                             for m, v in (rate_limits or {}).items()}
         self.max_inflight = max_inflight
         self.chunk_size = chunk_size
+        self.env_vars = check_env_vars(env_vars)
+        missing = [name for name in self.env_vars if name not in os.environ]
+        if missing:
+            raise ConfigError(f"Invalid value for argument `env_vars`: {missing} not set in "
+                              "this process's environment.")
         self.runtime_env = runtime_env
         self._started_ray = False
+        self._keys: list = []
         self.evaluators: list[Any] = []
         self.optimizer_actor: Any = None
 
@@ -115,17 +155,26 @@ class RayEngine(Engine):
             kwargs["address"] = self.address
             if self.runtime_env:
                 kwargs["runtime_env"] = self.runtime_env
+        if self.env_vars:
+            env = kwargs.get("runtime_env") or {}
+            kwargs["runtime_env"] = {**env, "env_vars": {**(env.get("env_vars") or {}),
+                                                         **self._named_env()}}
         ray.init(**kwargs)
         self._started_ray = True
 
+    def _named_env(self) -> dict[str, str]:
+        return {name: os.environ[name] for name in self.env_vars if name in os.environ}
+
     def _actor_runtime_env(self) -> dict | None:
         """The runtime env of this engine's actors: None (the job's) unless Ray was
-        initialized by someone else and this engine was given one."""
-        if not self.runtime_env or self._started_ray:
+        initialized by someone else and this engine was given one (or `env_vars`)."""
+        if (not self.runtime_env and not self.env_vars) or self._started_ray:
             return None
+        own = self.runtime_env or {}
         job = dict(ray.get_runtime_context().runtime_env or {})
-        env = {**(job.get("env_vars") or {}), **(self.runtime_env.get("env_vars") or {})}
-        return {**job, **self.runtime_env, "env_vars": env}
+        env = {**(job.get("env_vars") or {}), **(own.get("env_vars") or {}),
+               **self._named_env()}
+        return {**job, **own, "env_vars": env}
 
     async def _start(self, program: Any, reward: Any, datasets: dict[str, Any]) -> None:
         self._init_ray()
@@ -135,6 +184,9 @@ class RayEngine(Engine):
         self.reward = reward
         self.datasets = datasets
         self.payload = program.to_payload()
+        # Keys of the models actors call, sent with each call (held in memory, never in the
+        # payload, the runtime env or a file): see `synaray.lm.keys`.
+        self._keys = shipped_keys([program, reward, getattr(program, "optimizer", None)])
         self.metrics = list(getattr(program, "metrics", None) or [])
         limiter = limiter_name = None
         if self.rate_limits:
@@ -162,7 +214,7 @@ class RayEngine(Engine):
                 scheduling_strategy="SPREAD", runtime_env=self._actor_env,
             ).remote(index, reward_config, self.max_concurrency, limiter_name)
             self.evaluators.append(actor)
-        await asyncio.gather(*(a.ready.remote(data) for a, data in zip(
+        await asyncio.gather(*(a.ready.remote(data, keys=self._keys) for a, data in zip(
             self.evaluators, self._evaluator_data, strict=True)))
 
     # --- evaluation -------------------------------------------------------------------
@@ -205,7 +257,8 @@ class RayEngine(Engine):
         def launch(index: int) -> None:
             if queues.get(index):
                 ref = self.evaluators[index].evaluate.remote(
-                    queues[index].pop(0), self._evaluator_data[index], metric_splits=splits)
+                    queues[index].pop(0), self._evaluator_data[index], metric_splits=splits,
+                    keys=self._keys)
                 running[asyncio.ensure_future(_await_ref(ref))] = index
 
         for index in list(queues):
@@ -272,7 +325,7 @@ class RayEngine(Engine):
             runtime_env=getattr(self, "_actor_env", None),
         ).remote(serialize_object(optimizer), self.payload, self.storage, self.run_name, setup)
         status = await self.optimizer_actor.status.remote()
-        self.remote_optimizer = RemoteOptimizer(self.optimizer_actor, status)
+        self.remote_optimizer = RemoteOptimizer(self.optimizer_actor, status, keys=self._keys)
         return self.remote_optimizer
 
     @property

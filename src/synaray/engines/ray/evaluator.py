@@ -18,6 +18,7 @@ import numpy as np
 from synaray.data.datasets import Dataset
 from synaray.engines.evaluation import SAMPLES_PER_LM_SLOT, ProgramPool, run_request
 from synaray.lm.call_slots import limit_lm_calls
+from synaray.lm.keys import install_keys
 from synaray.optimizers.protocol import EvalRequest, EvalResult
 from synaray.saving import deserialize_object
 
@@ -100,20 +101,26 @@ class EvaluatorActor:
                              for split, ref in shard_refs.items()}
             self.pool = ProgramPool(payload)
 
-    async def ready(self, data: list) -> dict:
+    async def ready(self, data: list, keys: list | None = None) -> dict:
+        install_keys(keys)
         await self._load(data)
         return {"index": self.index, "pid": os.getpid(),
                 "rows": {k: len(v) for k, v in self.datasets.items()}}
 
     async def evaluate(self, requests: list[tuple[str, dict, tuple[str, ...], str]],
                        data: list, apply_batch: bool = False,
-                       metric_splits: tuple[str, ...] = ()) -> dict[str, Any]:
+                       metric_splits: tuple[str, ...] = (),
+                       keys: list | None = None) -> dict[str, Any]:
         """Score sub-requests of this shard (`data`: see the class); results as columns.
+
+        `keys`: the API keys of the program's models (`synaray.lm.keys.shipped_keys`),
+        given with every call so that a restarted actor has them too; kept in memory only.
 
         For sub-requests of a split in `metric_splits`, the program's metric states over
         them are computed here too, next to the predictions, and returned under
         "metric_states" as `[candidate_id, split, {metric_name: state}]` triples.
         """
+        install_keys(keys)
         await self._load(data)
         if self._semaphore is None:
             self._semaphore = asyncio.Semaphore(SAMPLES_PER_LM_SLOT * self.max_concurrency)

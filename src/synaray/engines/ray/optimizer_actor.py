@@ -16,6 +16,7 @@ from typing import Any
 from synaray.data.datasets import Dataset
 from synaray.engines.ray.evaluator import results_from_columns
 from synaray.engines.ray.storage import RunStorage
+from synaray.lm.keys import install_keys
 from synaray.observability.status import build_status
 from synaray.optimizers.budget import BudgetSpent
 from synaray.optimizers.protocol import Candidate, EvalRequest
@@ -57,7 +58,8 @@ class OptimizerActor:
             self.restored = False
             self._checkpoint()
 
-    def ask(self) -> tuple[int, list[tuple]]:
+    def ask(self, keys: list | None = None) -> tuple[int, list[tuple]]:
+        install_keys(keys)  # the optimizer's own models (reflection): in memory only
         requests = self.optimizer.ask()
         if self._asked_step != self.step:
             # ask() may draw the next minibatch from the RNG: checkpoint it, so that after a
@@ -66,7 +68,8 @@ class OptimizerActor:
             self._checkpoint(files=("optimizer_state.json",))
         return self.step, [(r.candidate_id, r.state, r.example_ids, r.split) for r in requests]
 
-    async def tell(self, step: int, columns: dict[str, Any]) -> dict:
+    async def tell(self, step: int, columns: dict[str, Any], keys: list | None = None) -> dict:
+        install_keys(keys)
         if step == self.step:
             await self.optimizer.tell(results_from_columns(columns))
             self.step += 1
@@ -119,8 +122,9 @@ class RemoteOptimizer:
     read `epoch`, `phase`, `history`, `spent`... exactly as from a local optimizer.
     """
 
-    def __init__(self, actor: Any, status: dict) -> None:
+    def __init__(self, actor: Any, status: dict, keys: list | None = None) -> None:
         self.actor = actor
+        self._keys = keys or []  # API keys sent with each call (see synaray.lm.keys)
         self._step = status["step"]
         self._apply(status)
 
@@ -139,14 +143,15 @@ class RemoteOptimizer:
     def ask(self) -> list[EvalRequest]:
         import ray
 
-        self._step, requests = ray.get(self.actor.ask.remote())
+        self._step, requests = ray.get(self.actor.ask.remote(keys=self._keys))
         return [EvalRequest(cid, state, tuple(ids), split)
                 for cid, state, ids, split in requests]
 
     async def tell(self, results: list) -> None:
         from synaray.engines.ray.evaluator import results_to_columns
 
-        self._apply(await self.actor.tell.remote(self._step, results_to_columns(results)))
+        self._apply(await self.actor.tell.remote(self._step, results_to_columns(results),
+                                                 keys=self._keys))
 
     def add_time(self, seconds: float) -> None:
         import ray

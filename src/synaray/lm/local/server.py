@@ -48,17 +48,21 @@ from synaray.lm.local.names import (
 
 __all__ = [
     "LocalLMServer",
+    "choose_threads",
+    "cpus_and_load",
     "default_threads",
     "ensure_local_lm_server",
     "find_gguf",
     "find_local_lm_server",
+    "free_cpu_threads",
     "local_lm_server",
     "resolve_local_language_model",
     "start_local_lm_server",
 ]
 
 GGUF_FILE = "SmolLM2-135M-Instruct.Q4_1.gguf"
-DEFAULT_THREADS = 2
+DEFAULT_THREADS = 2  # kept for callers; the default is now `free_cpu_threads()`
+MAX_AUTO_THREADS = 4
 RECORD_FILE = "local_lm.json"
 _SERVER_MODULES = ("llama_cpp", "uvicorn", "fastapi", "sse_starlette", "starlette_context",
                    "pydantic_settings")
@@ -98,6 +102,7 @@ class LocalLMServer:
         port: the TCP port on 127.0.0.1.
         process: the `subprocess.Popen` of the server.
         log_path: the file that receives the server's stdout and stderr.
+        n_threads: the CPU threads it generates with.
     """
 
     def __init__(self, process: subprocess.Popen, port: int, log_path: Path,
@@ -109,6 +114,7 @@ class LocalLMServer:
         self.model = f"openai/{LOCAL_LM_ALIAS}"
         self.api_base = f"http://{host}:{port}/v1"
         self.recorded = False
+        self.n_threads: int | None = None
 
     def language_model(self, **kwargs: Any) -> Any:
         """A `synaray.LanguageModel` pointed at this server (kwargs go to its constructor).
@@ -181,6 +187,7 @@ def start_local_lm_server(port: int | None = None, n_ctx: int = 4096,
         process = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT,
                                    stdin=subprocess.DEVNULL, start_new_session=True)
     server = LocalLMServer(process, port, Path(log_name), host=host)
+    server.n_threads = n_threads
     try:
         _wait_until_ready(server, startup_timeout_s)
     except BaseException:  # not ready (or interrupted): no orphan, no stray log file
@@ -201,10 +208,10 @@ def local_lm_server(port: int | None = None, n_ctx: int = 4096, n_threads: int |
     Args:
         port: TCP port on `host` (None = a free one).
         n_ctx: context size in tokens.
-        n_threads: CPU threads for generation (None: `default_threads()`, 2 unless
-            `$SYNARAY_LOCAL_LM_THREADS` says otherwise). On a machine whose CPUs are busy
-            with other work, 1 thread is often faster and much steadier than 2: llama.cpp's
-            threads wait for each other at every step.
+        n_threads: CPU threads for generation (None: `default_threads()`:
+            `$SYNARAY_LOCAL_LM_THREADS`, else the free CPUs, `free_cpu_threads()`). On a
+            machine whose CPUs are busy with other work, 1 thread is often faster and much
+            steadier than 2: llama.cpp's threads wait for each other at every step.
         host: the interface to bind; keep the loopback default unless you mean it.
         startup_timeout_s: seconds to wait for `GET /v1/models` before giving up.
         record: write the server to `$SYNARAY_CACHE_DIR/local_lm.json` so other processes
@@ -229,14 +236,55 @@ def local_lm_server(port: int | None = None, n_ctx: int = 4096, n_threads: int |
 
 
 def default_threads() -> int:
-    """`$SYNARAY_LOCAL_LM_THREADS` if set to a positive integer, else 2."""
+    """`$SYNARAY_LOCAL_LM_THREADS` if set to a positive integer, else `free_cpu_threads()`."""
+    return choose_threads()[0]
+
+
+def choose_threads() -> tuple[int, str]:
+    """The default thread count and why: `$SYNARAY_LOCAL_LM_THREADS`, else the free CPUs.
+
+    Example:
+        >>> n, why = choose_threads()
+        >>> n >= 1 and bool(why)
+        True
+    """
     value = os.environ.get("SYNARAY_LOCAL_LM_THREADS", "")
     if value.strip():
         if not value.strip().isdigit() or int(value) <= 0:
             raise ConfigError(f"Invalid value for SYNARAY_LOCAL_LM_THREADS. Received: "
                               f"{value!r}. Expected a positive integer.")
-        return int(value)
-    return DEFAULT_THREADS
+        return int(value), "from $SYNARAY_LOCAL_LM_THREADS"
+    cpus, load = cpus_and_load()
+    threads = free_cpu_threads(cpus, load)
+    return threads, (f"free CPUs: {cpus} usable, 1-min load average {load:.2f}; "
+                     f"at most {MAX_AUTO_THREADS}")
+
+
+def cpus_and_load() -> tuple[int, float]:
+    """(CPUs this process may run on, the 1-minute load average; 0.0 where unknown)."""
+    try:
+        cpus = len(os.sched_getaffinity(0))
+    except (AttributeError, OSError):  # not Linux
+        cpus = os.cpu_count() or 1
+    try:
+        load = os.getloadavg()[0]
+    except (AttributeError, OSError):
+        load = 0.0
+    return max(1, cpus), max(0.0, load)
+
+
+def free_cpu_threads(cpus: int, load: float) -> int:
+    """Threads for llama.cpp: the CPUs not already busy, `max(1, cpus - round(load))`, at
+    most `MAX_AUTO_THREADS` (more does not help a 135M model).
+
+    llama.cpp's threads wait for each other at every step, so a thread on a CPU that other
+    work holds slows the whole generation (on a busy 2-core machine 1 thread beat 2).
+
+    Example:
+        >>> free_cpu_threads(2, 1.4), free_cpu_threads(2, 0.2), free_cpu_threads(64, 3.0)
+        (1, 2, 4)
+    """
+    return max(1, min(MAX_AUTO_THREADS, cpus - round(load)))
 
 
 def _free_port(host: str) -> int:
