@@ -23,9 +23,8 @@ import time
 from typing import Any
 
 import dspy
-from dspy.utils.callback import BaseCallback
-
 from bench_tasks import BenchTask
+from dspy.utils.callback import BaseCallback
 
 __all__ = ["DSPY_METHODS", "CallCounter", "PlainQAAdapter", "run_dspy_method"]
 

@@ -23,11 +23,11 @@ from __future__ import annotations
 import time
 from typing import Any
 
+from bench_tasks import BenchTask
+
 import synaray
 from synaray.data.datasets import Dataset, rows_to_dataset
 from synaray.lm.local.names import LOCAL_TIMEOUT_S
-
-from bench_tasks import BenchTask
 
 __all__ = ["SYNARAY_METHODS", "run_synaray_method", "to_dataset"]
 

@@ -43,7 +43,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 os.environ.setdefault("LITELLM_LOCAL_MODEL_COST_MAP", "True")  # no fetch: no network here
 
-from bench_tasks import BenchTask, load_bench_task, load_jsonl_task  # noqa: E402
+from bench_tasks import BenchTask, load_bench_task, load_jsonl_task
 
 ROOT = Path(__file__).resolve().parents[2]
 MODEL = "openai/smollm2-135m"
