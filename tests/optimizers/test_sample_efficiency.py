@@ -8,7 +8,7 @@ import json
 import pytest
 
 from synaray.errors import ConfigError
-from synaray.optimizers import EvalRequest, PopulationSearch
+from synaray.optimizers import EvalRequest, EvalResult, PopulationSearch
 from synaray.optimizers.strategies.presets import plan_search
 from synaray.optimizers.strategies.racing import racing_rung
 from synaray.testing import FakeLanguageModel
@@ -91,14 +91,23 @@ async def test_the_first_generation_holds_demo_sets_across_distinct_answers():
     await drive(optimizer, engine, max_rounds=1)  # the program alone on the first minibatch
     seed, *children = optimizer.population
     assert seed == optimizer.best_id and len(children) == 3
-    first_batch = set(optimizer._order[:6])
     for cid in children:
         examples = optimizer.candidates[cid].state["generator"]["examples"]
         assert 2 <= len(examples) <= 3
         assert {e["outputs"]["answer"] for e in examples} == {"yes", "no"}
-        inputs = {f"t{e['inputs']['q']}" for e in examples}
-        assert inputs <= first_batch  # drawn from what the first minibatch showed
     assert optimizer.counters["demo_sets"] == 3
+    # the module reads the program's inputs: every training example became a labelled demo
+    assert optimizer.demos.size("generator") == 24
+    assert optimizer.spent.lm_calls == 6  # without running the program on them
+
+
+def test_a_module_that_does_not_read_the_program_inputs_gets_no_unseen_labels():
+    optimizer = PopulationSearch(demo_sets=2)
+    setup(optimizer, n_train=6, batch_size=3)
+    direct = EvalResult("c", "t1", "train", 1.0, trace=[
+        {"module": "first", "inputs": {"q": "1"}, "outputs": {"answer": "yes"}},
+        {"module": "second", "inputs": {"notes": "..."}, "outputs": {"answer": "yes"}}])
+    assert optimizer._direct_modules([direct]) == {"first": {"answer": "yes"}}
 
 
 async def test_legacy_settings_still_grow_one_child_at_a_time():

@@ -41,7 +41,12 @@ from synaray.errors import ConfigError
 from synaray.optimizers.budget import Budget
 from synaray.optimizers.optimizer import Optimizer
 from synaray.optimizers.protocol import TRAIN, Candidate, EvalResult, candidate_id
-from synaray.optimizers.strategies.demos import DemoPool, draw_examples, fresh_results
+from synaray.optimizers.strategies.demos import (
+    DemoPool,
+    draw_examples,
+    fresh_results,
+    label_as_output,
+)
 from synaray.optimizers.strategies.knobs import (
     check_few_shot,
     check_int,
@@ -233,12 +238,14 @@ class PopulationSearch(Optimizer):
         self.failures = FailureLog()
         self.counters = {**{op: 0 for op in OPERATIONS}, "reflection_failures": 0,
                          "demo_sets": 0, "proposals": 0, "proposal_failures": 0,
-                         "raced_out": 0, "trimmed": 0}
+                         "trimmed": 0}
         self.last_reflection_error: str | None = None
         self._ranking: list[str] = []
         self._promoted: list[str] = []
         # Lineage detail: child id -> the bottom member whose slot it took (exploit copy).
         self.exploited: dict[str, str] = {}
+        # Modules reading the program's inputs, seen on the first minibatch (transient).
+        self._direct: dict[str, dict] = {}
 
     @property
     def operation_probabilities(self) -> dict[str, float]:
@@ -299,11 +306,47 @@ class PopulationSearch(Optimizer):
 
     async def tell(self, results: list[EvalResult]) -> None:
         batch = set(self._batch) if self.phase == TRAIN else set()
-        for result in fresh_results(self.table, results):
+        fresh = fresh_results(self.table, results)
+        for result in fresh:
             self.demos.add_result(result, self.label_of(result.example_id))
             if result.example_id in batch:
                 self.failures.add(result)
+        # the first minibatch, before a diverse first generation: which modules read the
+        # program's own inputs (their labelled demos can come from any training example)
+        self._direct = (self._direct_modules([r for r in fresh if r.example_id in batch])
+                        if self.generation == 0 and self.demo_sets and batch else {})
         await super().tell(results)
+
+    def _direct_modules(self, results: list[EvalResult]) -> dict[str, dict]:
+        """Modules whose inputs were the program's inputs on every result: module ->
+        an output of theirs (the shape a labelled demo takes)."""
+        if not results or not self.use_labels:
+            return {}
+        inputs = {eid: x.get_json() if hasattr(x, "get_json") else x
+                  for eid, (x, _) in zip([r.example_id for r in results],
+                                         self.train.fetch([r.example_id for r in results]),
+                                         strict=True)}
+        direct: dict[str, dict] = {}
+        spoiled: set[str] = set()
+        for result in results:
+            for record in result.trace:
+                module = record.get("module")
+                if record.get("inputs") != inputs[result.example_id]:
+                    spoiled.add(module)
+                elif isinstance(record.get("outputs"), dict):
+                    direct.setdefault(module, record["outputs"])
+        return {m: outputs for m, outputs in direct.items() if m not in spoiled}
+
+    def _label_training_data(self) -> None:
+        """Labelled demos of every training example for the modules that read the program's
+        inputs (`_direct_modules`): demo sets then cover the whole training set's answers."""
+        for module, outputs in sorted(self._direct.items()):
+            for example_id, (x, _) in zip(self.train_ids, self.train.fetch(self.train_ids),
+                                          strict=True):
+                label = self.label_of(example_id)
+                if label is not None and set(label) == set(outputs):
+                    self.demos.add(module, x.get_json() if hasattr(x, "get_json") else x,
+                                   label_as_output(label, outputs), 1.0, example_id)
 
     async def evolve(self, batch_ids: list[str]) -> None:
         """One generation: select, exploit (keeping the Pareto front), explore, promote.
@@ -439,6 +482,7 @@ class PopulationSearch(Optimizer):
     async def _first_generation(self, seed: str) -> list[str]:
         """The seed, `demo_sets` demo sets and `instruction_proposals` proposals."""
         population = [seed]
+        self._label_training_data()
         modules = self._demo_modules(seed)
         attempts = 0
         while modules and self.nb_max_examples > 0 and attempts < 3 * self.demo_sets \
