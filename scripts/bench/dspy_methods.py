@@ -218,7 +218,9 @@ def run_dspy_method(method: str, task: BenchTask, budget: int, api_base: str, mo
     counter = CallCounter()
     common = {"api_base": api_base, "api_key": "sk-local", "cache": False, "temperature": 0.0,
               "num_retries": 2}
-    lm = dspy.LM(model, max_tokens=128, **common)
+    # the task answers one line (what the adapter parses): stop there, as synaray's
+    # grammar stops at the end of its JSON object
+    lm = dspy.LM(model, max_tokens=128, stop=["\n"], **common)
     proposer = dspy.LM(model, max_tokens=512, **common)
     adapter = PlainQAAdapter(task.input_fields, task.output_field, task.labels)
     dspy.configure(lm=lm, adapter=adapter, callbacks=[counter])
