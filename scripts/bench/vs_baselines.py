@@ -121,6 +121,21 @@ def _answers(api_base: str) -> bool:
         return False
 
 
+# The bench's own server: not recorded for the machine's other processes (as `synaray
+# serve-local-lm` would), so nothing else shares it and its calls are the bench's alone.
+_SERVE = """
+import signal, sys
+from synaray.lm.local.server import start_local_lm_server
+stop = {signal.SIGTERM, signal.SIGINT}
+signal.pthread_sigmask(signal.SIG_BLOCK, stop)  # delivered to sigwait, not the default handler
+server = start_local_lm_server(port=int(sys.argv[1]), n_threads=int(sys.argv[2]), record=False)
+try:
+    signal.sigwait(stop)
+finally:
+    server.stop()
+"""
+
+
 @contextlib.contextmanager
 def model_server(args: argparse.Namespace) -> Iterator[str]:
     """The api_base of the server to use: `--api-base`, or one started (and stopped) here."""
@@ -132,8 +147,7 @@ def model_server(args: argparse.Namespace) -> Iterator[str]:
     venv = Path(os.environ.get("SYNARAY_VENV", ROOT / ".venv"))
     python = args.server_python or str(venv / "bin" / "python")
     port = _free_port()
-    command = [python, "-m", "synaray.cli.main", "serve-local-lm", "--port", str(port),
-               "--threads", str(args.server_threads)]
+    command = [python, "-c", _SERVE, str(port), str(args.server_threads)]
     log = open(Path(os.environ.get("TMPDIR", "/tmp")) / f"vs-baselines-server-{port}.log", "wb")
     process = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT,
                                stdin=subprocess.DEVNULL, start_new_session=True)
