@@ -171,7 +171,8 @@ def _evaluate(task: BenchTask, program: Any, rows: list[dict], threads: int) -> 
     return float(evaluator(program).score) / 100.0
 
 
-def _bfrs(task: BenchTask, budget: int, threads: int, seed: int, proposer: Any) -> Any:
+def _bfrs(task: BenchTask, budget: int, threads: int, seed: int, proposer: Any,
+          adapter: Any) -> Any:
     """BootstrapFewShotWithRandomSearch: as many demo sets as the budget scores on val."""
     n_val, n_train = len(task.val), len(task.train)
     per_program = n_val + min(n_train, 2 * MAX_BOOTSTRAPPED)
@@ -182,7 +183,8 @@ def _bfrs(task: BenchTask, budget: int, threads: int, seed: int, proposer: Any) 
         num_threads=threads, max_errors=10 ** 6), {}
 
 
-def _mipro(task: BenchTask, budget: int, threads: int, seed: int, proposer: Any) -> Any:
+def _mipro(task: BenchTask, budget: int, threads: int, seed: int, proposer: Any,
+          adapter: Any) -> Any:
     """MIPROv2 with explicit candidates and trials sized to the budget (auto=None)."""
     n_val = len(task.val)
     minibatch = min(10, n_val)
@@ -198,11 +200,17 @@ def _mipro(task: BenchTask, budget: int, threads: int, seed: int, proposer: Any)
                        "minibatch_full_eval_steps": 5}
 
 
-def _gepa(task: BenchTask, budget: int, threads: int, seed: int, proposer: Any) -> Any:
+def _gepa(task: BenchTask, budget: int, threads: int, seed: int, proposer: Any,
+          adapter: Any) -> Any:
     """GEPA: program runs capped by max_metric_calls; reflection calls come on top (~15%)."""
+    from dspy.teleprompt.gepa.instruction_proposal import InstructionProposer
+
+    # its proposer's default JSONAdapter cannot parse this model either: the plain adapter
+    # (ChatAdapter, with the reply's raw text as the new instruction when that fails)
     optimizer = dspy.GEPA(metric=_feedback_metric(task), max_metric_calls=int(budget * 0.85),
                           reflection_lm=proposer, num_threads=threads, seed=seed,
-                          track_stats=False)
+                          track_stats=False,
+                          instruction_proposer=InstructionProposer(adapter=adapter))
     return optimizer, {}
 
 
@@ -229,7 +237,8 @@ def run_dspy_method(method: str, task: BenchTask, budget: int, api_base: str, mo
         before = counter.calls
         zero_shot = {"score": _evaluate(task, student, task.test, concurrency),
                      "lm_calls": counter.calls - before}
-    optimizer, compile_kwargs = _MAKERS[method](task, budget, concurrency, seed, proposer)
+    optimizer, compile_kwargs = _MAKERS[method](task, budget, concurrency, seed, proposer,
+                                                adapter)
     before, started = counter.calls, time.monotonic()
     compiled = optimizer.compile(student, trainset=_examples(task, task.train),
                                  valset=_examples(task, task.val), **compile_kwargs)
