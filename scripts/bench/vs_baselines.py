@@ -84,7 +84,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--server-python", default=None,
                    help="the Python (with synaray[local]) that runs the server; default: "
                         "$SYNARAY_VENV or .venv of the repository")
-    p.add_argument("--server-threads", type=int, default=2)
+    p.add_argument("--server-threads", type=int, default=1,
+                   help="llama.cpp threads; on a busy machine 1 is faster and steadier than 2")
     p.add_argument("--out", default=None, help="JSON lines of results (default: "
                    "results/vs_baselines-<time>.jsonl)")
     args = p.parse_args(argv)
