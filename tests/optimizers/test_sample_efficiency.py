@@ -211,3 +211,13 @@ async def test_a_preset_search_resumes_with_its_plan():
     assert resumed.val_ids == part.val_ids
     await drive(resumed, engine)
     assert resumed.state_dict() == whole.state_dict()
+
+
+async def test_a_preset_keeps_calls_to_validate_its_leaders():
+    """The bench's split (30 train / 30 validation, 150 calls): the budget must not run out
+    before any candidate is validated (the best would then be the unvalidated seed)."""
+    optimizer = PopulationSearch(lm_calls=150, seed=0)
+    engine = setup(optimizer, n_train=30, n_val=30)
+    await drive(optimizer, engine)
+    assert optimizer.spent.lm_calls <= 150
+    assert optimizer.val_reward(optimizer.best_id) is not None

@@ -414,14 +414,20 @@ class PopulationSearch(Optimizer):
 
     def _fit_to_budget(self) -> None:
         """Shrink the next generation (last members, then promotions) to the calls left;
-        stop when not even the leader's minibatch fits."""
+        stop when not even the leader's minibatch fits.
+
+        Promotions are costed at their whole validation (not just a racing rung): the
+        calls to validate the leaders are kept, or the budget could run out with nothing
+        validated and the unvalidated program as the result (seen on the bench).
+        """
         runs = self._affordable_runs()
 
         def cost() -> int:
-            promoted = sum(len(self.table.missing(c.id, self.val_split,
-                                                  self.promotion_ids(c.id)))
+            promoted = sum(len(self.table.missing(c.id, self.val_split, self.val_ids))
                            for c in self.promotions())
-            return len(self.population) * self.batch_size + promoted
+            # the leader's minibatch of the generations that finish a racing validation
+            rounds = 2 if self.racing and promoted else 1
+            return (len(self.population) - 1 + rounds) * self.batch_size + promoted
 
         while cost() > runs and (len(self.population) > 1 or self._promoted):
             if len(self.population) > 1:
@@ -429,6 +435,10 @@ class PopulationSearch(Optimizer):
             else:
                 self._promoted = self._promoted[:-1]
             self.counters["trimmed"] += 1
+        calls = [h.get("lm_calls") for h in self.history[-2:]]
+        if len(calls) == 2 and calls[0] == calls[1] and self.stop_reason is None:
+            # nothing new was scored (every pair known): more generations would only cycle
+            self.stop_reason = "no new evaluation in a generation: nothing left to try"
         if cost() > runs and self.stop_reason is None:
             self.stop_reason = (f"max_lm_calls: the next generation does not fit in the "
                                 f"{max(0, (self.budget.max_lm_calls or 0) - self.spent.lm_calls)}"
