@@ -38,7 +38,14 @@ def population_search(seed=0):
                             crossover_probability=0.2, seed=seed)
 
 
+def population_search_preset(seed=0):
+    """The budget preset with every sample-efficiency option on (proposals included)."""
+    return PopulationSearch(language_model=FakeLanguageModel(echo_writer), lm_calls=400,
+                            seed=seed)
+
+
 FACTORIES = [random_few_shot, omega, population_search]
+SEARCHES = [*FACTORIES, population_search_preset]
 
 
 async def run(factory, seed=0, max_rounds=None):
@@ -48,7 +55,7 @@ async def run(factory, seed=0, max_rounds=None):
     return optimizer, engine
 
 
-@pytest.mark.parametrize("factory", FACTORIES)
+@pytest.mark.parametrize("factory", SEARCHES)
 async def test_same_seed_same_search(factory):
     first, _ = await run(factory)
     second, _ = await run(factory)
@@ -58,14 +65,14 @@ async def test_same_seed_same_search(factory):
     assert len(first.candidates) > 1
 
 
-@pytest.mark.parametrize("factory", FACTORIES)
+@pytest.mark.parametrize("factory", SEARCHES)
 async def test_a_different_seed_gives_a_different_search(factory):
     first, _ = await run(factory, seed=0)
     other, _ = await run(factory, seed=1)
     assert canonical(first.state_dict()) != canonical(other.state_dict())
 
 
-@pytest.mark.parametrize("factory", FACTORIES)
+@pytest.mark.parametrize("factory", SEARCHES)
 @pytest.mark.parametrize("stop_after", [2, 5, 7])
 async def test_resume_from_json_state_continues_identically(factory, stop_after):
     whole, _ = await run(factory)
@@ -79,7 +86,7 @@ async def test_resume_from_json_state_continues_identically(factory, stop_after)
     assert resumed.best().state == whole.best().state
 
 
-@pytest.mark.parametrize("factory", FACTORIES)
+@pytest.mark.parametrize("factory", SEARCHES)
 def test_config_round_trip(factory):
     optimizer = factory(3)
     rebuilt = assert_config_round_trip(optimizer)
@@ -94,7 +101,7 @@ def test_get_by_name(name, cls):
     assert type(optimizers.get(name)) is cls
 
 
-@pytest.mark.parametrize("factory", FACTORIES)
+@pytest.mark.parametrize("factory", SEARCHES)
 def test_get_from_a_serialized_config(factory):
     optimizer = factory(2)
     restored = optimizers.get(json.loads(json.dumps(serialize_object(optimizer))))

@@ -149,8 +149,9 @@ class Optimizer:
             if not self._batch:
                 self._batch = self._next_batch()
             requests = self._requests(self.population, TRAIN, self._batch)
-            promoted = [c.id for c in self.promotions()]
-            return requests + self._requests(promoted, self.val_split, self.val_ids)
+            for cid in dict.fromkeys(c.id for c in self.promotions()):
+                requests += self._requests([cid], self.val_split, self.promotion_ids(cid))
+            return requests
         return self._requests([c.id for c in self.val_candidates()], self.val_split,
                               self.val_ids)
 
@@ -283,6 +284,14 @@ class Optimizer:
 
     def promotions(self) -> list[Candidate]:
         return []
+
+    def promotion_ids(self, cid: str) -> list[str]:
+        """The validation examples a promoted candidate is scored on now (default: all).
+
+        A racing subclass returns a first rung of them, then the rest only for a candidate
+        that kept up with the best (successive halving), or [] for one that did not.
+        """
+        return self.val_ids
 
     def val_candidates(self) -> list[Candidate]:
         """At epoch end: the top `val_top_k` population members by training reward."""

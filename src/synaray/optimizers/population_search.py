@@ -15,6 +15,19 @@ One generation, in the order of DESIGN §4 (each a named step below):
    way to another one.
 4. `_promote`: the leading members not yet validated are scored on the whole validation
    set during the next generation, so the best on validation is known mid-epoch.
+
+Sample efficiency (opt-in; `auto=` or `lm_calls=` turns all of it on):
+
+- a budget preset (`strategies/presets.py`) chooses the minibatch, the population, the
+  demo sets, the validation size and the promotions from the data at hand, stops the search
+  at the budget and shrinks a generation that would not fit in the calls left;
+- a diverse first generation (`demo_sets`, `instruction_proposals`): after the program alone
+  has run on the first minibatch (its traces fill the demo pool, with the labels of those
+  examples), the population becomes the program plus several demo sets drawn across distinct
+  answers and instruction proposals grounded in a summary of the data
+  (`strategies/proposals.py`), instead of growing a few children at a time;
+- racing (`racing`, `strategies/racing.py`): a promoted candidate is scored on a third of
+  the validation set first and on the rest only if it kept up with the best.
 """
 
 from __future__ import annotations
@@ -28,7 +41,12 @@ from synaray.errors import ConfigError
 from synaray.optimizers.budget import Budget
 from synaray.optimizers.optimizer import Optimizer
 from synaray.optimizers.protocol import TRAIN, Candidate, EvalResult, candidate_id
-from synaray.optimizers.strategies.demos import DemoPool, draw_examples, fresh_results
+from synaray.optimizers.strategies.demos import (
+    DemoPool,
+    draw_examples,
+    fresh_results,
+    label_as_output,
+)
 from synaray.optimizers.strategies.knobs import (
     check_few_shot,
     check_int,
@@ -45,6 +63,18 @@ from synaray.optimizers.strategies.mutations import (
     with_instructions,
 )
 from synaray.optimizers.strategies.pareto import exploit_losers, pareto_front, quantiles, rank
+from synaray.optimizers.strategies.presets import (
+    PRESET_DEMOS,
+    SearchPlan,
+    plan_search,
+    preset_lm_calls,
+)
+from synaray.optimizers.strategies.proposals import (
+    data_summary,
+    grounded_messages,
+    shown_examples,
+)
+from synaray.optimizers.strategies.racing import kept_up, racing_rung
 from synaray.optimizers.strategies.reflection import (
     FailureLog,
     calls_left,
@@ -57,6 +87,16 @@ from synaray.saving import deserialize_object, serialize_object
 __all__ = ["PopulationSearch"]
 
 OPERATIONS = ("resample", "perturb", "reflect", "crossover")
+# Knobs a budget preset chooses unless given: their values without a preset.
+_DEFAULTS = {"population_size": 8, "nb_min_examples": 1, "nb_max_examples": 4, "promote_k": 2,
+             "demo_sets": 0, "instruction_proposals": 0, "racing": False}
+# With a preset, before setup() sizes the population from the data.
+_PRESET_DEFAULTS = {**_DEFAULTS, "nb_min_examples": PRESET_DEMOS[0],
+                    "nb_max_examples": PRESET_DEMOS[1], "racing": True}
+# The epoch count of a preset search: the LM-call budget stops it first.
+_PRESET_EPOCHS = 1000
+# Training examples summarised for grounded proposals, and examples shown in their prompt.
+_SUMMARY_ROWS, _PROPOSAL_EXAMPLES = 200, 4
 # What an operation made: (new state, readable operations, parent ids).
 Made = tuple[dict, list[str], list[str]]
 
@@ -103,6 +143,24 @@ class PopulationSearch(Optimizer):
             validation set when not yet validated (integer >= 0, default 2; 0 disables
             promotion, as does the absence of validation data). Each promotion costs one
             program run per validation example.
+        auto: a budget preset, "light", "medium" or "heavy" (150, 600 or 2000 LM calls;
+            default None). The preset chooses the minibatch (replacing fit's `batch_size`),
+            the population, the demo sets, instruction proposals, the validation size and
+            promotions from the data (`strategies/presets.py`), turns racing on, uses 4-8
+            demos, and stops at the budget (fit's `epochs` is not used). Knobs given
+            explicitly win. Not yet the default: see the README's bench results.
+        lm_calls: the same with a budget of this many LM calls (integer >= 20; not with
+            `auto`).
+        demo_sets: demo sets in the first generation (integer >= 0; default 0, or the
+            preset's): after the program alone has run on the first minibatch, the
+            population becomes the program plus this many candidates whose modules get
+            demos drawn across distinct answers (labelled and bootstrapped).
+        instruction_proposals: candidates of the first generation whose instructions an LM
+            writes from a summary of the training data (integer >= 0; default 0, or the
+            preset's; needs `language_model`; one LM call each, counted in the budget).
+        racing: score a promoted candidate on a third of the validation set first, and on
+            the rest only if it is not below the best candidate there (default False, True
+            with a preset).
 {{search_args}}
 
     Raises:
@@ -116,15 +174,28 @@ class PopulationSearch(Optimizer):
         0.5
     """
 
-    def __init__(self, language_model: Any = None, population_size: int = 8,
+    def __init__(self, language_model: Any = None, population_size: int | None = None,
                  quantile_fraction: float = 0.25, reflection_probability: float = 0.4,
                  crossover_probability: float = 0.1, resample_probability: float = 0.25,
-                 nb_min_examples: int = 1, nb_max_examples: int = 4,
+                 nb_min_examples: int | None = None, nb_max_examples: int | None = None,
                  sampling: str = "softmax", sampling_temperature: float = 0.3,
-                 reflection_examples: int = 4, promote_k: int = 2, seed: int = 0,
+                 reflection_examples: int = 4, promote_k: int | None = None, seed: int = 0,
                  budget: Budget | dict | None = None, val_top_k: int = 2,
-                 use_labels: bool = True,
+                 use_labels: bool = True, auto: str | None = None,
+                 lm_calls: int | None = None, demo_sets: int | None = None,
+                 instruction_proposals: int | None = None, racing: bool | None = None,
                  name: str | None = None) -> None:
+        self.preset_calls = preset_lm_calls(auto, lm_calls)
+        self.auto, self.lm_calls = auto, lm_calls
+        given = {"population_size": population_size, "nb_min_examples": nb_min_examples,
+                 "nb_max_examples": nb_max_examples, "promote_k": promote_k,
+                 "demo_sets": demo_sets, "instruction_proposals": instruction_proposals,
+                 "racing": racing}
+        self._given = {k: v for k, v in given.items() if v is not None}
+        knobs = {**(_DEFAULTS if self.preset_calls is None else _PRESET_DEFAULTS),
+                 **self._given}
+        population_size, promote_k = knobs["population_size"], knobs["promote_k"]
+        nb_min_examples, nb_max_examples = knobs["nb_min_examples"], knobs["nb_max_examples"]
         super().__init__(population_size=population_size, val_top_k=val_top_k, seed=seed,
                          budget=budget, name=name)
         self.use_labels = use_labels
@@ -152,17 +223,29 @@ class PopulationSearch(Optimizer):
         self.sampling_temperature = sampling_temperature
         self.reflection_examples = check_int("reflection_examples", reflection_examples, 1)
         self.promote_k = check_int("promote_k", promote_k, 0)
+        self.demo_sets = check_int("demo_sets", knobs["demo_sets"], 0)
+        self.instruction_proposals = check_int("instruction_proposals",
+                                               knobs["instruction_proposals"], 0)
+        if not isinstance(knobs["racing"], bool):
+            raise ConfigError(f"Invalid value for argument `racing`. Received: "
+                              f"{knobs['racing']!r}. Expected True or False.")
+        self.racing = knobs["racing"]
+        self.plan: SearchPlan | None = None
         self._reset_search_state()
 
     def _reset_search_state(self) -> None:
         self.demos = DemoPool()
         self.failures = FailureLog()
-        self.counters = {**{op: 0 for op in OPERATIONS}, "reflection_failures": 0}
+        self.counters = {**{op: 0 for op in OPERATIONS}, "reflection_failures": 0,
+                         "demo_sets": 0, "proposals": 0, "proposal_failures": 0,
+                         "trimmed": 0}
         self.last_reflection_error: str | None = None
         self._ranking: list[str] = []
         self._promoted: list[str] = []
         # Lineage detail: child id -> the bottom member whose slot it took (exploit copy).
         self.exploited: dict[str, str] = {}
+        # Modules reading the program's inputs, seen on the first minibatch (transient).
+        self._direct: dict[str, dict] = {}
 
     @property
     def operation_probabilities(self) -> dict[str, float]:
@@ -173,6 +256,49 @@ class PopulationSearch(Optimizer):
                 "reflect": self.reflection_probability,
                 "crossover": self.crossover_probability}
 
+    # --- budget preset -------------------------------------------------------------------
+    def setup(self, initial_state: dict, train: Any, val: Any = None, batch_size: int = 32,
+              epochs: int = 1) -> None:
+        """Start a search; with a preset, its plan replaces `batch_size` and `epochs`."""
+        if self.preset_calls is not None:
+            self._apply_plan(initial_state, train, val)
+            batch_size, epochs = self.plan.minibatch_size, _PRESET_EPOCHS
+        super().setup(initial_state, train, val, batch_size=batch_size, epochs=epochs)
+
+    def _apply_plan(self, initial_state: dict, train: Any, val: Any) -> None:
+        n_val = len(val) if val is not None else 0
+        self._use_plan(plan_search(self.preset_calls, len(train), n_val,
+                                   n_modules=len(initial_state),
+                                   with_proposer=self.language_model is not None,
+                                   population_size=self._given.get("population_size")))
+
+    def _use_plan(self, plan: SearchPlan) -> None:
+        """Set the knobs the plan chooses (those given explicitly are kept)."""
+        self.plan = plan
+        self.population_size = plan.population_size
+        self.promote_k = self._given.get("promote_k", plan.promote_k)
+        self.instruction_proposals = self._given.get("instruction_proposals",
+                                                     plan.instruction_proposals)
+        self.demo_sets = self._given.get(
+            "demo_sets", max(0, plan.population_size - 1 - self.instruction_proposals))
+        if self.budget.max_lm_calls is None:
+            self.budget = self.budget.model_copy(update={"max_lm_calls": plan.lm_calls})
+
+    def bind_data(self, train: Any, val: Any = None) -> None:
+        """As the base; a preset's plan keeps a seeded subset of `val_size` validation ids."""
+        super().bind_data(train, val)
+        if self.plan is not None and self.val is not None \
+                and 0 < self.plan.val_size < len(self.val_ids):
+            picks = np.random.default_rng(self.seed).permutation(len(self.val_ids))
+            self.val_ids = [self.val_ids[int(i)] for i in sorted(picks[:self.plan.val_size])]
+
+    def load_state_dict(self, state: dict, train: Any, val: Any = None) -> None:
+        plan = state.get("extra", {}).get("plan")
+        self.plan = None
+        if plan:
+            self._use_plan(SearchPlan(**plan))
+        super().load_state_dict(state, train, val)
+
     # --- hooks ---------------------------------------------------------------------------
     def initial_population(self, seed: Candidate) -> list[Candidate]:
         self._reset_search_state()
@@ -180,33 +306,143 @@ class PopulationSearch(Optimizer):
 
     async def tell(self, results: list[EvalResult]) -> None:
         batch = set(self._batch) if self.phase == TRAIN else set()
-        for result in fresh_results(self.table, results):
+        fresh = fresh_results(self.table, results)
+        for result in fresh:
             self.demos.add_result(result, self.label_of(result.example_id))
             if result.example_id in batch:
                 self.failures.add(result)
+        # the first minibatch, before a diverse first generation: which modules read the
+        # program's own inputs (their labelled demos can come from any training example)
+        self._direct = (self._direct_modules([r for r in fresh if r.example_id in batch])
+                        if self.generation == 0 and self.demo_sets and batch else {})
         await super().tell(results)
 
+    def _direct_modules(self, results: list[EvalResult]) -> dict[str, dict]:
+        """Modules whose inputs were the program's inputs on every result: module ->
+        an output of theirs (the shape a labelled demo takes)."""
+        if not results or not self.use_labels:
+            return {}
+        inputs = {eid: x.get_json() if hasattr(x, "get_json") else x
+                  for eid, (x, _) in zip([r.example_id for r in results],
+                                         self.train.fetch([r.example_id for r in results]),
+                                         strict=True)}
+        direct: dict[str, dict] = {}
+        spoiled: set[str] = set()
+        for result in results:
+            for record in result.trace:
+                module = record.get("module")
+                if record.get("inputs") != inputs[result.example_id]:
+                    spoiled.add(module)
+                elif isinstance(record.get("outputs"), dict):
+                    direct.setdefault(module, record["outputs"])
+        return {m: outputs for m, outputs in direct.items() if m not in spoiled}
+
+    def _label_training_data(self) -> None:
+        """Labelled demos of every training example for the modules that read the program's
+        inputs (`_direct_modules`): demo sets then cover the whole training set's answers."""
+        for module, outputs in sorted(self._direct.items()):
+            for example_id, (x, _) in zip(self.train_ids, self.train.fetch(self.train_ids),
+                                          strict=True):
+                label = self.label_of(example_id)
+                if label is not None and set(label) == set(outputs):
+                    self.demos.add(module, x.get_json() if hasattr(x, "get_json") else x,
+                                   label_as_output(label, outputs), 1.0, example_id)
+
     async def evolve(self, batch_ids: list[str]) -> None:
-        """One generation: select, exploit (keeping the Pareto front), explore, promote."""
+        """One generation: select, exploit (keeping the Pareto front), explore, promote.
+
+        After the first generation, with `demo_sets` or `instruction_proposals`, the
+        population is replaced by a diverse one instead (`_first_generation`).
+        """
         ranked = self._select(batch_ids)
-        front = pareto_front(self._per_example(ranked), ranked)
-        generation = _Generation(batch_ids, ranked, front)
         self._ranking = ranked
-        population = await self._exploit(generation)
-        await self._grow(population, generation)
+        if self.generation == 1 and (self.demo_sets or self.instruction_proposals):
+            population = await self._first_generation(ranked[0])
+            self._promoted = []
+        else:
+            front = pareto_front(self._per_example(ranked), ranked)
+            generation = _Generation(batch_ids, ranked, front)
+            population = await self._exploit(generation)
+            await self._grow(population, generation)
+            self._promoted = self._promote(ranked)
         self.population = population
-        self._promoted = self._promote(ranked)
         self.failures.clear()
+        if self.plan is not None:
+            self._fit_to_budget()
 
     def promotions(self) -> list[Candidate]:
-        return [self.candidates[cid] for cid in self._promoted if self.val_reward(cid) is None]
+        return [self.candidates[cid] for cid in self._promoted
+                if self.val_reward(cid) is None and not self._raced_out(cid)]
+
+    def promotion_ids(self, cid: str) -> list[str]:
+        """With racing: the first rung, then the rest of validation if it kept up."""
+        if not self.racing:
+            return self.val_ids
+        rung = racing_rung(self.val_ids)
+        if self.table.missing(cid, self.val_split, rung):
+            return rung
+        return [] if self._raced_out(cid) else self.val_ids
+
+    def _raced_out(self, cid: str) -> bool:
+        """Racing: scored on the first rung and below the best candidate there."""
+        if not self.racing or cid == self.best_id or self.val_reward(self.best_id) is None:
+            return False
+        rung = racing_rung(self.val_ids)
+        if self.table.missing(cid, self.val_split, rung):
+            return False
+        return not kept_up(self.table.mean(cid, self.val_split, rung),
+                           self.table.mean(self.best_id, self.val_split, rung))
 
     def val_candidates(self) -> list[Candidate]:
         """Pending promotions, then the leaders of the last generation's ranking."""
         if not self._ranking:
             return super().val_candidates()
         ids = [c.id for c in self.promotions()] + self._ranking[:self.val_top_k]
-        return [self.candidates[cid] for cid in dict.fromkeys(ids)]
+        ids = [cid for cid in dict.fromkeys(ids) if not self._raced_out(cid)]
+        if self.plan is not None:
+            ids = ids[:max(1, self._affordable_runs() // max(1, len(self.val_ids)))]
+        return [self.candidates[cid] for cid in ids]
+
+    # --- budget fit (presets) ------------------------------------------------------------
+    def _calls_per_run(self) -> float:
+        return self.spent.lm_calls / len(self.table) if len(self.table) else 1.0
+
+    def _affordable_runs(self) -> int:
+        """Program runs the calls left pay for (a preset always has `max_lm_calls`)."""
+        left = (self.budget.max_lm_calls or 0) - self.spent.lm_calls
+        return int(left / max(self._calls_per_run(), 1e-9))
+
+    def _fit_to_budget(self) -> None:
+        """Shrink the next generation (last members, then promotions) to the calls left;
+        stop when not even the leader's minibatch fits.
+
+        Promotions are costed at their whole validation (not just a racing rung): the
+        calls to validate the leaders are kept, or the budget could run out with nothing
+        validated and the unvalidated program as the result (seen on the bench).
+        """
+        runs = self._affordable_runs()
+
+        def cost() -> int:
+            promoted = sum(len(self.table.missing(c.id, self.val_split, self.val_ids))
+                           for c in self.promotions())
+            # the leader's minibatch of the generations that finish a racing validation
+            rounds = 2 if self.racing and promoted else 1
+            return (len(self.population) - 1 + rounds) * self.batch_size + promoted
+
+        while cost() > runs and (len(self.population) > 1 or self._promoted):
+            if len(self.population) > 1:
+                self.population = self.population[:-1]
+            else:
+                self._promoted = self._promoted[:-1]
+            self.counters["trimmed"] += 1
+        calls = [h.get("lm_calls") for h in self.history[-2:]]
+        if len(calls) == 2 and calls[0] == calls[1] and self.stop_reason is None:
+            # nothing new was scored (every pair known): more generations would only cycle
+            self.stop_reason = "no new evaluation in a generation: nothing left to try"
+        if cost() > runs and self.stop_reason is None:
+            self.stop_reason = (f"max_lm_calls: the next generation does not fit in the "
+                                f"{max(0, (self.budget.max_lm_calls or 0) - self.spent.lm_calls)}"
+                                " LM calls left")
 
     # --- the steps of a generation ------------------------------------------------------
     def _select(self, batch_ids: list[str]) -> list[str]:
@@ -251,6 +487,61 @@ class PopulationSearch(Optimizer):
         if self.promote_k == 0 or self.val is None:
             return []
         return [cid for cid in ranked[:self.promote_k] if self.val_reward(cid) is None]
+
+    # --- the diverse first generation -------------------------------------------------------
+    async def _first_generation(self, seed: str) -> list[str]:
+        """The seed, `demo_sets` demo sets and `instruction_proposals` proposals."""
+        population = [seed]
+        self._label_training_data()
+        modules = self._demo_modules(seed)
+        attempts = 0
+        while modules and self.nb_max_examples > 0 and attempts < 3 * self.demo_sets \
+                and len(population) < 1 + self.demo_sets:
+            attempts += 1
+            child = self._demo_set(seed, modules)
+            if child.id not in population:
+                population.append(child.id)
+                self.counters["demo_sets"] += 1
+        for _ in range(self.instruction_proposals if self.language_model is not None else 0):
+            if not calls_left(self.budget, self.spent):
+                break
+            child = await self._grounded_proposal(seed)
+            if child is not None and child.id not in population:
+                population.append(child.id)
+                self.counters["proposals"] += 1
+        return population
+
+    def _demo_set(self, parent: str, modules: list[str]) -> Candidate:
+        state, operations = self.candidates[parent].state, []
+        for module in modules:
+            examples = draw_examples(self.demos, module, self.nb_min_examples,
+                                     self.nb_max_examples, self._selector, self.rng)
+            state, ops = with_examples(state, module, examples, how="demo set")
+            operations += ops
+        return self.register(Candidate(state, parents=[parent], operation="; ".join(operations),
+                                       generation=self.generation))
+
+    async def _grounded_proposal(self, parent: str) -> Candidate | None:
+        """Instructions written from a summary of the training data (MIPROv2's proposer)."""
+        state = self.candidates[parent].state
+        module = self._pick(sorted(state))
+        ids = self.train_ids[:_SUMMARY_ROWS]
+        rows = self.train.fetch(ids)
+        picks = self.rng.choice(len(ids), size=min(_PROPOSAL_EXAMPLES, len(ids)), replace=False)
+        shown = [rows[int(i)] for i in sorted(picks)]
+        messages = grounded_messages(module, state[module].get("instructions"), shown,
+                                     data_summary(rows))
+        text, error, trace = await propose_instructions(self.language_model, messages,
+                                                        shown=shown_examples(shown))
+        self.add_usage(lm_calls=trace.lm_calls, cost=trace.cost,
+                       tokens=trace.prompt_tokens + trace.completion_tokens)
+        if text is None:
+            self.counters["proposal_failures"] += 1
+            self.last_reflection_error = error
+            return None
+        new_state, ops = with_instructions(state, module, text, how="propose")
+        return self.register(Candidate(new_state, parents=[parent], operation=ops[0],
+                                       generation=self.generation))
 
     # --- explore -------------------------------------------------------------------------
     async def _explore(self, parent: str, population: list[str],
@@ -352,7 +643,8 @@ class PopulationSearch(Optimizer):
                 "counters": dict(self.counters), "ranking": list(self._ranking),
                 "promoted": list(self._promoted),
                 "last_reflection_error": self.last_reflection_error,
-                "exploited": dict(self.exploited)}
+                "exploited": dict(self.exploited),
+                "plan": self.plan.to_dict() if self.plan is not None else None}
 
     def load_extra_state(self, state: dict) -> None:
         self._reset_search_state()
@@ -376,6 +668,18 @@ class PopulationSearch(Optimizer):
             nb_min_examples=self.nb_min_examples, nb_max_examples=self.nb_max_examples,
             sampling=self.sampling, sampling_temperature=self.sampling_temperature,
             reflection_examples=self.reflection_examples, promote_k=self.promote_k)
+        if self.preset_calls is None:
+            if self.demo_sets or self.instruction_proposals or self.racing:
+                config.update(demo_sets=self.demo_sets, racing=self.racing,
+                              instruction_proposals=self.instruction_proposals)
+            return config
+        # a preset: the knobs it chooses are saved as given (None: the preset's choice)
+        for knob in _DEFAULTS:
+            config[knob] = self._given.get(knob)
+        if self.plan is not None and self.budget.max_lm_calls == self.plan.lm_calls:
+            config["budget"] = {k: v for k, v in config["budget"].items()
+                                if k != "max_lm_calls"}
+        config.update(auto=self.auto, lm_calls=self.lm_calls)
         return config
 
     @classmethod

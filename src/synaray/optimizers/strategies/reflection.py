@@ -165,13 +165,15 @@ def crossover_messages(module: str, instructions_a: str | None, instructions_b: 
 
 
 async def propose_instructions(language_model: Any, messages: list[dict],
-                               cases: list[dict] | None = None,
+                               cases: list[dict] | None = None, shown: str | None = None,
                                **kwargs: Any) -> tuple[str | None, str | None, Trace]:
     """One structured call. Returns `(instructions or None, error or None, trace)`.
 
     A failed call, an invalid answer or an exception raised by the model all give None
     and the reason; the trace holds the call's usage either way. `cases` are the failing
     cases the prompt shows: a proposal that copies them is rejected (`degenerate_instructions`).
+    `shown` is the text of other examples the prompt shows (grounded proposals), checked
+    the same way.
     """
     with trace_scope() as trace:
         try:
@@ -185,7 +187,8 @@ async def propose_instructions(language_model: Any, messages: list[dict],
     text = answer.get("instructions") if isinstance(answer, dict) else None
     if not isinstance(text, str) or not text.strip():
         return None, "LMOutputError: the answer has no `instructions` text", trace
-    problem = degenerate_instructions(text, shown=_render_cases(cases or []))
+    shown_text = "\n\n".join(t for t in (_render_cases(cases or []), shown or "") if t)
+    problem = degenerate_instructions(text, shown=shown_text)
     if problem:
         return None, f"LMOutputError: rejected proposal ({problem})", trace
     return text.strip(), None, trace
