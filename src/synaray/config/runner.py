@@ -176,6 +176,7 @@ class _Run:
     store: Any
     resume: bool
     say: Callable[[str], None]
+    lease: Any = None
 
 
 def _open_run(config: RunConfig, program: Any, resume: bool,
@@ -196,15 +197,23 @@ def _open_run(config: RunConfig, program: Any, resume: bool,
     run_name = config.run_name or (f"{program.name}-{time.strftime('%Y%m%d-%H%M%S')}-"
                                    f"{uuid.uuid4().hex[:6]}")
     store = RunStorage(storage, run_name)
-    if not resume and (store.exists(RUN_CONFIG_FILE) or store.has_checkpoint()):
-        shown = _shown_storage(storage)
-        raise ConfigError(f"Run {run_name!r} already exists in {shown}; continue it with "
-                          f"`synaray resume {run_name} --storage {shown}`, or choose another "
-                          "run_name (--run-name).")
-    if resume and not store.has_checkpoint() and config.engine.type == "local":
-        raise ConfigError(f"Nothing to resume: no checkpoint of run {run_name!r} in "
-                          f"{_shown_storage(storage)}.")
-    return _Run(config, run_name, storage, store, resume, say)
+    # One writer per run name: taken before anything is written (RunLockedError at once if
+    # a live run holds it); a resumed Ray run leaves it to RayEngine (its optimizer actor).
+    lease = None if resume and config.uses_ray() else store.acquire_lease()
+    try:
+        if not resume and (store.exists(RUN_CONFIG_FILE) or store.has_checkpoint()):
+            shown = _shown_storage(storage)
+            raise ConfigError(f"Run {run_name!r} already exists in {shown}; continue it with "
+                              f"`synaray resume {run_name} --storage {shown}`, or choose "
+                              "another run_name (--run-name).")
+        if resume and not store.has_checkpoint() and config.engine.type == "local":
+            raise ConfigError(f"Nothing to resume: no checkpoint of run {run_name!r} in "
+                              f"{_shown_storage(storage)}.")
+    except BaseException:
+        if lease is not None:
+            lease.release()
+        raise
+    return _Run(config, run_name, storage, store, resume, say, lease)
 
 
 def _joining(config: RunConfig) -> bool:
@@ -283,24 +292,26 @@ async def run_fit_async(config: RunConfig, *, callbacks: Sequence[Any] | None = 
                         resume: bool = False, verbose: bool = True) -> FitOutcome:
     """`run_fit` for code already inside an event loop."""
     from synaray.config.program_building import build_program, uses_local_model
-    from synaray.config.sessions import local_model_session, ray_session
+    from synaray.config.sessions import lease_session, local_model_session, ray_session
 
     started = time.monotonic()
     say = _printer(verbose)
     program = await build_program(config)
     run = _open_run(config, program, resume, say)
-    splits = _load_data(run)
-    joining = config.uses_ray() and _joining(config)
-    with contextlib.ExitStack() as stack:
-        stack.enter_context(local_model_session(uses_local_model(program), not joining, say))
-        if config.uses_ray():
-            stack.enter_context(ray_session(config.engine.address, joining, say))
-        if not resume:
-            _save_run_config(run)
-        history = await _fit(run, program, splits, callbacks, verbose)
-        test = await _test(run, program, splits.test, verbose)
-    outcome = _outcome(run, history, test, started)
-    run.store.write_json(OUTCOME_FILE, outcome.to_dict())
+    with lease_session(run.lease):  # released at the end, also on an error
+        splits = _load_data(run)
+        joining = config.uses_ray() and _joining(config)
+        with contextlib.ExitStack() as stack:
+            stack.enter_context(local_model_session(uses_local_model(program), not joining,
+                                                    say))
+            if config.uses_ray():
+                stack.enter_context(ray_session(config.engine.address, joining, say))
+            if not resume:
+                _save_run_config(run)
+            history = await _fit(run, program, splits, callbacks, verbose)
+            test = await _test(run, program, splits.test, verbose)
+        outcome = _outcome(run, history, test, started)
+        run.store.write_json(OUTCOME_FILE, outcome.to_dict())
     return outcome
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import time
+from collections import deque
 from typing import Any
 
 from synaray.lm.rate_limit import (
@@ -27,6 +28,11 @@ class RateLimiterActor:
         now = time.monotonic()
         return max(0.0, self.schedule.reserve(model, tokens, now=now) - now)
 
+    def book(self, model: str, tokens: int) -> tuple[float, float]:
+        """(the call's slot, now), both on this actor's clock."""
+        now = time.monotonic()
+        return self.schedule.reserve(model, tokens, now=now), now
+
     def report(self, model: str, status: int | None, retry_after_s: float | None) -> None:
         self.schedule.report(model, status, retry_after_s)
 
@@ -36,25 +42,37 @@ class RateLimiterActor:
 
 
 class RayRateLimiterClient:
-    """What an evaluator installs: asks the actor for a slot, sleeps, reports back."""
+    """What an evaluator installs: asks the actor for a slot, sleeps, reports back.
+
+    The actor books slots on its own clock. The client maps them onto its clock with the
+    offset measured on the fastest of its last round trips (NTP's rule: the offset of a
+    round trip is known within half its duration), so a slow answer (a busy actor, a
+    starved process) neither delays the wake-up nor makes a punctual caller look late.
+    """
 
     def __init__(self, actor: Any) -> None:
         self.actor = actor
+        self._samples: deque[tuple[float, float]] = deque(maxlen=32)  # (round trip, offset)
+
+    def _offset(self, asked: float, answered: float, actor_now: float) -> float:
+        """The actor's clock minus ours, from the fastest recent round trip."""
+        self._samples.append((answered - asked, actor_now - (asked + answered) / 2.0))
+        return min(self._samples)[1]
 
     async def acquire(self, model: str, tokens: int) -> None:
         """Book a slot with the actor and sleep until it; re-book if woken up too late.
 
-        The actor answers "wait `delay` seconds" from its own clock; the slot lies between
-        `asked + delay` and `answered + delay` on ours. Sleeping from `answered` never
-        starts early; a wake-up more than `LATE_GRACE_S` after `asked + delay` (a stalled
-        event loop, a slow round trip) gives the slot up, so requests cannot bunch.
+        A wake-up more than `LATE_GRACE_S` after the slot (a stalled event loop) gives the
+        slot up and books another, so late requests cannot bunch with punctual ones.
         """
         for _ in range(MAX_REBOOKINGS):
             asked = time.monotonic()
-            delay = await self.actor.reserve.remote(model, tokens)
+            slot, actor_now = await self.actor.book.remote(model, tokens)
+            local_slot = slot - self._offset(asked, time.monotonic(), actor_now)
+            delay = local_slot - time.monotonic()
             if delay > 0:
                 await asyncio.sleep(delay)
-            if time.monotonic() - (asked + delay) <= LATE_GRACE_S:
+            if time.monotonic() - local_slot <= LATE_GRACE_S:
                 return
 
     def report(self, model: str, status: int | None, retry_after_s: float | None = None) -> None:
