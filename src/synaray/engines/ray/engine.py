@@ -327,7 +327,7 @@ def _take_lease(store: RunStorage, actor_name: str) -> Any:
         return (owner.get("kind") == "optimizer actor" and owner.get("cluster") == cluster
                 and _find_actor(actor_name) is None)
 
-    return held_lease(store) or store.acquire_lease(holder_gone=actor_gone)
+    return held_lease(store) or store.acquire_lease(holder_gone=actor_gone).start_heartbeat()
 
 
 def _find_actor(name: str) -> Any:
