@@ -44,20 +44,32 @@ class RateLimiterActor:
 class RayRateLimiterClient:
     """What an evaluator installs: asks the actor for a slot, sleeps, reports back.
 
-    The actor books slots on its own clock. The client maps them onto its clock with the
-    offset measured on the fastest of its last round trips (NTP's rule: the offset of a
-    round trip is known within half its duration), so a slow answer (a busy actor, a
-    starved process) neither delays the wake-up nor makes a punctual caller look late.
+    The actor books slots on its own clock. Each round trip bounds the offset between the
+    clocks (the actor read its clock between our `asked` and `answered`); the client keeps
+    the tightest bounds of its last round trips. It wakes at the latest the slot can be on
+    its clock (never early) and judges lateness from the earliest (never too lenient), so
+    one fast round trip is enough for a slow answer (a busy actor, a starved process) to
+    neither delay the wake-up nor make a punctual caller look late.
     """
 
     def __init__(self, actor: Any) -> None:
         self.actor = actor
-        self._samples: deque[tuple[float, float]] = deque(maxlen=32)  # (round trip, offset)
+        self._bounds: deque[tuple[float, float]] = deque(maxlen=32)
 
-    def _offset(self, asked: float, answered: float, actor_now: float) -> float:
-        """The actor's clock minus ours, from the fastest recent round trip."""
-        self._samples.append((answered - asked, actor_now - (asked + answered) / 2.0))
-        return min(self._samples)[1]
+    def offsets(self, asked: float, answered: float, actor_now: float) -> tuple[float, float]:
+        """(lowest, highest) possible offset of the actor's clock minus ours, given this
+        round trip and the recent ones.
+
+        Example:
+            >>> client = RayRateLimiterClient(actor=None)
+            >>> client.offsets(asked=0.0, answered=0.9, actor_now=100.2)  # slow: wide
+            (99.3, 100.2)
+            >>> client.offsets(asked=5.0, answered=5.02, actor_now=105.01)  # fast: tight
+            (99.99, 100.01)
+        """
+        self._bounds.append((actor_now - answered, actor_now - asked))
+        return (round(max(lo for lo, _ in self._bounds), 9),
+                round(min(hi for _, hi in self._bounds), 9))
 
     async def acquire(self, model: str, tokens: int) -> None:
         """Book a slot with the actor and sleep until it; re-book if woken up too late.
@@ -68,11 +80,11 @@ class RayRateLimiterClient:
         for _ in range(MAX_REBOOKINGS):
             asked = time.monotonic()
             slot, actor_now = await self.actor.book.remote(model, tokens)
-            local_slot = slot - self._offset(asked, time.monotonic(), actor_now)
-            delay = local_slot - time.monotonic()
+            low, high = self.offsets(asked, time.monotonic(), actor_now)
+            delay = slot - low - time.monotonic()  # the latest the slot can be here
             if delay > 0:
                 await asyncio.sleep(delay)
-            if time.monotonic() - local_slot <= LATE_GRACE_S:
+            if time.monotonic() - (slot - high) <= LATE_GRACE_S:
                 return
 
     def report(self, model: str, status: int | None, retry_after_s: float | None = None) -> None:
