@@ -21,8 +21,8 @@ sent next to punctual ones would bunch up. So a caller that wakes more than
 `LATE_GRACE_S + SEND_JITTER_S` of its burst tolerance in reserve: for the lateness it
 allows, and for a request that leaves late after its check (the client library's own
 work before the request goes out, in a process short of CPU). With it (and the Ray
-client's clock mapping), 4 evaluators at 1200/min sent at most 151 requests in a 5 s
-window (bound 161) on 2 cores with a load of 20 to 30; 167 were seen without.
+client's clock bounds), 4 evaluators at 1200/min sent at most 140 to 151 requests in a
+5 s window (bound 161) on 2 cores with loads of 20 to 75; 167 were seen without.
 
 Example:
     >>> sched = PacingSchedule({"m": RateLimits(requests_per_minute=60)})
