@@ -125,8 +125,10 @@ def test_scores_like_program_evaluate(stub, tmp_path):
     assert summary["reward"] == pytest.approx(reference["reward"])
     assert summary["metrics"] == pytest.approx({"accuracy": reference["accuracy"],
                                                 "f1_score": reference["f1_score"]})
-    assert summary["rows"] == 200 and summary["complete"]
-    assert summary["failures"] == len(errors) and summary["lm_calls"] == 200
+    assert summary["rows"] == 200 and summary["missing_rows"] == 0
+    assert not summary["complete"]  # the failed rows: a rerun retries them
+    assert summary["failures"] == summary["failed_rows"] == len(errors)
+    assert summary["lm_calls"] == 200 and summary["lm_failures"] == len(errors)
     assert json.loads((tmp_path / "out" / "summary.json").read_text()) == summary
     assert len(ResultStore(str(tmp_path / "out")).part_paths()) >= 2
 
@@ -143,19 +145,22 @@ def test_rerun_scores_only_missing_rows_and_summary_covers_all(stub, tmp_path):
     assert len(parts) >= 3
     os.remove(parts[-1])  # as if the run had been killed before its last file
     lost = set(read_out(out).column("id").to_pylist()) ^ {f"row-{i}" for i in range(120)}
+    failed = {f"row-{i}" for i in range(120) if i % 11 == 0}  # the stub fails them: retried
     stub.reset()
     second = run(program, data, out, batch_size=8, concurrency=8, rows_per_file=30)
-    assert sorted(asked(stub)) == sorted(i.removeprefix("row-") for i in lost)
-    assert second["run"]["rows_scored"] == len(lost)
-    assert second["run"]["rows_skipped"] == 120 - len(lost)
-    assert {k: second[k] for k in ("rows", "failures", "lm_calls")} == \
-        {k: first[k] for k in ("rows", "failures", "lm_calls")}
+    assert sorted(asked(stub)) == sorted(i.removeprefix("row-") for i in lost | failed)
+    assert second["run"]["rows_scored"] == len(lost | failed)
+    assert second["run"]["rows_skipped"] == 120 - len(lost | failed)
+    assert second["run"]["rows_retried"] == len(failed - lost)
+    assert {k: second[k] for k in ("rows", "failures", "lm_calls", "failed_rows")} == \
+        {k: first[k] for k in ("rows", "failures", "lm_calls", "failed_rows")}
     assert second["reward"] == pytest.approx(first["reward"])
     assert second["metrics"] == pytest.approx(first["metrics"])
     stub.reset()
-    third = run(program, data, out)  # nothing left to do
-    assert stub.request_count == 0 and third["run"]["rows_scored"] == 0
-    assert third["rows"] == 120
+    third = run(program, data, out)  # only the rows that keep failing are asked again
+    assert sorted(asked(stub)) == sorted(i.removeprefix("row-") for i in failed)
+    assert third["run"]["rows_scored"] == len(failed) and third["rows"] == 120
+    assert third["metrics"] == pytest.approx(first["metrics"]) and not third["complete"]
 
 
 _CHILD = textwrap.dedent("""
@@ -194,12 +199,14 @@ def test_killed_run_resumes_without_rescoring_written_rows(ray_cluster, tmp_path
         summary = run(str(tmp_path / "program.json"), data, out, batch_size=8, concurrency=8)
         requested = {f"row-{q}" for q in asked(stub)}
 
-    assert not requested & done
+    failed = {f"row-{i}" for i in range(240) if i % 11 == 0}  # the stub fails them
+    assert not requested & (done - failed) and done & failed <= requested
     table = read_out(out)
     ids = table.column("id").to_pylist()
     assert len(ids) == 240 and set(ids) == {f"row-{i}" for i in range(240)}
-    assert summary["rows"] == 240 and summary["complete"]
-    assert summary["run"]["rows_skipped"] == len(done)
+    assert summary["rows"] == 240 and summary["failed_rows"] == len(failed)
+    assert not summary["complete"] and summary["missing_rows"] == 0
+    assert summary["run"]["rows_skipped"] == len(done - failed)
 
 
 @pytest.mark.ray
@@ -230,6 +237,59 @@ def test_several_programs_and_rows_that_do_not_fit(stub, tmp_path):
         rewards = [rows[pid, str(i)]["reward"] for i in range(40)]
         assert summary["programs"][pid]["reward"] == pytest.approx(sum(rewards) / 40)
     assert summary["reward"] == summary["programs"]["base"]["reward"]
+
+
+class Outage:
+    """A stub handler failing (HTTP 400, not retried) the questions in `failing`, which the
+    test empties to heal the server; records the id of every request."""
+
+    def __init__(self, failing: set[int]) -> None:
+        self.failing = failing
+
+    def __call__(self, path: str, body: dict) -> StubReply:
+        n = int(json.loads(body["messages"][-1]["content"])["q"])
+        if n in self.failing:
+            return StubReply(status=400)
+        return StubReply(json.dumps({"answer": "maybe" if n % 7 == 0 else label(n)}))
+
+
+@pytest.mark.ray
+@pytest.mark.slow
+@pytest.mark.usefixtures("ray_cluster")
+def test_rerun_retries_exactly_the_failed_rows(tmp_path):
+    bad = {3, 4, 17, 40, 41, 42, 77, 99}
+    outage = Outage(set(bad))
+    with OpenAIStub(handler=outage, latency_s=0.005) as stub:
+        program = asyncio.run(build_program(stub))
+        data = write_data(tmp_path / "data.parquet", 100)
+        out = tmp_path / "out"
+        first = run(program, data, out, batch_size=8, concurrency=8, rows_per_file=24)
+        assert stub.request_count == 100
+        assert not first["complete"] and first["failed_rows"] == len(bad)
+        assert first["lm_failures"] == len(bad) and first["missing_rows"] == 0
+        assert len(ResultStore(str(out)).part_paths()) >= 3  # failed rows in several files
+
+        outage.failing.clear()  # the server is healthy again
+        stub.reset()
+        second = run(program, data, out, batch_size=8, concurrency=8, rows_per_file=24)
+        assert sorted(int(q) for q in asked(stub)) == sorted(bad)
+        assert second["complete"] and second["failed_rows"] == second["lm_failures"] == 0
+        assert second["run"]["rows_retried"] == second["run"]["rows_scored"] == len(bad)
+
+        table = read_out(out)  # what a user reading the folder sees: one row per id
+        ids = table.column("id").to_pylist()
+        assert sorted(ids) == sorted(f"row-{i}" for i in range(100))
+        assert table.column("error").null_count == 100
+        assert second["rows"] == 100 and second["lm_calls"] == 100
+
+        stub.reset()  # the same rows scored by one clean run: same reward and metrics
+        clean = run(program, data, tmp_path / "clean", batch_size=8, concurrency=8)
+        assert second["reward"] == pytest.approx(clean["reward"])
+        assert second["metrics"] == pytest.approx(clean["metrics"])
+        stub.reset()
+        third = run(program, data, out)
+        assert stub.request_count == 0 and third["run"]["rows_scored"] == 0
+        assert third["complete"]
 
 
 # --- without Ray: everything checked on the driver before any work ----------------------------
@@ -325,6 +385,44 @@ def test_result_store_commits_whole_files_and_reads_done_ids(tmp_path):
     assert not [n for n in os.listdir(tmp_path) if n.endswith(".tmp")]
     done = store.done_ids(["p", "q", "r"])
     assert {k: v.to_pylist() for k, v in done.items()} == {"p": ["a"], "q": ["b"], "r": []}
+
+
+def part_rows(ids: list[str], failed: set[str]) -> pa.Table:
+    rows = {c.name: [None] * len(ids) for c in RESULT_SCHEMA}
+    rows.update(id=ids, program_id=["p"] * len(ids), reward=[0.0 if i in failed else 1.0
+                                                               for i in ids],
+                error=["boom" if i in failed else None for i in ids])
+    return pa.table(rows, schema=RESULT_SCHEMA)
+
+
+def test_retire_failed_takes_failed_rows_out_and_keeps_the_others(tmp_path):
+    store = ResultStore(str(tmp_path))
+    invalid = part_rows(["x"], set()).set_column(3, "reward", pa.array([None], pa.float64()))
+    store.write_part(pa.concat_tables([part_rows(["a", "b", "c"], {"b"}), invalid]),
+                     {"metric_states": {"p": {"acc": 2}}, "row_states": {"p": {"b": "{}"}}})
+    store.write_part(part_rows(["d"], {"d"}), {"metric_states": {}, "row_states": {}})
+    store.write_part(part_rows(["e", "f"], set()), {"metric_states": {}, "row_states": {}})
+    untouched = store.part_paths()[-1]
+    assert store.retire_failed() == 2
+    assert sorted(store.done_ids(["p"])["p"].to_pylist()) == ["a", "c", "e", "f", "x"]
+    assert untouched in store.part_paths() and len(store.part_paths()) == 2
+    table, meta = next((t, m) for t, m in store.iter_parts(["id"]) if "replaces" in m)
+    assert table.column("id").to_pylist() == ["a", "c", "x"]  # the invalid row stays
+    assert meta["metric_states"] == {"p": {"acc": 2}} and meta["row_states"] == {}
+    assert store.retire_failed() == 0  # nothing left to retire
+
+
+def test_retire_failed_finishes_an_interrupted_rewrite_and_old_files(tmp_path):
+    store = ResultStore(str(tmp_path))
+    old = store.write_part(part_rows(["a", "b"], {"b"}), {"metric_states": {}})  # no row_states
+    kept = store.write_part(part_rows(["c", "d"], {"d"}), {"metric_states": {},
+                                                            "row_states": {"p": {"d": "{}"}}})
+    # a run killed between writing the rewrite of `kept` and deleting `kept`
+    store.write_part(part_rows(["c"], set()), {"metric_states": {}, "row_states": {},
+                                                "replaces": kept})
+    assert store.retire_failed() == 2  # `old` is retired whole: its states are merged
+    assert store.done_ids(["p"])["p"].to_pylist() == ["c"]
+    assert not [p for p in store.part_paths() if p.endswith((old, kept))]
 
 
 def test_top_k_of_a_run_folder(stub, tmp_path):

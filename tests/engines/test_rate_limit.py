@@ -116,6 +116,43 @@ async def test_late_wakeups_rebook_instead_of_bunching(monkeypatch):
     assert without_rebooking >= 90  # what the test guards against
 
 
+class AheadActor:
+    """A limiter actor whose clock is 1000 s ahead; its first answer is fast, the others
+    take 1 s on the way back; slots are 2 s after booking."""
+
+    def __init__(self) -> None:
+        import types
+
+        self.slots: list[float] = []  # on our clock
+        self.book = types.SimpleNamespace(remote=self._book)
+
+    async def _book(self, model: str, tokens: int) -> tuple[float, float]:
+        import asyncio
+
+        now = time.monotonic()
+        self.slots.append(now + 2.0)
+        if len(self.slots) > 1:
+            await asyncio.sleep(1.0)
+        return now + 1002.0, now + 1000.0
+
+
+async def test_ray_client_maps_slots_onto_its_clock_never_early(monkeypatch):
+    """A slow answer neither wakes the caller early nor makes it look late (which would
+    waste its slot): one fast round trip bounds the offset between the clocks. Judged from
+    the time it asked, as before, the caller below was 1 s late and booked again."""
+    from synaray.engines.ray import rate_limiter
+
+    monkeypatch.setattr(rate_limiter, "LATE_GRACE_S", 0.6)  # room for a stalled loop
+    actor = AheadActor()
+    client = rate_limiter.RayRateLimiterClient(actor)
+    for _ in range(2):
+        await client.acquire(MODEL, 0)
+        assert time.monotonic() >= actor.slots[-1]  # never before the slot
+    assert len(actor.slots) == 2  # the slow answer did not cost a new booking
+    low, high = client.offsets(0.0, 0.0, 1000.0)
+    assert 999.9 < low <= high < 1000.1
+
+
 # --- on Ray: one limit for the whole cluster ------------------------------------------------
 class Question(synaray.DataModel):
     q: str
@@ -161,6 +198,7 @@ async def evaluate_paced(n: int, per_minute: int) -> tuple[list[float], dict]:
 async def test_four_evaluators_share_one_limit_fast():
     """At 1200/min (20/s, burst 60): 5 s windows hold at most 60 + 100 requests."""
     times, logs = await evaluate_paced(300, 1200)
+    print(f"busiest 5 s window: {busiest_window(times, 5.0)} requests")
     assert len(times) == 300 and logs["failures"] == 0 and logs["reward"] == 1.0
     assert busiest_window(times, 5.0) <= bound(1200, 5.0) + 1
     assert max(times) - min(times) >= (300 - 60) / 20.0 - 0.5  # the limit did pace them

@@ -4,7 +4,9 @@ After every generation and every epoch it writes, through `RunStorage` (a local 
 a pyarrow URI), the files the optimizer actor writes under Ray: `optimizer_state.json`
 (`{"step", "optimizer"}`), `best_program.json`, `status.json`, then `manifest.json`. So
 `synaray status` reads either kind of run, `Program.load` reads the best program, and
-`synaray resume` continues a local run as it does a Ray one.
+`synaray resume` continues a local run as it does a Ray one. While this process holds the
+run's lease (`synaray.engines.ray.run_lease`), a checkpoint refuses to write once another
+run has taken the lease over.
 """
 
 from __future__ import annotations
@@ -75,6 +77,9 @@ class RunStorageCheckpoint(Callback):
         self._write()
 
     def _write(self) -> None:
+        lease = getattr(self.store, "lease", None)  # set when this run took the lease
+        if lease is not None:
+            lease.check()  # LeaseLostError: another run writes this folder now
         opt = self.optimizer
         self.store.write_json("optimizer_state.json",
                               {"step": self.step, "optimizer": opt.state_dict()})

@@ -206,6 +206,7 @@ class _Run:
     store: Any
     resume: bool
     say: Callable[[str], None]
+    lease: Any = None
 
 
 def _open_run(config: RunConfig, program: Any, resume: bool,
@@ -226,15 +227,23 @@ def _open_run(config: RunConfig, program: Any, resume: bool,
     run_name = config.run_name or (f"{program.name}-{time.strftime('%Y%m%d-%H%M%S')}-"
                                    f"{uuid.uuid4().hex[:6]}")
     store = RunStorage(storage, run_name)
-    if not resume and (store.exists(RUN_CONFIG_FILE) or store.has_checkpoint()):
-        shown = _shown_storage(storage)
-        raise ConfigError(f"Run {run_name!r} already exists in {shown}; continue it with "
-                          f"`synaray resume {run_name} --storage {shown}`, or choose another "
-                          "run_name (--run-name).")
-    if resume and not store.has_checkpoint() and config.engine.type == "local":
-        raise ConfigError(f"Nothing to resume: no checkpoint of run {run_name!r} in "
-                          f"{_shown_storage(storage)}.")
-    return _Run(config, run_name, storage, store, resume, say)
+    # One writer per run name: taken before anything is written (RunLockedError at once if
+    # a live run holds it); a resumed Ray run leaves it to RayEngine (its optimizer actor).
+    lease = None if resume and config.uses_ray() else store.acquire_lease()
+    try:
+        if not resume and (store.exists(RUN_CONFIG_FILE) or store.has_checkpoint()):
+            shown = _shown_storage(storage)
+            raise ConfigError(f"Run {run_name!r} already exists in {shown}; continue it with "
+                              f"`synaray resume {run_name} --storage {shown}`, or choose "
+                              "another run_name (--run-name).")
+        if resume and not store.has_checkpoint() and config.engine.type == "local":
+            raise ConfigError(f"Nothing to resume: no checkpoint of run {run_name!r} in "
+                              f"{_shown_storage(storage)}.")
+    except BaseException:
+        if lease is not None:
+            lease.release()
+        raise
+    return _Run(config, run_name, storage, store, resume, say, lease)
 
 
 def _joining(config: RunConfig) -> bool:
@@ -257,8 +266,10 @@ def _load_data(run: _Run) -> Any:
         else:
             splits = load_splits(run.config)
     except BaseException:
-        if not run.resume:  # a data error leaves no empty run folder behind
-            _remove_if_empty(run.store)
+        if not run.resume:  # a data error leaves no run folder behind (its lease released)
+            if run.lease is not None:
+                run.lease.release()
+            _remove_if_empty(run.store, ignore=("lease/",))
         raise
     if not run.config.uses_ray() and not run.resume:  # RayEngine writes its own copy
         run.store.write_table("data/train.parquet", splits.train.to_arrow())
@@ -273,12 +284,17 @@ def _load_data(run: _Run) -> Any:
     return splits
 
 
-def _remove_if_empty(store: Any) -> None:
-    """Delete the run's folder if nothing was written to it (never a file of a run)."""
+def _remove_if_empty(store: Any, ignore: tuple[str, ...] = ()) -> None:
+    """Delete the run's folder if nothing was written to it but paths under `ignore` (the
+    released lease of this attempt); never a file of a run."""
     import pyarrow.fs as pafs
 
     with contextlib.suppress(OSError):
-        if not store.fs.get_file_info(pafs.FileSelector(store.root, recursive=True)):
+        infos = store.fs.get_file_info(pafs.FileSelector(store.root, recursive=True))
+        prefix = store.root.rstrip("/") + "/"
+        kept = [i for i in infos if i.type == pafs.FileType.File
+                and not i.path[len(prefix):].startswith(ignore)]
+        if not kept:
             store.fs.delete_dir(store.root)
 
 
@@ -408,7 +424,7 @@ async def run_fit_async(config: RunConfig, *, callbacks: Sequence[Any] | None = 
     """`run_fit` for code already inside an event loop."""
     from synaray.config.data_program import with_resolved_labels
     from synaray.config.program_building import build_program, uses_local_model
-    from synaray.config.sessions import local_model_session, ray_session
+    from synaray.config.sessions import lease_session, local_model_session, ray_session
     from synaray.lm.preflight import preflight, preflight_enabled
 
     started = time.monotonic()
@@ -420,20 +436,22 @@ async def run_fit_async(config: RunConfig, *, callbacks: Sequence[Any] | None = 
         if checked:
             say(f"preflight: {checked} model(s) answered")
     run = _open_run(config, program, resume, say)
-    splits = _load_data(run)
-    joining = config.uses_ray() and _joining(config)
-    with contextlib.ExitStack() as stack:
-        stack.enter_context(local_model_session(uses_local_model(program), not joining, say))
-        if config.uses_ray():
-            stack.enter_context(ray_session(config.engine.address, joining, say))
-        if not resume:
-            _save_run_config(run)
-        before, before_rows = await _score_before(run, program, splits, verbose)
-        history = await _fit(run, program, splits, callbacks, verbose)
-        after, after_rows = await _score_after(run, program, splits, verbose)
-    outcome = _outcome(run, history, after, before, started)
-    outcome.comparison, outcome.predictions = _compare(run, splits, before_rows, after_rows)
-    run.store.write_json(OUTCOME_FILE, outcome.to_dict())
+    with lease_session(run.lease):  # released at the end, also on an error
+        splits = _load_data(run)
+        joining = config.uses_ray() and _joining(config)
+        with contextlib.ExitStack() as stack:
+            stack.enter_context(local_model_session(uses_local_model(program), not joining,
+                                                    say))
+            if config.uses_ray():
+                stack.enter_context(ray_session(config.engine.address, joining, say))
+            if not resume:
+                _save_run_config(run)
+            before, before_rows = await _score_before(run, program, splits, verbose)
+            history = await _fit(run, program, splits, callbacks, verbose)
+            after, after_rows = await _score_after(run, program, splits, verbose)
+        outcome = _outcome(run, history, after, before, started)
+        outcome.comparison, outcome.predictions = _compare(run, splits, before_rows, after_rows)
+        run.store.write_json(OUTCOME_FILE, outcome.to_dict())
     return outcome
 
 

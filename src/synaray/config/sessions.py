@@ -8,6 +8,9 @@
 - `ray_session`: connect to Ray once for the whole command (fit, then test evaluation):
   join `address` (or the job's cluster under `ray job submit`), or start a cluster on this
   machine whose workers get this process's import path and `SYNARAY_*` settings.
+- `lease_session`: hold the run's lease (`synaray.engines.ray.run_lease`: one writer per
+  run name) while the command writes the run's folder, renewed in the background; released
+  at the end unless the run was handed to its Ray optimizer actor, which then holds it.
 
 Example:
     >>> with ray_session(None, joining=True, say=print):  # doctest: +SKIP
@@ -19,8 +22,9 @@ from __future__ import annotations
 import contextlib
 import os
 from collections.abc import Callable, Iterator
+from typing import Any
 
-__all__ = ["joins_cluster", "local_model_session", "ray_session"]
+__all__ = ["joins_cluster", "lease_session", "local_model_session", "ray_session"]
 
 ENV_API_BASE = "SYNARAY_LOCAL_LM_API_BASE"
 
@@ -72,6 +76,20 @@ def local_model_session(needed: bool, export: bool,
         say(f"local model: {server.model} at {server.api_base}")
         with _exported(server.api_base if export else None):
             yield server.api_base
+
+
+@contextlib.contextmanager
+def lease_session(lease: Any) -> Iterator[Any]:
+    """Renew `lease` (a `RunLease`, or None: nothing to hold) inside the block; release it
+    after, also on an error."""
+    if lease is None:
+        yield None
+        return
+    lease.start_heartbeat()
+    try:
+        yield lease
+    finally:
+        lease.release()
 
 
 @contextlib.contextmanager

@@ -22,7 +22,11 @@ footer) and the summary merges the files' states: never an average of averages.
 
 The results folder is described in `synaray.engines.ray.bulk_io`. A killed run loses at most
 the rows of the part file it had not yet written (`rows_per_file`, `flush_every_s`); a rerun
-with the same `out` scores only the rows that are not in it.
+with the same `out` scores the rows that are not in it and retries the failed ones (scored
+with an error: an LM call that failed for good...), which it first takes out of the folder,
+so the folder never holds two rows for one id. A failed row keeps its own metric state in
+the footer (the states of the rows that succeeded are merged), so taking it out keeps the
+metrics exact. The summary is `complete` only when no row is missing or failed.
 """
 
 from __future__ import annotations
@@ -52,6 +56,7 @@ from synaray.engines.ray.bulk_io import (
     DataInfo,
     ProgramSpec,
     ResultStore,
+    failed_mask,
     inspect_data,
     payload_hash,
     resolve_programs,
@@ -330,7 +335,8 @@ def drop_done(batch: pa.Table, done: list, id_field: str) -> pa.Table:
 # --- the driver -----------------------------------------------------------------------------
 class _PartWriter:
     """Buffers result rows on the driver and commits them as part files, with the exact
-    merged metric states of each file's rows in its footer."""
+    metric states of each file's rows in its footer: merged for the rows that succeeded,
+    one per failed row (`row_states`), so a rerun can take failed rows out exactly."""
 
     def __init__(self, store: ResultStore, metric_configs: Mapping[str, list],
                  rows_per_file: int, flush_every_s: float) -> None:
@@ -340,18 +346,25 @@ class _PartWriter:
         self.rows_per_file = rows_per_file
         self.flush_every_s = flush_every_s
         self._tables: list[pa.Table] = []
+        self._row_states: dict[str, dict[str, str]] = {}
         self._rows = 0
         self._since = time.monotonic()
         self.files: list[str] = []
 
     def add(self, table: pa.Table) -> None:
         """Take one block of scored rows; commit a part file when one is due."""
-        pids = table.column("program_id").to_pylist()
-        for pid, raw in zip(pids, table.column("metric_state").to_pylist(), strict=True):
-            if raw is not None:
-                states = json.loads(raw)
-                for metric in self.metrics[pid]:
-                    metric.merge_state(states[metric.name])
+        rows = zip(table.column("program_id").to_pylist(), table.column("id").to_pylist(),
+                   table.column("metric_state").to_pylist(),
+                   failed_mask(table).to_pylist(), strict=True)
+        for pid, row_id, raw, failed in rows:
+            if raw is None:
+                continue
+            if failed:  # kept apart: a rerun retries the row and drops this state
+                self._row_states.setdefault(pid, {})[row_id] = raw
+                continue
+            states = json.loads(raw)
+            for metric in self.metrics[pid]:
+                metric.merge_state(states[metric.name])
         self._tables.append(table.drop_columns(["metric_state"]))
         self._rows += table.num_rows
         if self._rows >= self.rows_per_file or \
@@ -363,12 +376,13 @@ class _PartWriter:
         if self._rows:
             states = {pid: {m.name: m.get_state() for m in ms}
                       for pid, ms in self.metrics.items()}
-            self.files.append(self.store.write_part(pa.concat_tables(self._tables),
-                                                    {"metric_states": states}))
+            meta = {"metric_states": states, "row_states": self._row_states}
+            self.files.append(self.store.write_part(pa.concat_tables(self._tables), meta))
             for metrics in self.metrics.values():
                 for metric in metrics:
                     metric.reset_state()
         self._tables, self._rows, self._since = [], 0, time.monotonic()
+        self._row_states = {}
 
 
 _SUM_COLUMNS = ("lm_calls", "lm_failures", "prompt_tokens", "completion_tokens", "cost")
@@ -380,12 +394,15 @@ def summarize(store: ResultStore, metric_configs: Mapping[str, list]) -> dict[st
     metrics = {pid: [deserialize_object(c) for c in cfgs] for pid, cfgs in metric_configs.items()}
     totals: dict[str, dict[str, float]] = {pid: {} for pid in metric_configs}
     aggregations = [("id", "count"), ("reward", "sum"), ("reward", "count"),
-                    ("error", "count")] + [(c, "sum") for c in _SUM_COLUMNS]
+                    ("error", "count"), ("failed", "sum")] + [(c, "sum") for c in _SUM_COLUMNS]
     for table, meta in store.iter_parts(["program_id", "id", "reward", "error",
                                          *_SUM_COLUMNS]):
-        for pid, states in (meta.get("metric_states") or {}).items():
+        row_states = [(pid, json.loads(raw)) for pid, by_id in
+                      (meta.get("row_states") or {}).items() for raw in by_id.values()]
+        for pid, states in [*(meta.get("metric_states") or {}).items(), *row_states]:
             for metric in metrics.get(pid, []):
                 metric.merge_state(states[metric.name])
+        table = table.append_column("failed", pc.cast(failed_mask(table), pa.int64()))
         for row in table.group_by("program_id").aggregate(aggregations).to_pylist():
             acc = totals.setdefault(row.pop("program_id"), {})
             for name, value in row.items():
@@ -400,6 +417,7 @@ def _program_summary(acc: Mapping[str, float], metrics: list[Any]) -> dict:
         "reward": acc.get("reward_sum", 0.0) / scored if scored else None,
         "metrics": {m.name: m.result() for m in metrics},
         "failures": int(acc.get("error_count", 0)),
+        "failed_rows": int(acc.get("failed_sum", 0)),
         "invalid_rows": int(acc.get("id_count", 0)) - scored,
         **{c: (float if c == "cost" else int)(acc.get(f"{c}_sum", 0)) for c in _SUM_COLUMNS},
     }
@@ -417,6 +435,7 @@ class _Plan:
     store: ResultStore
     done: dict[str, pa.Array]
     to_score: int = 0
+    retried: int = 0
 
     @property
     def metric_configs(self) -> dict[str, list]:
@@ -475,6 +494,7 @@ def _make_plan(program: Any, data: str, out: str, top_k: int | None, reward: Any
     store = ResultStore(os.fspath(out))
     plan = _Plan(specs, entries, columns, info, fs, store, {})
     store.check_manifest(_manifest(plan))
+    plan.retried = store.retire_failed()
     plan.done = store.done_ids([s.program_id for s in specs])
     plan.to_score = sum(len(ids) - (pc.sum(pc.is_in(ids, value_set=done)).as_py() or 0)
                         for done in plan.done.values())
@@ -624,8 +644,10 @@ def bulk_evaluate(program: Any, data: str | os.PathLike, out: str | os.PathLike,
     Memory stays bounded whatever the dataset size: rows stream from the Parquet files
     through an actor pool to part files in `out`; the driver holds one part file's rows and
     the ids already written. A rerun with the same `out` skips the rows already written
-    (a run killed half-way finishes without scoring them again) and its summary covers all
-    rows, old and new.
+    (a run killed half-way finishes without scoring them again), retries the failed ones
+    (scored with an error, such as an LM call that failed for good; they are replaced, never
+    duplicated) and its summary covers all rows, old and new. Rows that do not fit the
+    program's schemas (`invalid_rows`) are not retried: the data decides their outcome.
 
     Args:
         program: a `Program`; the path or URI of a saved program JSON (`Program.save`, a
@@ -662,8 +684,11 @@ def bulk_evaluate(program: Any, data: str | os.PathLike, out: str | os.PathLike,
     Returns:
         The summary, also written to `out/summary.json`: `reward` and `metrics` of the
         first program (the only one, or the run's best), `programs` (per program: rows,
-        reward, metrics, failures, invalid_rows, LM calls and tokens), `input_rows`,
-        `rows`, `complete`, and `run` (rows scored and skipped, time, rows/s).
+        reward, metrics, failures, failed_rows, invalid_rows, LM calls, LM failures and
+        tokens), `input_rows`, `rows`, `missing_rows`, `failed_rows` (scored with an
+        error: a rerun retries them), `invalid_rows`, `failures` (rows with an error),
+        `lm_calls`, `lm_failures`, `complete` (no row missing or failed), and `run` (rows
+        scored, skipped and retried, time, rows/s).
 
     Raises:
         DataError: missing data, a missing column, null or repeated ids.
@@ -729,15 +754,21 @@ def _write_summary(plan: _Plan, scored: int, elapsed: float) -> dict:
     ids = [s.program_id for s in plan.specs]
     first = programs.get(ids[0]) or {}
     rows = sum(p["rows"] for p in programs.values())
+    missing = plan.data.num_rows * len(ids) - rows
+    failed = sum(p["failed_rows"] for p in programs.values())
     summary = {
         "data": plan.data.uri, "out": plan.store.uri, "program_ids": ids,
         "reward": first.get("reward"), "metrics": first.get("metrics", {}),
         "input_rows": plan.data.num_rows, "rows": rows,
-        "complete": rows == plan.data.num_rows * len(ids),
+        "complete": missing == 0 and failed == 0,
+        "missing_rows": missing, "failed_rows": failed,
+        "invalid_rows": sum(p["invalid_rows"] for p in programs.values()),
         "failures": sum(p["failures"] for p in programs.values()),
         "lm_calls": sum(p["lm_calls"] for p in programs.values()),
+        "lm_failures": sum(p["lm_failures"] for p in programs.values()),
         "run": {"rows_scored": scored,
                 "rows_skipped": plan.skipped,
+                "rows_retried": plan.retried,
                 "time_s": round(elapsed, 3),
                 "rows_per_s": round(scored / elapsed, 2) if elapsed > 0 else None},
         "programs": programs,

@@ -11,10 +11,17 @@ Layout of a results folder (`out`)::
                                  (a temporary file then a move on local disks; one PUT on
                                  object stores), so a killed run leaves only complete files;
                                  the footer holds the exact metric states of the file's rows
+                                 (merged for the rows that succeeded, one per failed row)
     summary.json                 written when a run completes: rewards, metrics, counts, time
 
-A rerun reads the `(program_id, id)` pairs already in the part files and scores only the
-rest; the summary is computed from every part file, old and new.
+A row *failed* when it was scored but has an error (an LM call that failed for good, an
+answer that did not parse); a row that does not fit the program's schemas is *invalid*
+(reward null) and stays as it is, since scoring it again would give the same. A rerun
+first takes the failed rows out of the folder (`ResultStore.retire_failed`: each part file
+holding some is rewritten without them, its footer keeping the states of the other rows),
+then reads the `(program_id, id)` pairs still there and scores the rest: missing rows and
+failed ones. So the folder holds at most one row per `(program_id, id)` at any time, and
+the summary, computed from every part file, old and new, counts each row once.
 """
 
 from __future__ import annotations
@@ -42,8 +49,9 @@ from synaray.programs.serialization import (
 )
 from synaray.saving import resolve_safe_mode
 
-__all__ = ["RESULT_SCHEMA", "DataInfo", "ProgramSpec", "ResultStore", "inspect_data",
-           "payload_hash", "read_program_payload", "resolve_programs", "top_k_from_run"]
+__all__ = ["RESULT_SCHEMA", "DataInfo", "ProgramSpec", "ResultStore", "failed_mask",
+           "inspect_data", "payload_hash", "read_program_payload", "resolve_programs",
+           "top_k_from_run"]
 
 RESULT_SCHEMA = pa.schema([
     ("id", pa.string()), ("program_id", pa.string()), ("prediction", pa.string()),
@@ -57,6 +65,11 @@ RESULT_SCHEMA = pa.schema([
 MANIFEST = "manifest.json"
 SUMMARY = "summary.json"
 _META_KEY = b"synaray.bulk"
+
+
+def failed_mask(table: pa.Table) -> pa.ChunkedArray:
+    """Rows scored with an error (reward set, error set): those a rerun retries."""
+    return pc.and_(pc.is_valid(table.column("error")), pc.is_valid(table.column("reward")))
 
 
 def filesystem(uri: str) -> tuple[pafs.FileSystem, str]:
@@ -356,15 +369,68 @@ class ResultStore:
     def iter_parts(self, columns: Sequence[str]) -> Iterator[tuple[pa.Table, dict]]:
         """Each committed part file: the given columns and its footer metadata."""
         for path in self.part_paths():
-            try:
-                table = pq.read_table(path, columns=list(columns), filesystem=self.fs)
-            except (pa.ArrowInvalid, OSError) as exc:
-                raise CheckpointError(f"Cannot read result file {path}: {exc}") from exc
-            raw = (table.schema.metadata or {}).get(_META_KEY, b"{}")
-            yield table, json.loads(raw)
+            yield self._read_part(path, columns)
+
+    def _read_part(self, path: str, columns: Sequence[str] | None) -> tuple[pa.Table, dict]:
+        try:
+            table = pq.read_table(path, columns=None if columns is None else list(columns),
+                                  filesystem=self.fs)
+        except (pa.ArrowInvalid, OSError) as exc:
+            raise CheckpointError(f"Cannot read result file {path}: {exc}") from exc
+        raw = (table.schema.metadata or {}).get(_META_KEY, b"{}")
+        return table, json.loads(raw)
+
+    def _read_meta(self, path: str) -> dict:
+        """A part file's footer metadata, without reading its rows."""
+        try:
+            with self.fs.open_input_file(path) as src:
+                metadata = pq.ParquetFile(src).schema_arrow.metadata or {}
+        except (pa.ArrowInvalid, OSError) as exc:
+            raise CheckpointError(f"Cannot read result file {path}: {exc}") from exc
+        return json.loads(metadata.get(_META_KEY, b"{}"))
+
+    def retire_failed(self) -> int:
+        """Take the failed rows out of the folder, so that a rerun scores them again.
+
+        Each part file holding failed rows is rewritten without them (a new file whose
+        footer names the one it `replaces`, then the old one is deleted; a run killed in
+        between leaves both, and the next call deletes the replaced one). The new footer
+        keeps the merged metric states of the rows that succeeded. A part file written
+        before failed rows had their own states is retired whole: its rows are scored again.
+
+        Returns:
+            The rows taken out (failed rows, plus the other rows of old-style files).
+        """
+        paths = self.part_paths()
+        names = {os.path.basename(p): p for p in paths}
+        retired = 0
+        for path in paths:
+            if os.path.basename(path) not in names:  # deleted just above
+                continue
+            meta = self._read_meta(path)
+            if meta.get("replaces") in names:  # a rewrite the last run could not finish
+                self.fs.delete_file(names.pop(meta["replaces"]))
+        for path in list(names.values()):
+            table, _ = self._read_part(path, ["error", "reward"])
+            count = pc.sum(failed_mask(table)).as_py() or 0
+            if not count:
+                continue
+            table, meta = self._read_part(path, None)
+            failed = failed_mask(table)
+            kept = table.filter(pc.invert(failed))
+            if "row_states" in meta and kept.num_rows:
+                self.write_part(kept, {"metric_states": meta.get("metric_states") or {},
+                                       "row_states": {},
+                                       "replaces": os.path.basename(path)})
+                retired += count
+            else:
+                retired += table.num_rows
+            self.fs.delete_file(path)
+        return retired
 
     def done_ids(self, program_ids: Sequence[str]) -> dict[str, pa.Array]:
-        """The ids already written, per program id (empty arrays when none)."""
+        """The ids in the folder, per program id (empty arrays when none): rows that
+        succeeded or are invalid, and, unless `retire_failed` ran first, failed rows."""
         chunks: dict[str, list[pa.Array]] = {pid: [] for pid in program_ids}
         for table, _ in self.iter_parts(["id", "program_id"]):
             for pid in program_ids:

@@ -305,13 +305,21 @@ class RayEngine(Engine):
         store = RunStorage(self.storage, self.run_name)
         name = f"synaray-optimizer-{self.run_name}"
         existing = _find_actor(name)
-        if not resume and (store.has_checkpoint() or existing is not None):
-            raise ConfigError(f"Run {self.run_name!r} already exists in "
-                              f"{redact_uri(self.storage)}; pass "
-                              "resume=True to continue it, or choose another run_name.")
-        if resume and not store.has_checkpoint() and existing is None:
-            raise ConfigError(f"Nothing to resume: no checkpoint of run {self.run_name!r} in "
-                              f"{redact_uri(self.storage)}.")
+        # One writer per run name: a live optimizer actor holds the run's lease; otherwise
+        # take it here (or use the one `run_fit` took) and hand it to the new actor.
+        lease = None if existing is not None else _take_lease(store, name)
+        try:
+            if not resume and (store.has_checkpoint() or existing is not None):
+                raise ConfigError(f"Run {self.run_name!r} already exists in "
+                                  f"{redact_uri(self.storage)}; pass "
+                                  "resume=True to continue it, or choose another run_name.")
+            if resume and not store.has_checkpoint() and existing is None:
+                raise ConfigError(f"Nothing to resume: no checkpoint of run "
+                                  f"{self.run_name!r} in {redact_uri(self.storage)}.")
+        except BaseException:
+            if lease is not None:
+                lease.release()
+            raise
         if not store.exists("data/train.parquet"):
             store.write_table("data/train.parquet", train.to_arrow())
             if val is not None:
@@ -323,7 +331,8 @@ class RayEngine(Engine):
             name=name, namespace=NAMESPACE, lifetime="detached", num_cpus=0,
             max_restarts=-1, max_task_retries=-1, max_concurrency=4, scheduling_strategy=here,
             runtime_env=getattr(self, "_actor_env", None),
-        ).remote(serialize_object(optimizer), self.payload, self.storage, self.run_name, setup)
+        ).remote(serialize_object(optimizer), self.payload, self.storage, self.run_name, setup,
+                 lease_token=lease.hand_over() if lease is not None else None)
         status = await self.optimizer_actor.status.remote()
         self.remote_optimizer = RemoteOptimizer(self.optimizer_actor, status, keys=self._keys)
         return self.remote_optimizer
@@ -341,6 +350,10 @@ class RayEngine(Engine):
             ray.kill(self.rate_limiter, no_restart=True)
         finished = getattr(self, "remote_optimizer", None)
         if self.optimizer_actor is not None and finished is not None and finished.finished:
+            try:  # the run name is free at once (else its lease expires)
+                ray.get(self.optimizer_actor.release_lease.remote(), timeout=10)
+            except Exception:  # the actor is gone already
+                pass
             ray.kill(self.optimizer_actor, no_restart=True)
         if self._started_ray:
             ray.shutdown()
@@ -352,6 +365,22 @@ class RayEngine(Engine):
 
 async def _await_ref(ref: Any) -> Any:
     return await ref
+
+
+def _take_lease(store: RunStorage, actor_name: str) -> Any:
+    """The run's lease for a new optimizer actor: the one this process holds (`run_fit`
+    takes it before writing anything), else taken now. A lease held by this run's optimizer
+    actor in this cluster, which is gone, is taken over without waiting for it to expire."""
+    from synaray.engines.ray.run_lease import held_lease
+
+    cluster = str(ray.get_runtime_context().gcs_address)
+
+    def actor_gone(record: dict) -> bool:
+        owner = record.get("owner") or {}
+        return (owner.get("kind") == "optimizer actor" and owner.get("cluster") == cluster
+                and _find_actor(actor_name) is None)
+
+    return held_lease(store) or store.acquire_lease(holder_gone=actor_gone).start_heartbeat()
 
 
 def _find_actor(name: str) -> Any:

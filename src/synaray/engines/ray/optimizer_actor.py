@@ -6,6 +6,11 @@ last checkpoint from run storage (data included), so a restart, a new driver wit
 
 `ask` returns a step token with the requests; `tell(step, ...)` applies results only for
 the current step, so a `tell` that Ray retries after a restart is not applied twice.
+
+The actor holds the run's lease (`synaray.engines.ray.run_lease`, handed over by the driver
+with `lease_token`): it renews it while it lives (a restart adopts it again), refuses to
+checkpoint once another run took it over, and releases it when the engine closes a
+finished run.
 """
 
 from __future__ import annotations
@@ -15,6 +20,7 @@ from typing import Any
 
 from synaray.data.datasets import Dataset
 from synaray.engines.ray.evaluator import results_from_columns
+from synaray.engines.ray.run_lease import RunLease
 from synaray.engines.ray.storage import RunStorage
 from synaray.lm.keys import install_keys
 from synaray.observability.status import build_status
@@ -31,8 +37,10 @@ class OptimizerActor:
     """Hosts an optimizer; writes `optimizer_state.json` and `best_program.json` each step."""
 
     def __init__(self, optimizer_config: dict, program_payload: dict, storage: str,
-                 run_name: str, setup: dict) -> None:
+                 run_name: str, setup: dict, lease_token: str | None = None) -> None:
         self.store = RunStorage(storage, run_name)
+        self.lease = (RunLease.adopt(self.store, lease_token).start_heartbeat()
+                      if lease_token else None)
         self.optimizer = deserialize_object(optimizer_config)
         self.payload = program_payload
         train = Dataset.from_arrow(self.store.read_table("data/train.parquet"))
@@ -86,6 +94,11 @@ class OptimizerActor:
         (a callback stopped it). Said in status.json; a resumed fit clears it."""
         self._write_status(state=state, error=reason)
 
+    def release_lease(self) -> None:
+        """The run is over: free its name at once."""
+        if self.lease is not None:
+            self.lease.release()
+
     def __repr__(self) -> str:  # Ray prefixes this actor's log lines with it
         return f"synaray:{self.store.run_name}:optimizer"
 
@@ -100,6 +113,8 @@ class OptimizerActor:
         return self.optimizer.predictions(cid, split, example_ids)
 
     def _checkpoint(self, files: tuple[str, ...] = tuple(FILES)) -> None:
+        if self.lease is not None:
+            self.lease.check()  # LeaseLostError: another run writes this folder now
         opt = self.optimizer
         self.store.write_json("optimizer_state.json",
                               {"step": self.step, "optimizer": opt.state_dict()})

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import time
+from collections import deque
 from typing import Any
 
 from synaray.lm.rate_limit import (
@@ -27,6 +28,11 @@ class RateLimiterActor:
         now = time.monotonic()
         return max(0.0, self.schedule.reserve(model, tokens, now=now) - now)
 
+    def book(self, model: str, tokens: int) -> tuple[float, float]:
+        """(the call's slot, now), both on this actor's clock."""
+        now = time.monotonic()
+        return self.schedule.reserve(model, tokens, now=now), now
+
     def report(self, model: str, status: int | None, retry_after_s: float | None) -> None:
         self.schedule.report(model, status, retry_after_s)
 
@@ -36,25 +42,49 @@ class RateLimiterActor:
 
 
 class RayRateLimiterClient:
-    """What an evaluator installs: asks the actor for a slot, sleeps, reports back."""
+    """What an evaluator installs: asks the actor for a slot, sleeps, reports back.
+
+    The actor books slots on its own clock. Each round trip bounds the offset between the
+    clocks (the actor read its clock between our `asked` and `answered`); the client keeps
+    the tightest bounds of its last round trips. It wakes at the latest the slot can be on
+    its clock (never early) and judges lateness from the earliest (never too lenient), so
+    one fast round trip is enough for a slow answer (a busy actor, a starved process) to
+    neither delay the wake-up nor make a punctual caller look late.
+    """
 
     def __init__(self, actor: Any) -> None:
         self.actor = actor
+        self._bounds: deque[tuple[float, float]] = deque(maxlen=32)
+
+    def offsets(self, asked: float, answered: float, actor_now: float) -> tuple[float, float]:
+        """(lowest, highest) possible offset of the actor's clock minus ours, given this
+        round trip and the recent ones.
+
+        Example:
+            >>> client = RayRateLimiterClient(actor=None)
+            >>> client.offsets(asked=0.0, answered=0.9, actor_now=100.2)  # slow: wide
+            (99.3, 100.2)
+            >>> client.offsets(asked=5.0, answered=5.02, actor_now=105.01)  # fast: tight
+            (99.99, 100.01)
+        """
+        self._bounds.append((actor_now - answered, actor_now - asked))
+        return (round(max(lo for lo, _ in self._bounds), 9),
+                round(min(hi for _, hi in self._bounds), 9))
 
     async def acquire(self, model: str, tokens: int) -> None:
         """Book a slot with the actor and sleep until it; re-book if woken up too late.
 
-        The actor answers "wait `delay` seconds" from its own clock; the slot lies between
-        `asked + delay` and `answered + delay` on ours. Sleeping from `answered` never
-        starts early; a wake-up more than `LATE_GRACE_S` after `asked + delay` (a stalled
-        event loop, a slow round trip) gives the slot up, so requests cannot bunch.
+        A wake-up more than `LATE_GRACE_S` after the slot (a stalled event loop) gives the
+        slot up and books another, so late requests cannot bunch with punctual ones.
         """
         for _ in range(MAX_REBOOKINGS):
             asked = time.monotonic()
-            delay = await self.actor.reserve.remote(model, tokens)
+            slot, actor_now = await self.actor.book.remote(model, tokens)
+            low, high = self.offsets(asked, time.monotonic(), actor_now)
+            delay = slot - low - time.monotonic()  # the latest the slot can be here
             if delay > 0:
                 await asyncio.sleep(delay)
-            if time.monotonic() - (asked + delay) <= LATE_GRACE_S:
+            if time.monotonic() - (slot - high) <= LATE_GRACE_S:
                 return
 
     def report(self, model: str, status: int | None, retry_after_s: float | None = None) -> None:

@@ -8,6 +8,8 @@ Layout of `<storage>/<run_name>/`::
     status.json            a small live status (generation, best reward, LM calls, rate)
     data/train.parquet     the run's data, so a restarted optimizer needs no driver
     data/val.parquet
+    lease/<n>.json         the live run's lease: one writer per run name
+                           (`synaray.engines.ray.run_lease`)
 
 Every file is written to a uniquely named temporary path and then moved into place; on a
 local disk the move is an atomic rename, on object stores the final PUT is atomic. The
@@ -128,6 +130,13 @@ class RunStorage:
     def write_manifest(self, step: int, files: list[str]) -> None:
         self.write_json("manifest.json", {"run_name": self.run_name, "step": step,
                                           "files": files, "time": time.time()})
+
+    def acquire_lease(self, **kwargs: Any) -> Any:
+        """Take this run name for one writer: a `RunLease` (see `RunLease.acquire` for the
+        arguments), or `RunLockedError` at once when a live run holds it."""
+        from synaray.engines.ray.run_lease import RunLease
+
+        return RunLease.acquire(self, **kwargs)
 
     def has_checkpoint(self) -> bool:
         return self.exists("manifest.json") and self.exists("optimizer_state.json")
