@@ -50,7 +50,7 @@ def stubborn_handler(messages, schema):
     return {"answer": "no"}
 
 
-@register_synaray_serializable(package="tests")
+@register_synaray_serializable(package="tests_observability")
 def rule_writer(messages, schema):
     return {"instructions": RULE}
 
