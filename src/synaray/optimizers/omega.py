@@ -45,7 +45,6 @@ from synaray.optimizers.strategies.reflection import (
     FailureLog,
     calls_left,
     crossover_messages,
-    propose_instructions,
     reflection_messages,
     sample_cases,
 )
@@ -285,10 +284,7 @@ class OMEGA(Optimizer):
         if self.language_model is None or not calls_left(self.budget, self.spent):
             return None
         kwargs = {} if temperature is None else {"temperature": temperature}
-        text, error, trace = await propose_instructions(self.language_model, messages, cases,
-                                                        **kwargs)
-        self.add_usage(lm_calls=trace.lm_calls, cost=trace.cost,
-                       tokens=trace.prompt_tokens + trace.completion_tokens)
+        text, error = await self.propose(messages, cases, **kwargs)
         if text is None:
             self.counters["lm_failures"] += 1
             self.last_error = error

@@ -226,6 +226,21 @@ class Optimizer:
         self.spent.tokens += tokens
         self.spent.cost += cost
 
+    async def propose(self, messages: list[dict], cases: list[dict] | None = None,
+                      shown: str | None = None, **kwargs: Any) -> tuple[str | None, str | None]:
+        """One instruction proposal from `self.language_model`, its usage booked.
+
+        Returns `(instructions or None, error or None)` as
+        `strategies.reflection.propose_instructions` does (copied cases rejected).
+        """
+        from synaray.optimizers.strategies.reflection import propose_instructions
+
+        text, error, trace = await propose_instructions(self.language_model, messages, cases,
+                                                        shown=shown, **kwargs)
+        self.add_usage(lm_calls=trace.lm_calls, cost=trace.cost,
+                       tokens=trace.prompt_tokens + trace.completion_tokens)
+        return text, error
+
     # --- scores --------------------------------------------------------------------------
     def train_reward(self, cid: str) -> float | None:
         """Mean training reward of a candidate over every training example it was scored on."""

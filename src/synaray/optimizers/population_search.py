@@ -78,7 +78,6 @@ from synaray.optimizers.strategies.racing import kept_up, racing_rung
 from synaray.optimizers.strategies.reflection import (
     FailureLog,
     calls_left,
-    propose_instructions,
     reflection_messages,
     sample_cases,
 )
@@ -531,10 +530,7 @@ class PopulationSearch(Optimizer):
         shown = [rows[int(i)] for i in sorted(picks)]
         messages = grounded_messages(module, state[module].get("instructions"), shown,
                                      data_summary(rows))
-        text, error, trace = await propose_instructions(self.language_model, messages,
-                                                        shown=shown_examples(shown))
-        self.add_usage(lm_calls=trace.lm_calls, cost=trace.cost,
-                       tokens=trace.prompt_tokens + trace.completion_tokens)
+        text, error = await self.propose(messages, shown=shown_examples(shown))
         if text is None:
             self.counters["proposal_failures"] += 1
             self.last_reflection_error = error
@@ -614,9 +610,7 @@ class PopulationSearch(Optimizer):
         cases = sample_cases(self.failures.notes(parent), module, self.train,
                              self.reflection_examples, self.rng)
         messages = reflection_messages(module, state[module].get("instructions"), cases)
-        text, error, trace = await propose_instructions(self.language_model, messages, cases)
-        self.add_usage(lm_calls=trace.lm_calls, cost=trace.cost,
-                       tokens=trace.prompt_tokens + trace.completion_tokens)
+        text, error = await self.propose(messages, cases)
         if text is None:
             self.counters["reflection_failures"] += 1
             self.last_reflection_error = error
