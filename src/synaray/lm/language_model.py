@@ -336,7 +336,8 @@ class LanguageModel(ModelClient):
                                    "max_tokens": self.max_tokens, **self.litellm_kwargs,
                                    **overrides}
         if request.get("max_tokens") == "auto":
-            request["max_tokens"] = max_tokens_for_schema(schema)
+            request["max_tokens"] = (memo_for(schema).max_tokens if schema is not None
+                                     else max_tokens_for_schema(None))
         if request.get("max_tokens") is None:
             request.pop("max_tokens")
         request.update(model=target.model, timeout=self.timeout, num_retries=0,

@@ -1,7 +1,8 @@
 """What `LanguageModel` derives from an output schema, computed once per schema.
 
 A call with a schema needs a validating `DataModel` class, the schema as prompt text (for
-every mode but `json_schema`) and, in grammar mode, a GBNF grammar. Each costs a JSON dump
+every mode but `json_schema`), the `max_tokens` sized to it (when "auto") and, in grammar
+mode, a GBNF grammar. Each costs a JSON dump
 of the schema or more; a `Generator` sends the same schema dict with every call. `memo_for`
 keeps them per schema object (by `id`, checked by equality against a private copy, so a
 dict edited in place or a new dict at a reused address is never served stale work).
@@ -25,6 +26,7 @@ from functools import lru_cache
 from synaray.data.schema_utils import data_model_from_schema
 from synaray.lm.grammar import schema_to_gbnf
 from synaray.lm.parsing import prompt_schema
+from synaray.lm.token_budget import max_tokens_for_schema
 
 __all__ = ["SchemaMemo", "memo_for"]
 
@@ -39,12 +41,20 @@ class SchemaMemo:
     prompt: str
     _data_model: type | None = field(default=None, repr=False)
     _grammar: str | None = field(default=None, repr=False)
+    _max_tokens: int | None = field(default=None, repr=False)
 
     @property
     def data_model(self) -> type:
         if self._data_model is None:
             self._data_model = data_model_from_schema(self.schema)
         return self._data_model
+
+    @property
+    def max_tokens(self) -> int:
+        """`token_budget.max_tokens_for_schema` of the schema."""
+        if self._max_tokens is None:
+            self._max_tokens = max_tokens_for_schema(self.schema)
+        return self._max_tokens
 
     @property
     def grammar(self) -> str:
