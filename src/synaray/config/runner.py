@@ -257,20 +257,17 @@ def _save_run_config(run: _Run) -> None:
     run.store.write_json(RUN_CONFIG_FILE, resolved.model_dump(mode="json"))
 
 
-def _load_data(run: _Run) -> Any:
+def _load_data(run: _Run, read: Any = None) -> Any:
+    """The run's splits (`read`: those of a new run, read before its folder existed; a
+    resume reads the copy in the run folder), and their copy written to the run folder."""
     from synaray.config.data_loading import load_splits, splits_from_storage
 
-    try:
-        if run.resume and run.store.exists("data/train.parquet"):
-            splits = splits_from_storage(run.store, run.config)
-        else:
-            splits = load_splits(run.config)
-    except BaseException:
-        if not run.resume:  # a data error leaves no run folder behind (its lease released)
-            if run.lease is not None:
-                run.lease.release()
-            _remove_if_empty(run.store, ignore=("lease/",))
-        raise
+    if read is not None:
+        splits = read
+    elif run.resume and run.store.exists("data/train.parquet"):
+        splits = splits_from_storage(run.store, run.config)
+    else:
+        splits = load_splits(run.config)
     if not run.config.uses_ray() and not run.resume:  # RayEngine writes its own copy
         run.store.write_table("data/train.parquet", splits.train.to_arrow())
         if splits.val is not None:
@@ -282,20 +279,6 @@ def _load_data(run: _Run) -> Any:
             f"{len(splits.val) if splits.val is not None else 0} validation, "
             f"{len(splits.test) if splits.test is not None else 0} test examples")
     return splits
-
-
-def _remove_if_empty(store: Any, ignore: tuple[str, ...] = ()) -> None:
-    """Delete the run's folder if nothing was written to it but paths under `ignore` (the
-    released lease of this attempt); never a file of a run."""
-    import pyarrow.fs as pafs
-
-    with contextlib.suppress(OSError):
-        infos = store.fs.get_file_info(pafs.FileSelector(store.root, recursive=True))
-        prefix = store.root.rstrip("/") + "/"
-        kept = [i for i in infos if i.type == pafs.FileType.File
-                and not i.path[len(prefix):].startswith(ignore)]
-        if not kept:
-            store.fs.delete_dir(store.root)
 
 
 async def _fit(run: _Run, program: Any, splits: Any, callbacks: Sequence[Any] | None,
@@ -422,6 +405,7 @@ def _outcome(run: _Run, history: Any, after: dict, before: dict, started: float)
 async def run_fit_async(config: RunConfig, *, callbacks: Sequence[Any] | None = None,
                         resume: bool = False, verbose: bool = True) -> FitOutcome:
     """`run_fit` for code already inside an event loop."""
+    from synaray.config.data_loading import load_splits
     from synaray.config.data_program import with_resolved_labels
     from synaray.config.program_building import build_program, uses_local_model
     from synaray.config.sessions import lease_session, local_model_session, ray_session
@@ -431,13 +415,15 @@ async def run_fit_async(config: RunConfig, *, callbacks: Sequence[Any] | None = 
     say = _printer(verbose)
     config = with_resolved_labels(config, say)  # saved resolved: a resume reads no data
     program = await build_program(config)
+    # a new run reads its data first: a data error writes nothing, not even a run folder
+    read = None if resume else load_splits(config)
     if preflight_enabled(config.training.preflight):  # before anything is written
         checked = await preflight([program, program.reward, program.optimizer])
         if checked:
             say(f"preflight: {checked} model(s) answered")
     run = _open_run(config, program, resume, say)
     with lease_session(run.lease):  # released at the end, also on an error
-        splits = _load_data(run)
+        splits = _load_data(run, read)
         joining = config.uses_ray() and _joining(config)
         with contextlib.ExitStack() as stack:
             stack.enter_context(local_model_session(uses_local_model(program), not joining,
