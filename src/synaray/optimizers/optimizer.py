@@ -33,6 +33,7 @@ from synaray.errors import ConfigError, UsageError
 from synaray.optimizers.budget import Budget, BudgetSpent
 from synaray.optimizers.protocol import TRAIN, VAL, Candidate, EvalRequest, EvalResult
 from synaray.optimizers.score_table import ScoreTable
+from synaray.optimizers.strategies.proposal import Proposal
 
 __all__ = ["Optimizer"]
 
@@ -157,17 +158,21 @@ class Optimizer:
 
     async def tell(self, results: list[EvalResult]) -> None:
         """Record results, then advance the search by one step."""
+        self._record(results)
+        self._refresh_best()
+        if self.phase == TRAIN:
+            await self._end_generation()
+        else:
+            self._end_epoch()
+
+    def _record(self, results: list[EvalResult]) -> None:
+        """Add results to the score table and their usage to what was spent."""
         for result in results:
             if self.table.add(result):
                 self.spent.lm_calls += result.lm_calls
                 self.spent.lm_failures += result.lm_failures
                 self.spent.tokens += result.prompt_tokens + result.completion_tokens
                 self.spent.cost += result.cost
-        self._refresh_best()
-        if self.phase == TRAIN:
-            await self._end_generation()
-        else:
-            self._end_epoch()
 
     def _refresh_best(self) -> None:
         """Best = the highest validation mean among fully validated candidates (ties: oldest)."""
@@ -233,13 +238,27 @@ class Optimizer:
         Returns `(instructions or None, error or None)` as
         `strategies.reflection.propose_instructions` does (copied cases rejected).
         """
-        from synaray.optimizers.strategies.reflection import propose_instructions
+        return (await self.propose_many([Proposal(messages, cases, shown, kwargs)]))[0]
 
-        text, error, trace = await propose_instructions(self.language_model, messages, cases,
-                                                        shown=shown, **kwargs)
-        self.add_usage(lm_calls=trace.lm_calls, cost=trace.cost,
-                       tokens=trace.prompt_tokens + trace.completion_tokens)
-        return text, error
+    async def propose_many(self, proposals: list[Proposal]) -> list[tuple[str | None,
+                                                                           str | None]]:
+        """Several proposals at once (at most `PROPOSALS_AT_ONCE` calls in flight, each
+        also taking an LM-call slot of the engine's bound), their usage booked in the
+        given order; `(text or None, error or None)` per proposal, in the same order."""
+        from synaray.optimizers.strategies.reflection import propose_all
+
+        answers = await propose_all(self.language_model, proposals)
+        for _, _, trace in answers:
+            self.add_usage(lm_calls=trace.lm_calls, cost=trace.cost,
+                           tokens=trace.prompt_tokens + trace.completion_tokens)
+        return [(text, error) for text, error, _ in answers]
+
+    def calls_left(self, reserved: int = 0) -> bool:
+        """Whether the budget leaves room for one more LM call of the optimizer's own,
+        with `reserved` calls already planned (proposals about to run together)."""
+        from synaray.optimizers.strategies.reflection import calls_left
+
+        return calls_left(self.budget, self.spent, reserved)
 
     # --- scores --------------------------------------------------------------------------
     def train_reward(self, cid: str) -> float | None:

@@ -74,10 +74,10 @@ from synaray.optimizers.strategies.proposals import (
     grounded_messages,
     shown_examples,
 )
+from synaray.optimizers.strategies.proposal import Proposal
 from synaray.optimizers.strategies.racing import kept_up, racing_rung
 from synaray.optimizers.strategies.reflection import (
     FailureLog,
-    calls_left,
     reflection_messages,
     sample_cases,
 )
@@ -461,25 +461,28 @@ class PopulationSearch(Optimizer):
         top, bottom = quantiles(generation.ranked, self.quantile_fraction)
         losers = exploit_losers(generation.ranked, bottom, generation.front)
         population = [cid for cid in generation.ranked if cid not in losers]
-        for loser in losers:
-            parent = top[int(self.rng.integers(len(top)))]
-            known = len(self.candidates)
-            child = await self._explore(parent, population, generation)
+        parents = [top[int(self.rng.integers(len(top)))] for _ in losers]
+        known = set(self.candidates)
+        children = await self._explore_many(parents, population, generation)
+        for loser, child in zip(losers, children, strict=True):
             population.append(child.id if child is not None else loser)
-            if len(self.candidates) > known:  # a new candidate (not a state seen before)
+            if child is not None and child.id not in known:  # a new candidate
                 self.exploited[child.id] = loser
         return population
 
     async def _grow(self, population: list[str], generation: _Generation) -> None:
-        """Fill free slots with explored children of the top quantile (or the leader)."""
+        """Fill free slots with explored children of the top quantile (or the leader); the
+        children of one round are explored together (their LM calls run concurrently)."""
         parents = quantiles(generation.ranked, self.quantile_fraction)[0] or generation.ranked[:1]
         attempts = 0
         while len(population) < self.population_size and attempts < 2 * self.population_size:
-            attempts += 1
-            parent = parents[int(self.rng.integers(len(parents)))]
-            child = await self._explore(parent, population, generation)
-            if child is not None:
-                population.append(child.id)
+            count = min(self.population_size - len(population), 2 * self.population_size
+                        - attempts)
+            attempts += count
+            picks = [parents[int(self.rng.integers(len(parents)))] for _ in range(count)]
+            for child in await self._explore_many(picks, population, generation):
+                if child is not None:
+                    population.append(child.id)
 
     def _promote(self, ranked: list[str]) -> list[str]:
         """The leaders of this generation not yet validated: scored on validation next."""
@@ -501,10 +504,11 @@ class PopulationSearch(Optimizer):
             if child.id not in population:
                 population.append(child.id)
                 self.counters["demo_sets"] += 1
-        for _ in range(self.instruction_proposals if self.language_model is not None else 0):
-            if not calls_left(self.budget, self.spent):
-                break
-            child = await self._grounded_proposal(seed)
+        wanted = self.instruction_proposals if self.language_model is not None else 0
+        count = 0
+        while count < wanted and self.calls_left(reserved=count):
+            count += 1
+        for child in await self._grounded_proposals(seed, count):
             if child is not None and child.id not in population:
                 population.append(child.id)
                 self.counters["proposals"] += 1
@@ -520,54 +524,102 @@ class PopulationSearch(Optimizer):
         return self.register(Candidate(state, parents=[parent], operation="; ".join(operations),
                                        generation=self.generation))
 
-    async def _grounded_proposal(self, parent: str) -> Candidate | None:
-        """Instructions written from a summary of the training data (MIPROv2's proposer)."""
+    async def _grounded_proposals(self, parent: str, count: int) -> list[Candidate | None]:
+        """Instructions written from a summary of the training data (MIPROv2's proposer):
+        `count` proposals drawn in order, their LM calls made together."""
         state = self.candidates[parent].state
-        module = self._pick(sorted(state))
         ids = self.train_ids[:_SUMMARY_ROWS]
-        rows = self.train.fetch(ids)
-        picks = self.rng.choice(len(ids), size=min(_PROPOSAL_EXAMPLES, len(ids)), replace=False)
-        shown = [rows[int(i)] for i in sorted(picks)]
-        messages = grounded_messages(module, state[module].get("instructions"), shown,
-                                     data_summary(rows))
-        text, error = await self.propose(messages, shown=shown_examples(shown))
-        if text is None:
-            self.counters["proposal_failures"] += 1
-            self.last_reflection_error = error
-            return None
-        new_state, ops = with_instructions(state, module, text, how="propose")
-        return self.register(Candidate(new_state, parents=[parent], operation=ops[0],
-                                       generation=self.generation))
+        rows = self.train.fetch(ids) if count else []
+        summary = data_summary(rows) if count else ""
+        modules, proposals = [], []
+        for _ in range(count):
+            module = self._pick(sorted(state))
+            picks = self.rng.choice(len(ids), size=min(_PROPOSAL_EXAMPLES, len(ids)),
+                                    replace=False)
+            shown = [rows[int(i)] for i in sorted(picks)]
+            modules.append(module)
+            proposals.append(Proposal(grounded_messages(
+                module, state[module].get("instructions"), shown, summary),
+                shown=shown_examples(shown)))
+        children: list[Candidate | None] = []
+        for module, (text, error) in zip(modules, await self.propose_many(proposals),
+                                         strict=True):
+            if text is None:
+                self.counters["proposal_failures"] += 1
+                self.last_reflection_error = error
+                children.append(None)
+                continue
+            new_state, ops = with_instructions(state, module, text, how="propose")
+            children.append(self.register(Candidate(new_state, parents=[parent],
+                                                    operation=ops[0],
+                                                    generation=self.generation)))
+        return children
 
     # --- explore -------------------------------------------------------------------------
-    async def _explore(self, parent: str, population: list[str],
-                       generation: _Generation) -> Candidate | None:
-        """A new child of `parent` by one operation drawn by probability, or None."""
-        weights = {op: p for op, p in self.operation_probabilities.items()
-                   if p > 0 and self._available(op, parent)}
-        while weights:
-            names = list(weights)
-            p = np.asarray([weights[n] for n in names])
-            op = names[int(self.rng.choice(len(names), p=p / p.sum()))]
-            made = await self._apply(op, parent, generation)
+    async def _explore_many(self, parents: list[str], population: list[str],
+                            generation: _Generation) -> list[Candidate | None]:
+        """A new child of each parent by one operation drawn by probability (or None),
+        never a state already in `population` or made for an earlier parent.
+
+        The first operation of every child is drawn in parent order and the reflective
+        rewrites among them run together (`propose_many`); the children are then settled
+        in parent order (an operation that gave nothing gives way to another one), so the
+        search is the same whatever order the LM calls complete in.
+        """
+        plans, proposals = [], []
+        for parent in parents:
+            weights = {op: p for op, p in self.operation_probabilities.items()
+                       if p > 0 and self._available(op, parent, reserved=len(proposals))}
+            op = self._draw_operation(weights)
+            job = None
+            if op == "reflect":
+                job = self._reflection_job(parent)
+                proposals.append(job[1])
+            plans.append((parent, weights, op, job))
+        answers = iter(await self.propose_many(proposals) if proposals else [])
+        taken, children = list(population), []
+        for parent, weights, op, job in plans:
+            made = self._reflected(parent, job, *next(answers)) if job is not None else None
+            child = await self._settle(parent, weights, op, made, taken, generation)
+            if child is not None:
+                taken.append(child.id)
+            children.append(child)
+        return children
+
+    def _draw_operation(self, weights: dict[str, float]) -> str | None:
+        if not weights:
+            return None
+        names = list(weights)
+        p = np.asarray([weights[n] for n in names])
+        return names[int(self.rng.choice(len(names), p=p / p.sum()))]
+
+    async def _settle(self, parent: str, weights: dict[str, float], op: str | None,
+                      made: Made | None, taken: list[str],
+                      generation: _Generation) -> Candidate | None:
+        """The child of `op` (`made` when its LM call was already made), falling back on
+        the other available operations, or None."""
+        first = True
+        while op is not None:
+            if not (first and op == "reflect"):
+                made = await self._apply(op, parent, generation)
+            first = False
             del weights[op]
-            if made is None:
-                continue
-            state, operations, parents = made
-            if candidate_id(state) in population or candidate_id(state) == parent:
-                continue
-            self.counters[op] += 1
-            return self.register(Candidate(state, parents=parents,
-                                           operation="; ".join(operations),
-                                           generation=self.generation))
+            if made is not None:
+                state, operations, parents = made
+                if candidate_id(state) not in taken and candidate_id(state) != parent:
+                    self.counters[op] += 1
+                    return self.register(Candidate(state, parents=parents,
+                                                   operation="; ".join(operations),
+                                                   generation=self.generation))
+            op = self._draw_operation(weights)
         return None
 
-    def _available(self, op: str, parent: str) -> bool:
+    def _available(self, op: str, parent: str, reserved: int = 0) -> bool:
         if op in ("resample", "perturb"):
             return self.nb_max_examples > 0 and bool(self._demo_modules(parent))
         if op == "reflect":
             return (self.language_model is not None and bool(self.failures.notes(parent))
-                    and calls_left(self.budget, self.spent))
+                    and self.calls_left(reserved))
         return True
 
     async def _apply(self, op: str, parent: str, generation: _Generation) -> Made | None:
@@ -605,18 +657,28 @@ class PopulationSearch(Optimizer):
         return state, ops, [parent]
 
     async def _reflect(self, parent: str) -> Made | None:
+        job = self._reflection_job(parent)
+        return self._reflected(parent, job, *(await self.propose_many([job[1]]))[0])
+
+    def _reflection_job(self, parent: str) -> tuple[str, Proposal, int]:
+        """The module to rewrite, the proposal showing its failures, how many cases."""
         state = self.candidates[parent].state
         module = self._pick(sorted(state))
         cases = sample_cases(self.failures.notes(parent), module, self.train,
                              self.reflection_examples, self.rng)
         messages = reflection_messages(module, state[module].get("instructions"), cases)
-        text, error = await self.propose(messages, cases)
+        return module, Proposal(messages, cases), len(cases)
+
+    def _reflected(self, parent: str, job: tuple[str, Proposal, int], text: str | None,
+                   error: str | None) -> Made | None:
         if text is None:
             self.counters["reflection_failures"] += 1
             self.last_reflection_error = error
             return None
-        new_state, ops = with_instructions(state, module, text, how="reflect")
-        return new_state, [f"{ops[0]} from {len(cases)} failures"], [parent]
+        module, _, n_cases = job
+        new_state, ops = with_instructions(self.candidates[parent].state, module, text,
+                                           how="reflect")
+        return new_state, [f"{ops[0]} from {n_cases} failures"], [parent]
 
     def _crossover(self, parent: str, generation: _Generation) -> Made | None:
         partners = ([c for c in generation.front if c != parent]
