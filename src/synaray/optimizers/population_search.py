@@ -40,7 +40,8 @@ import numpy as np
 from synaray.errors import ConfigError
 from synaray.optimizers.budget import Budget
 from synaray.optimizers.optimizer import Optimizer
-from synaray.optimizers.protocol import TRAIN, Candidate, EvalResult, candidate_id
+from synaray.optimizers.protocol import TRAIN, Candidate, EvalRequest, EvalResult, candidate_id
+from synaray.optimizers.steady_population import SteadyStateMixin
 from synaray.optimizers.strategies.demos import (
     DemoPool,
     draw_examples,
@@ -69,18 +70,19 @@ from synaray.optimizers.strategies.presets import (
     plan_search,
     preset_lm_calls,
 )
+from synaray.optimizers.strategies.proposal import Proposal
 from synaray.optimizers.strategies.proposals import (
     data_summary,
     grounded_messages,
     shown_examples,
 )
-from synaray.optimizers.strategies.proposal import Proposal
 from synaray.optimizers.strategies.racing import kept_up, racing_rung
 from synaray.optimizers.strategies.reflection import (
     FailureLog,
     reflection_messages,
     sample_cases,
 )
+from synaray.optimizers.strategies.steady import SteadySchedule
 from synaray.saving import deserialize_object, serialize_object
 
 __all__ = ["PopulationSearch"]
@@ -109,7 +111,7 @@ class _Generation:
     front: list[str]
 
 
-class PopulationSearch(Optimizer):
+class PopulationSearch(SteadyStateMixin, Optimizer):
     """Population-based search over instructions and few-shot examples (DESIGN §4).
 
     See the module docstring for one generation's steps. Members are compared on the same
@@ -160,6 +162,12 @@ class PopulationSearch(Optimizer):
         racing: score a promoted candidate on a third of the validation set first, and on
             the rest only if it is not below the best candidate there (default False, True
             with a preset).
+        steady_state: True for the steady-state (asynchronous) search: each member moves
+            on to its next minibatch, or gives its slot to a child, as soon as its own
+            minibatch is scored, compared with the members scored on the same examples; no
+            generation waits for its slowest member (`steady_population.py`). `fit` then
+            keeps several evaluations in flight. False (the default): generation by
+            generation. Presets, racing and the diverse first generation work in both.
 {{search_args}}
 
     Raises:
@@ -183,7 +191,7 @@ class PopulationSearch(Optimizer):
                  use_labels: bool = True, auto: str | None = None,
                  lm_calls: int | None = None, demo_sets: int | None = None,
                  instruction_proposals: int | None = None, racing: bool | None = None,
-                 name: str | None = None) -> None:
+                 steady_state: bool = False, name: str | None = None) -> None:
         self.preset_calls = preset_lm_calls(auto, lm_calls)
         self.auto, self.lm_calls = auto, lm_calls
         given = {"population_size": population_size, "nb_min_examples": nb_min_examples,
@@ -229,6 +237,10 @@ class PopulationSearch(Optimizer):
             raise ConfigError(f"Invalid value for argument `racing`. Received: "
                               f"{knobs['racing']!r}. Expected True or False.")
         self.racing = knobs["racing"]
+        if not isinstance(steady_state, bool):
+            raise ConfigError(f"Invalid value for argument `steady_state`. Received: "
+                              f"{steady_state!r}. Expected True or False.")
+        self.steady_state = steady_state
         self.plan: SearchPlan | None = None
         self._reset_search_state()
 
@@ -245,6 +257,7 @@ class PopulationSearch(Optimizer):
         self.exploited: dict[str, str] = {}
         # Modules reading the program's inputs, seen on the first minibatch (transient).
         self._direct: dict[str, dict] = {}
+        self.steady = SteadySchedule()
 
     @property
     def operation_probabilities(self) -> dict[str, float]:
@@ -303,7 +316,18 @@ class PopulationSearch(Optimizer):
         self._reset_search_state()
         return [seed]
 
+    def ask(self) -> list[EvalRequest]:
+        """The evaluations needed now; in steady-state mode only those ready (maybe [])."""
+        if not self.steady_state or not self._ready:
+            return super().ask()
+        return self._steady_ask()
+
     async def tell(self, results: list[EvalResult]) -> None:
+        """Record results and advance; in steady-state mode, results of any complete
+        subset of the outstanding requests."""
+        if self.steady_state:
+            await self._steady_tell(results)
+            return
         batch = set(self._batch) if self.phase == TRAIN else set()
         fresh = fresh_results(self.table, results)
         for result in fresh:
@@ -700,7 +724,8 @@ class PopulationSearch(Optimizer):
                 "promoted": list(self._promoted),
                 "last_reflection_error": self.last_reflection_error,
                 "exploited": dict(self.exploited),
-                "plan": self.plan.to_dict() if self.plan is not None else None}
+                "plan": self.plan.to_dict() if self.plan is not None else None,
+                **({"steady": self.steady.to_json()} if self.steady_state else {})}
 
     def load_extra_state(self, state: dict) -> None:
         self._reset_search_state()
@@ -711,6 +736,7 @@ class PopulationSearch(Optimizer):
         self._promoted = list(state.get("promoted", []))
         self.last_reflection_error = state.get("last_reflection_error")
         self.exploited = dict(state.get("exploited", {}))
+        self.steady = SteadySchedule.from_json(state.get("steady"))
 
     def get_config(self) -> dict:
         config = super().get_config()
@@ -724,6 +750,8 @@ class PopulationSearch(Optimizer):
             nb_min_examples=self.nb_min_examples, nb_max_examples=self.nb_max_examples,
             sampling=self.sampling, sampling_temperature=self.sampling_temperature,
             reflection_examples=self.reflection_examples, promote_k=self.promote_k)
+        if self.steady_state:
+            config["steady_state"] = True
         if self.preset_calls is None:
             if self.demo_sets or self.instruction_proposals or self.racing:
                 config.update(demo_sets=self.demo_sets, racing=self.racing,

@@ -144,6 +144,11 @@ async def _fit_loop(program: Any, optimizer: Any, engine: Any, cbs: CallbackList
                     val: Any, info: dict | None = None,
                     breaker: CircuitBreaker | None = None) -> None:
     cbs.on_train_begin(info or {})
+    if getattr(optimizer, "steady_state", False) is True:
+        from synaray.trainers.steady_fit import steady_fit_loop
+
+        await steady_fit_loop(program, optimizer, engine, cbs, val, breaker, _epoch_logs)
+        return
     epoch = None
     while not optimizer.finished and not program.stop_training:
         if optimizer.epoch != epoch:
@@ -159,7 +164,8 @@ async def _fit_loop(program: Any, optimizer: Any, engine: Any, cbs: CallbackList
         await optimizer.tell(results)
         optimizer.add_time(time.monotonic() - started)
         if phase == "train":
-            cbs.on_batch_end(optimizer.generation, dict(optimizer.history[-1]))
+            cbs.on_batch_end(optimizer.generation,
+                             dict(optimizer.history[-1]) if optimizer.history else {})
         if optimizer.epoch != epoch or optimizer.finished:
             program.set_state(optimizer.best().state)
             cbs.on_epoch_end(epoch, await _epoch_logs(program, optimizer, val))

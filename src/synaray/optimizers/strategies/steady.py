@@ -41,6 +41,7 @@ class SteadySchedule:
         self.outstanding: list[dict[str, Any]] = []
         self.completions: list[Key] = []
         self.member_steps = 0
+        self.stop_note: str | None = None  # why training ended early (the budget)
         # Keys handed out by ask() in this process (not stored: after a resume, the
         # outstanding requests are asked again).
         self._issued: set[str] = set()
@@ -80,7 +81,7 @@ class SteadySchedule:
         return {"batches": [list(b) for b in self.batches], "steps": dict(self.steps),
                 "outstanding": [dict(o) for o in self.outstanding],
                 "completions": [list(k) for k in self.completions],
-                "member_steps": self.member_steps}
+                "member_steps": self.member_steps, "stop_note": self.stop_note}
 
     @classmethod
     def from_json(cls, data: dict | None) -> SteadySchedule:
@@ -91,4 +92,5 @@ class SteadySchedule:
         schedule.outstanding = [dict(o) for o in data.get("outstanding", [])]
         schedule.completions = [list(k) for k in data.get("completions", [])]
         schedule.member_steps = int(data.get("member_steps", 0))
+        schedule.stop_note = data.get("stop_note")
         return schedule
