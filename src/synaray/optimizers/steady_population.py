@@ -16,10 +16,11 @@ of any complete subset of the outstanding requests. The order in which requests 
 is logged in the state (`completions`): with the seed, it fixes the search, and a resumed
 search asks its outstanding requests again.
 
-Epochs and generations keep their meaning as amounts of work: a generation is
-`population_size` member steps, an epoch `steps_per_epoch` generations; at each epoch end
-the leaders by training reward are promoted to validation, and after the last one no new
-training is asked, the pending validations are finished and the search stops. With a
+A generation is an amount of work, `population_size` member steps (history, budgets and
+callbacks count them); an epoch ends when the slowest member has run the epoch's
+minibatches. At each epoch end the leaders by training reward are promoted to validation;
+after the last one no new training is asked, the pending validations are finished and the
+search stops. With a
 budget preset, a request is only asked if the LM calls left (less those of the requests in
 flight, and a reserve to validate a leader) pay for it.
 """
@@ -70,6 +71,8 @@ class SteadyStateMixin:
             if schedule.is_out("train", cid):
                 continue
             step, missing = schedule.steps.get(cid, 0), []
+            if not self.table.missing(cid, TRAIN, self.train_ids):
+                step = last  # scored on every training example: nothing left to run
             while step < last:
                 missing = self.table.missing(cid, TRAIN, self._batch_at(step))
                 if missing:
@@ -98,9 +101,12 @@ class SteadyStateMixin:
         validation of the current leader if not done), pay for `runs` more program runs."""
         if self.plan is None:
             return True
-        leader = self._ranking[0] if self._ranking else self.best_id
-        reserve = 0 if validation else len(self.table.missing(leader, self.val_split,
-                                                              self.val_ids))
+        reserve = 0
+        if not validation:  # the whole validation of pending promotions and the leader
+            leader = self._ranking[:1] if self._ranking else [self.best_id]
+            pending = [c.id for c in self.promotions()] + leader
+            reserve = sum(len(self.table.missing(cid, self.val_split, self.val_ids))
+                          for cid in dict.fromkeys(pending))
         left = self._affordable_runs() - self.steady.outstanding_runs() - reserve
         return runs <= left
 
@@ -170,6 +176,10 @@ class SteadyStateMixin:
                           for cid in dict.fromkeys(self.population)}
         if schedule.member_steps % self.population_size == 0:
             self._steady_generation(batch)
+        # an epoch ends when the slowest member has run all of its minibatches
+        reached = min(schedule.steps.values(), default=0) // self.steps_per_epoch
+        while self.epoch < min(reached, self.epochs):
+            self._end_steady_epoch()
 
     async def _steady_evolve(self: Any, member: str, step: int, batch: list[str],
                              ranked: list[str], results: list[EvalResult]) -> None:
@@ -197,10 +207,6 @@ class SteadyStateMixin:
                         self.exploited[child.id] = member
         await self._grow(population, generation)
         self.population = population
-        if self.promote_k and self.val is not None and member in ranked[:self.promote_k] \
-                and member in population and self.val_reward(member) is None \
-                and member not in self._promoted:
-            self._promoted.append(member)
 
     def _steady_generation(self: Any, batch: list[str]) -> None:
         """`population_size` member steps done: a generation's worth of work."""
@@ -214,8 +220,9 @@ class SteadyStateMixin:
                                                    if scores else None),
                              "lm_calls": self.spent.lm_calls,
                              "val_reward": self.val_reward(self.best_id)})
-        if self.generation % self.steps_per_epoch == 0:
-            self._end_steady_epoch()
+        for cid in self._promote(self._ranking):  # this generation's leaders
+            if cid not in self._promoted and cid in self.population:
+                self._promoted.append(cid)
 
     def _end_steady_epoch(self: Any, last: bool = False) -> None:
         """Promote the leaders by training reward to validation; after the last epoch only

@@ -38,8 +38,19 @@ async def steady_fit_loop(program: Any, optimizer: Any, engine: Any, cbs: Callba
             breaker.update(results)
         return results
 
+    epoch_open = True
+
+    async def end_epoch() -> None:
+        nonlocal epoch, epoch_open
+        program.set_state(optimizer.best().state)
+        cbs.on_epoch_end(epoch, await epoch_logs(program, optimizer, val))
+        epoch, epoch_open = optimizer.epoch, False
+        if not optimizer.finished and optimizer.epoch < getattr(optimizer, "epochs", 0):
+            cbs.on_epoch_begin(epoch)
+            epoch_open = True
+
     async def on_told(request: EvalRequest, results: list[EvalResult]) -> None:
-        nonlocal epoch, generation, last
+        nonlocal generation, last
         now = time.monotonic()
         optimizer.add_time(now - last)
         last = now
@@ -50,13 +61,7 @@ async def steady_fit_loop(program: Any, optimizer: Any, engine: Any, cbs: Callba
             cbs.on_batch_end(generation, dict(history[-1 - back]) if back < len(history)
                              else {})
         if optimizer.epoch != epoch or optimizer.finished:
-            program.set_state(optimizer.best().state)
-            cbs.on_epoch_end(epoch, await epoch_logs(program, optimizer, val))
-            if not optimizer.finished and optimizer.epoch < getattr(optimizer, "epochs", 0):
-                epoch = optimizer.epoch
-                cbs.on_epoch_begin(epoch)
-            else:
-                epoch = optimizer.epoch
+            await end_epoch()
 
     capacity = steady_capacity(engine_lanes(engine), getattr(optimizer, "batch_size", 1))
     scope = getattr(engine, "lm_call_scope", contextlib.nullcontext)
@@ -64,4 +69,7 @@ async def steady_fit_loop(program: Any, optimizer: Any, engine: Any, cbs: Callba
         await run_steady_state(optimizer, evaluate, capacity,
                                should_stop=lambda: bool(program.stop_training),
                                on_told=on_told)
+    if optimizer.finished and epoch_open:
+        # the search ended in ask() (the last validations were done): close the epoch
+        await end_epoch()
 

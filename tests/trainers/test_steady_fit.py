@@ -1,0 +1,81 @@
+"""program.fit with PopulationSearch(steady_state=True): several evaluations in flight, the
+optimizer's own LM calls under the engine's LM-call bound and in the budget."""
+
+from __future__ import annotations
+
+import asyncio
+
+import pytest
+from tests.helpers.slots import CountingSemaphore
+from tests.optimizers.driver import echo_writer, rule_writer
+
+import synaray
+from synaray.engines import LocalEngine
+from synaray.lm.call_slots import limit_lm_calls
+from synaray.optimizers import PopulationSearch
+from synaray.optimizers.strategies.proposal import Proposal
+from synaray.testing import FakeLanguageModel
+
+from .conftest import Label, Number, demo_sensitive_handler, make_data
+
+
+class SlotCountingEngine(LocalEngine):
+    """A LocalEngine whose LM-call bound counts what went through it."""
+
+    async def _start(self, program, reward, datasets):
+        await super()._start(program, reward, datasets)
+        self._lm_slots = self.slots = CountingSemaphore(self.max_concurrency)
+
+
+async def make_program(optimizer) -> synaray.Program:
+    lm = FakeLanguageModel(demo_sensitive_handler, latency_s=0.001, jitter_s=0.003, seed=2)
+    inputs = synaray.Input(data_model=Number)
+    outputs = await synaray.Generator(data_model=Label, language_model=lm)(inputs)
+    program = synaray.Program(inputs=inputs, outputs=outputs, name="thirds")
+    program.compile(reward="exact_match", optimizer=optimizer, metrics=["accuracy"])
+    return program
+
+
+async def test_steady_fit_improves_and_books_every_lm_call_under_the_engine_bound():
+    writer = FakeLanguageModel(rule_writer, latency_s=0.001)
+    optimizer = PopulationSearch(language_model=writer, population_size=4, seed=2,
+                                 reflection_probability=0.6, steady_state=True)
+    program = await make_program(optimizer)
+    xs, ys = make_data(36)
+    engine = SlotCountingEngine(max_concurrency=3)
+    history = await program.fit(xs, ys, epochs=2, batch_size=6, validation_split=0.25,
+                                engine=engine, verbose=False)
+    assert optimizer.finished and optimizer.best_val_reward == 1.0
+    assert history.epoch == [0, 1] and history.history["val_reward"][-1] == 1.0
+    assert writer.calls >= optimizer.counters["reflect"] > 0
+    # every call (program and reflection) took a slot of the engine's bound, and was booked
+    assert engine.slots.acquired == optimizer.spent.lm_calls
+    assert engine.slots.peak <= 3
+    assert len(optimizer.steady.completions) > 8
+
+
+async def test_proposals_of_one_step_run_together_in_a_fixed_order():
+    writer = FakeLanguageModel(echo_writer, latency_s=0.002, jitter_s=0.01, seed=4)
+    optimizer = PopulationSearch(language_model=writer)
+    optimizer.setup({"generator": {"instructions": None, "examples": []}},
+                    synaray.data.Dataset(["a"], [Number(q="1")], [Label(answer="yes")]))
+    proposals = [Proposal([{"role": "user", "content": f"case {i}" * 8}]) for i in range(6)]
+    slots = CountingSemaphore(3)
+    with limit_lm_calls(slots):
+        answers = await optimizer.propose_many(proposals)
+    expected = [echo_writer(p.messages, None)["instructions"] for p in proposals]
+    assert [text for text, _ in answers] == expected
+    assert slots.peak == 3 and slots.acquired == 6  # concurrent, within the LM-call bound
+    assert optimizer.spent.lm_calls == 6 and optimizer.spent.tokens == 6 * 20
+
+
+@pytest.mark.parametrize("jitter_seed", [1])
+async def test_steady_fit_with_a_preset_stays_in_its_budget(jitter_seed):
+    writer = FakeLanguageModel(rule_writer, latency_s=0.001, jitter_s=0.002, seed=jitter_seed)
+    optimizer = PopulationSearch(language_model=writer, auto="light", steady_state=True)
+    program = await make_program(optimizer)
+    xs, ys = make_data(36)
+    await asyncio.wait_for(program.fit(xs, ys, validation_split=0.25, verbose=False,
+                                       engine=LocalEngine(max_concurrency=4)), timeout=120)
+    assert optimizer.finished and optimizer.spent.lm_calls <= 150
+    assert optimizer.counters["demo_sets"] > 0 and optimizer.best_val_reward == 1.0
