@@ -37,14 +37,15 @@ OnTold = Callable[[EvalRequest, list[EvalResult]], Any]
 
 
 def steady_capacity(lm_lanes: int, batch_size: int) -> int:
-    """Requests to keep in flight so that `lm_lanes` LM calls stay busy: twice the lanes in
-    samples (a request near its end still leaves the others enough work), at least 2.
+    """Requests to keep in flight so that `lm_lanes` LM calls stay busy: enough requests to
+    fill the lanes, plus two (one may be at its tail and one waiting on its tell, whose
+    proposals take time).
 
     Example:
-        >>> steady_capacity(4, 8), steady_capacity(16, 8)
-        (2, 4)
+        >>> steady_capacity(4, 10), steady_capacity(16, 8)
+        (3, 4)
     """
-    return max(2, -(-2 * lm_lanes // max(1, batch_size)))
+    return -(-lm_lanes // max(1, batch_size)) + 2
 
 
 async def run_steady_state(optimizer: Any, evaluate: Evaluate, capacity: int,
