@@ -149,6 +149,26 @@ async def test_steady_state_round_trips_in_the_config_and_rejects_bad_values():
     assert "steady_state" not in PopulationSearch().get_config()
     with pytest.raises(ConfigError, match="steady_state"):
         PopulationSearch(steady_state="yes")
+    auto = PopulationSearch(steady_state="auto")
+    assert auto.get_config()["steady_state"] == "auto" and auto.steady_state is False
+
+    class RayEngine:  # chosen by class name: the optimizer never imports Ray
+        pass
+
+    auto.choose_loop(RayEngine())
+    assert auto.steady_state is True and auto.get_config()["steady_state"] is True
+    local = PopulationSearch(steady_state="auto")
+    local.choose_loop(object())
+    assert local.steady_state is False and "steady_state" not in local.get_config()
+
+
+async def test_a_generation_synchronous_loop_can_drive_a_steady_search():
+    """Until the loop runs where the optimizer lives (the Ray actor), a driver that asks,
+    evaluates everything asked and tells it all drives a steady search correctly."""
+    optimizer = steady()
+    rounds = await driver.drive(optimizer, driver.setup(optimizer, epochs=2))
+    assert optimizer.stop_reason == "epochs completed (2)" and rounds > 4
+    assert optimizer.best_val_reward == 1.0 and not optimizer.steady.outstanding
 
 
 async def test_run_steady_state_keeps_capacity_in_flight_and_tells_each_completion():

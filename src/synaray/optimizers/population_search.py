@@ -167,7 +167,9 @@ class PopulationSearch(SteadyStateMixin, Optimizer):
             minibatch is scored, compared with the members scored on the same examples; no
             generation waits for its slowest member (`steady_population.py`). `fit` then
             keeps several evaluations in flight. False (the default): generation by
-            generation. Presets, racing and the diverse first generation work in both.
+            generation. "auto": steady-state on RayEngine, generation by generation
+            elsewhere (chosen by `fit` through `choose_loop`). Presets, racing and the
+            diverse first generation work in both modes.
 {{search_args}}
 
     Raises:
@@ -191,7 +193,7 @@ class PopulationSearch(SteadyStateMixin, Optimizer):
                  use_labels: bool = True, auto: str | None = None,
                  lm_calls: int | None = None, demo_sets: int | None = None,
                  instruction_proposals: int | None = None, racing: bool | None = None,
-                 steady_state: bool = False, name: str | None = None) -> None:
+                 steady_state: bool | str = False, name: str | None = None) -> None:
         self.preset_calls = preset_lm_calls(auto, lm_calls)
         self.auto, self.lm_calls = auto, lm_calls
         given = {"population_size": population_size, "nb_min_examples": nb_min_examples,
@@ -237,10 +239,12 @@ class PopulationSearch(SteadyStateMixin, Optimizer):
             raise ConfigError(f"Invalid value for argument `racing`. Received: "
                               f"{knobs['racing']!r}. Expected True or False.")
         self.racing = knobs["racing"]
-        if not isinstance(steady_state, bool):
+        if not isinstance(steady_state, bool) and steady_state != "auto":
             raise ConfigError(f"Invalid value for argument `steady_state`. Received: "
-                              f"{steady_state!r}. Expected True or False.")
-        self.steady_state = steady_state
+                              f"{steady_state!r}. Expected True, False or \"auto\".")
+        # "auto" searches generation by generation until `choose_loop` picks the mode
+        self.steady_mode = steady_state
+        self.steady_state = steady_state is True
         self.plan: SearchPlan | None = None
         self._reset_search_state()
 
@@ -315,6 +319,13 @@ class PopulationSearch(SteadyStateMixin, Optimizer):
     def initial_population(self, seed: Candidate) -> list[Candidate]:
         self._reset_search_state()
         return [seed]
+
+    def choose_loop(self, engine: Any) -> None:
+        """With `steady_state="auto"`: steady-state on a RayEngine (many evaluators to keep
+        busy), generation by generation elsewhere. Called by `fit` before the search."""
+        if self.steady_mode == "auto":
+            on_ray = any(cls.__name__ == "RayEngine" for cls in type(engine).__mro__)
+            self.steady_mode = self.steady_state = on_ray
 
     def ask(self) -> list[EvalRequest]:
         """The evaluations needed now; in steady-state mode only those ready (maybe [])."""
@@ -750,8 +761,8 @@ class PopulationSearch(SteadyStateMixin, Optimizer):
             nb_min_examples=self.nb_min_examples, nb_max_examples=self.nb_max_examples,
             sampling=self.sampling, sampling_temperature=self.sampling_temperature,
             reflection_examples=self.reflection_examples, promote_k=self.promote_k)
-        if self.steady_state:
-            config["steady_state"] = True
+        if self.steady_mode is not False:
+            config["steady_state"] = self.steady_mode
         if self.preset_calls is None:
             if self.demo_sets or self.instruction_proposals or self.racing:
                 config.update(demo_sets=self.demo_sets, racing=self.racing,
