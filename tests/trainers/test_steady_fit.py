@@ -7,16 +7,28 @@ import asyncio
 
 import pytest
 from tests.helpers.slots import CountingSemaphore
-from tests.optimizers.driver import echo_writer, rule_writer
 
 import synaray
 from synaray.engines import LocalEngine
 from synaray.lm.call_slots import limit_lm_calls
 from synaray.optimizers import PopulationSearch
 from synaray.optimizers.strategies.proposal import Proposal
+from synaray.saving import register_synaray_serializable
 from synaray.testing import FakeLanguageModel
 
 from .conftest import Label, Number, demo_sensitive_handler, make_data
+
+
+@register_synaray_serializable(package="tests")
+def rule_proposer(messages, schema):
+    """Proposes instructions stating the rule (reflection of the steady-fit tests)."""
+    return {"instructions": "Answer no for a multiple of 3, else yes."}
+
+
+def echo_proposer(messages, schema):
+    """A new instruction derived from the prompt (deterministic, varied)."""
+    digest = sum(ord(c) for c in messages[-1]["content"]) % 997
+    return {"instructions": f"Think step by step (variant {digest})."}
 
 
 class SlotCountingEngine(LocalEngine):
@@ -37,7 +49,7 @@ async def make_program(optimizer) -> synaray.Program:
 
 
 async def test_steady_fit_improves_and_books_every_lm_call_under_the_engine_bound():
-    writer = FakeLanguageModel(rule_writer, latency_s=0.001)
+    writer = FakeLanguageModel(rule_proposer, latency_s=0.001)
     optimizer = PopulationSearch(language_model=writer, population_size=4, seed=2,
                                  reflection_probability=0.6, steady_state=True)
     program = await make_program(optimizer)
@@ -55,7 +67,7 @@ async def test_steady_fit_improves_and_books_every_lm_call_under_the_engine_boun
 
 
 async def test_proposals_of_one_step_run_together_in_a_fixed_order():
-    writer = FakeLanguageModel(echo_writer, latency_s=0.002, jitter_s=0.01, seed=4)
+    writer = FakeLanguageModel(echo_proposer, latency_s=0.002, jitter_s=0.01, seed=4)
     optimizer = PopulationSearch(language_model=writer)
     optimizer.setup({"generator": {"instructions": None, "examples": []}},
                     synaray.data.Dataset(["a"], [Number(q="1")], [Label(answer="yes")]))
@@ -63,7 +75,7 @@ async def test_proposals_of_one_step_run_together_in_a_fixed_order():
     slots = CountingSemaphore(3)
     with limit_lm_calls(slots):
         answers = await optimizer.propose_many(proposals)
-    expected = [echo_writer(p.messages, None)["instructions"] for p in proposals]
+    expected = [echo_proposer(p.messages, None)["instructions"] for p in proposals]
     assert [text for text, _ in answers] == expected
     assert slots.peak == 3 and slots.acquired == 6  # concurrent, within the LM-call bound
     assert optimizer.spent.lm_calls == 6 and optimizer.spent.tokens == 6 * 20
@@ -71,7 +83,7 @@ async def test_proposals_of_one_step_run_together_in_a_fixed_order():
 
 @pytest.mark.parametrize("jitter_seed", [1])
 async def test_steady_fit_with_a_preset_stays_in_its_budget(jitter_seed):
-    writer = FakeLanguageModel(rule_writer, latency_s=0.001, jitter_s=0.002, seed=jitter_seed)
+    writer = FakeLanguageModel(rule_proposer, latency_s=0.001, jitter_s=0.002, seed=jitter_seed)
     optimizer = PopulationSearch(language_model=writer, auto="light", steady_state=True)
     program = await make_program(optimizer)
     xs, ys = make_data(36)

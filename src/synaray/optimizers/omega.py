@@ -25,9 +25,9 @@ from synaray.optimizers.budget import Budget
 from synaray.optimizers.optimizer import Optimizer
 from synaray.optimizers.protocol import TRAIN, Candidate, EvalResult, candidate_id
 from synaray.optimizers.strategies import novelty
-from synaray.optimizers.strategies.demos import DemoPool, draw_examples, fresh_results
+from synaray.optimizers.strategies.demos import DemoPool
+from synaray.optimizers.strategies.few_shot import FewShotSearch
 from synaray.optimizers.strategies.knobs import (
-    check_few_shot,
     check_int,
     check_number,
     check_probability,
@@ -56,7 +56,7 @@ __all__ = ["OMEGA"]
 Made = tuple[dict, list[str], list[str]]
 
 
-class OMEGA(Optimizer):
+class OMEGA(FewShotSearch, Optimizer):
     """OMEGA: LM-driven mutation and crossover of instructions, pruned by Dominated Novelty.
 
     Fitness is a member's mean training reward over every example it was scored on. The
@@ -119,7 +119,8 @@ class OMEGA(Optimizer):
                  name: str | None = None) -> None:
         super().__init__(population_size=population_size, val_top_k=val_top_k, seed=seed,
                          budget=budget, name=name)
-        self.use_labels = use_labels
+        self._init_few_shot(nb_min_examples, nb_max_examples, sampling, sampling_temperature,
+                            use_labels)
         if nb_offspring is not None:
             check_int("nb_offspring", nb_offspring, 1)
         for knob, value in (("mutation_temperature", mutation_temperature),
@@ -127,23 +128,14 @@ class OMEGA(Optimizer):
             if value is not None:
                 check_number(knob, value, 0.0)
         check_probability("crossover_probability", crossover_probability)
-        self._demo_selector = check_few_shot(nb_min_examples, nb_max_examples, sampling,
-                                             sampling_temperature)
         check_number("selection_temperature", selection_temperature, 0.0, low_inclusive=False)
         self._parent_selector = make_selector(selection, selection_temperature, "selection")
-        self.language_model = language_model
-        self.embedding_model = embedding_model
-        self.nb_offspring = nb_offspring
+        self.language_model, self.embedding_model = language_model, embedding_model
+        self.nb_offspring, self.crossover_probability = nb_offspring, crossover_probability
         self.mutation_temperature = mutation_temperature
         self.crossover_temperature = crossover_temperature
-        self.crossover_probability = crossover_probability
         self.k_nearest = check_int("k_nearest", k_nearest, 1)
-        self.selection = selection
-        self.selection_temperature = selection_temperature
-        self.nb_min_examples = nb_min_examples
-        self.nb_max_examples = nb_max_examples
-        self.sampling = sampling
-        self.sampling_temperature = sampling_temperature
+        self.selection, self.selection_temperature = selection, selection_temperature
         self.reflection_examples = check_int("reflection_examples", reflection_examples, 1)
         self._reset_search_state()
 
@@ -167,11 +159,7 @@ class OMEGA(Optimizer):
         return [seed]
 
     async def tell(self, results: list[EvalResult]) -> None:
-        batch = set(self._batch) if self.phase == TRAIN else set()
-        for result in fresh_results(self.table, results):
-            self.demos.add_result(result, self.label_of(result.example_id))
-            if result.example_id in batch:
-                self.failures.add(result)
+        self._learn(results, set(self._batch) if self.phase == TRAIN else set())
         await super().tell(results)
 
     async def evolve(self, batch_ids: list[str]) -> None:
@@ -273,9 +261,7 @@ class OMEGA(Optimizer):
                     parents: list[str]) -> Made | None:
         """Resample the module's demos too (when the pool has some); None if nothing changed."""
         if self.nb_max_examples > 0 and self.demos.size(module):
-            examples = draw_examples(self.demos, module, self.nb_min_examples,
-                                     self.nb_max_examples, self._demo_selector, self.rng)
-            state, ops = with_examples(state, module, examples, how="fewshot")
+            state, ops = with_examples(state, module, self._draw_demos(module), how="fewshot")
             operations = operations + ops
         return (state, operations, parents) if operations else None
 
@@ -290,26 +276,21 @@ class OMEGA(Optimizer):
             self.last_error = error
         return text
 
-    def _pick(self, items: list[str]) -> str:
-        return items[int(self.rng.integers(len(items)))]
-
     # --- state and config ---------------------------------------------------------------
     def extra_state(self) -> dict:
-        return {"demos": self.demos.to_json(), "failures": self.failures.to_json(),
-                "counters": dict(self.counters), "last_error": self.last_error,
+        return {**self._pool_state(), "counters": dict(self.counters),
+                "last_error": self.last_error,
                 "embeddings": {k: list(v) for k, v in self._embeddings.items()}}
 
     def load_extra_state(self, state: dict) -> None:
         self._reset_search_state()
-        self.demos = DemoPool.from_json(state.get("demos", {}))
-        self.failures = FailureLog.from_json(state.get("failures", {}))
+        self._load_pool_state(state)
         self.counters.update(state.get("counters", {}))
         self.last_error = state.get("last_error")
         self._embeddings = {k: list(v) for k, v in state.get("embeddings", {}).items()}
 
     def get_config(self) -> dict:
-        config = super().get_config()
-        config["use_labels"] = self.use_labels
+        config = {**super().get_config(), **self.few_shot_config()}
         config.update(
             language_model=serialize_object(self.language_model),
             embedding_model=serialize_object(self.embedding_model),
@@ -317,8 +298,6 @@ class OMEGA(Optimizer):
             crossover_temperature=self.crossover_temperature,
             crossover_probability=self.crossover_probability, k_nearest=self.k_nearest,
             selection=self.selection, selection_temperature=self.selection_temperature,
-            nb_min_examples=self.nb_min_examples, nb_max_examples=self.nb_max_examples,
-            sampling=self.sampling, sampling_temperature=self.sampling_temperature,
             reflection_examples=self.reflection_examples)
         return config
 

@@ -44,12 +44,10 @@ from synaray.optimizers.protocol import TRAIN, Candidate, EvalRequest, EvalResul
 from synaray.optimizers.steady_population import SteadyStateMixin
 from synaray.optimizers.strategies.demos import (
     DemoPool,
-    draw_examples,
-    fresh_results,
     label_as_output,
 )
+from synaray.optimizers.strategies.few_shot import FewShotSearch
 from synaray.optimizers.strategies.knobs import (
-    check_few_shot,
     check_int,
     check_number,
     check_probability,
@@ -111,7 +109,7 @@ class _Generation:
     front: list[str]
 
 
-class PopulationSearch(SteadyStateMixin, Optimizer):
+class PopulationSearch(SteadyStateMixin, FewShotSearch, Optimizer):
     """Population-based search over instructions and few-shot examples (DESIGN §4).
 
     See the module docstring for one generation's steps. Members are compared on the same
@@ -207,7 +205,8 @@ class PopulationSearch(SteadyStateMixin, Optimizer):
         nb_min_examples, nb_max_examples = knobs["nb_min_examples"], knobs["nb_max_examples"]
         super().__init__(population_size=population_size, val_top_k=val_top_k, seed=seed,
                          budget=budget, name=name)
-        self.use_labels = use_labels
+        self._init_few_shot(nb_min_examples, nb_max_examples, sampling, sampling_temperature,
+                            use_labels)
         check_number("quantile_fraction", quantile_fraction, 0.0, 0.5, low_inclusive=False)
         for knob, value in (("reflection_probability", reflection_probability),
                             ("crossover_probability", crossover_probability),
@@ -219,17 +218,11 @@ class PopulationSearch(SteadyStateMixin, Optimizer):
                 f"Invalid value for argument `resample_probability`. Received: "
                 f"{resample_probability!r}. Expected reflection_probability + "
                 f"crossover_probability + resample_probability <= 1 (the sum is {total:g}).")
-        self._selector = check_few_shot(nb_min_examples, nb_max_examples, sampling,
-                                        sampling_temperature)
         self.language_model = language_model
         self.quantile_fraction = quantile_fraction
         self.reflection_probability = reflection_probability
         self.crossover_probability = crossover_probability
         self.resample_probability = resample_probability
-        self.nb_min_examples = nb_min_examples
-        self.nb_max_examples = nb_max_examples
-        self.sampling = sampling
-        self.sampling_temperature = sampling_temperature
         self.reflection_examples = check_int("reflection_examples", reflection_examples, 1)
         self.promote_k = check_int("promote_k", promote_k, 0)
         self.demo_sets = check_int("demo_sets", knobs["demo_sets"], 0)
@@ -340,11 +333,7 @@ class PopulationSearch(SteadyStateMixin, Optimizer):
             await self._steady_tell(results)
             return
         batch = set(self._batch) if self.phase == TRAIN else set()
-        fresh = fresh_results(self.table, results)
-        for result in fresh:
-            self.demos.add_result(result, self.label_of(result.example_id))
-            if result.example_id in batch:
-                self.failures.add(result)
+        fresh = self._learn(results, batch)
         # the first minibatch, before a diverse first generation: which modules read the
         # program's own inputs (their labelled demos can come from any training example)
         self._direct = (self._direct_modules([r for r in fresh if r.example_id in batch])
@@ -552,9 +541,8 @@ class PopulationSearch(SteadyStateMixin, Optimizer):
     def _demo_set(self, parent: str, modules: list[str]) -> Candidate:
         state, operations = self.candidates[parent].state, []
         for module in modules:
-            examples = draw_examples(self.demos, module, self.nb_min_examples,
-                                     self.nb_max_examples, self._selector, self.rng)
-            state, ops = with_examples(state, module, examples, how="demo set")
+            state, ops = with_examples(state, module, self._draw_demos(module),
+                                       how="demo set")
             operations += ops
         return self.register(Candidate(state, parents=[parent], operation="; ".join(operations),
                                        generation=self.generation))
@@ -669,14 +657,10 @@ class PopulationSearch(SteadyStateMixin, Optimizer):
     def _demo_modules(self, parent: str) -> list[str]:
         return [m for m in self.demos.modules() if m in self.candidates[parent].state]
 
-    def _pick(self, items: list[str]) -> str:
-        return items[int(self.rng.integers(len(items)))]
-
     def _resample(self, parent: str) -> Made:
         module = self._pick(self._demo_modules(parent))
-        examples = draw_examples(self.demos, module, self.nb_min_examples,
-                                 self.nb_max_examples, self._selector, self.rng)
-        state, ops = with_examples(self.candidates[parent].state, module, examples)
+        state, ops = with_examples(self.candidates[parent].state, module,
+                                   self._draw_demos(module))
         return state, ops, [parent]
 
     def _perturb(self, parent: str) -> Made | None:
@@ -730,8 +714,8 @@ class PopulationSearch(SteadyStateMixin, Optimizer):
 
     # --- state and config ---------------------------------------------------------------
     def extra_state(self) -> dict:
-        return {"demos": self.demos.to_json(), "failures": self.failures.to_json(),
-                "counters": dict(self.counters), "ranking": list(self._ranking),
+        return {**self._pool_state(), "counters": dict(self.counters),
+                "ranking": list(self._ranking),
                 "promoted": list(self._promoted),
                 "last_reflection_error": self.last_reflection_error,
                 "exploited": dict(self.exploited),
@@ -740,8 +724,7 @@ class PopulationSearch(SteadyStateMixin, Optimizer):
 
     def load_extra_state(self, state: dict) -> None:
         self._reset_search_state()
-        self.demos = DemoPool.from_json(state.get("demos", {}))
-        self.failures = FailureLog.from_json(state.get("failures", {}))
+        self._load_pool_state(state)
         self.counters.update(state.get("counters", {}))
         self._ranking = list(state.get("ranking", []))
         self._promoted = list(state.get("promoted", []))
@@ -750,16 +733,13 @@ class PopulationSearch(SteadyStateMixin, Optimizer):
         self.steady = SteadySchedule.from_json(state.get("steady"))
 
     def get_config(self) -> dict:
-        config = super().get_config()
-        config["use_labels"] = self.use_labels
+        config = {**super().get_config(), **self.few_shot_config()}
         config.update(
             language_model=serialize_object(self.language_model),
             quantile_fraction=self.quantile_fraction,
             reflection_probability=self.reflection_probability,
             crossover_probability=self.crossover_probability,
             resample_probability=self.resample_probability,
-            nb_min_examples=self.nb_min_examples, nb_max_examples=self.nb_max_examples,
-            sampling=self.sampling, sampling_temperature=self.sampling_temperature,
             reflection_examples=self.reflection_examples, promote_k=self.promote_k)
         if self.steady_mode is not False:
             config["steady_state"] = self.steady_mode

@@ -30,7 +30,6 @@ from __future__ import annotations
 from typing import Any
 
 from synaray.optimizers.protocol import TRAIN, EvalRequest, EvalResult
-from synaray.optimizers.strategies.demos import fresh_results
 from synaray.optimizers.strategies.pareto import exploit_losers, pareto_front, quantiles, rank
 from synaray.optimizers.strategies.steady import SteadySchedule
 
@@ -124,9 +123,7 @@ class SteadyStateMixin:
 
     # --- tell ----------------------------------------------------------------------------
     async def _steady_tell(self: Any, results: list[EvalResult]) -> None:
-        fresh = fresh_results(self.table, results)
-        for result in fresh:
-            self.demos.add_result(result, self.label_of(result.example_id))
+        fresh = self._learn(results)
         self._record(results)
         self._refresh_best()
         for key in self._completed(results):
