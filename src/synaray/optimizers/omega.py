@@ -24,22 +24,9 @@ import numpy as np
 from synaray.optimizers.budget import Budget
 from synaray.optimizers.optimizer import Optimizer
 from synaray.optimizers.protocol import TRAIN, Candidate, EvalResult, candidate_id
-from synaray.optimizers.strategies import novelty
+from synaray.optimizers.strategies import knobs, mutations, novelty
 from synaray.optimizers.strategies.demos import DemoPool
 from synaray.optimizers.strategies.few_shot import FewShotSearch
-from synaray.optimizers.strategies.knobs import (
-    check_int,
-    check_number,
-    check_probability,
-    fill_doc,
-)
-from synaray.optimizers.strategies.mutations import (
-    crossover,
-    crossover_genes,
-    draw_crossover,
-    with_examples,
-    with_instructions,
-)
 from synaray.optimizers.strategies.pareto import rank
 from synaray.optimizers.strategies.reflection import (
     FailureLog,
@@ -93,9 +80,7 @@ class OMEGA(FewShotSearch, Optimizer):
         reflection_examples: failing examples of the minibatch shown to the LM per call
             (integer >= 1, default 4).
 {{search_args}}
-
-    Raises:
-        ConfigError: a knob out of range (the message names it and the value received).
+{{raises}}
 
     Example:
         >>> omega = OMEGA(population_size=4, crossover_probability=0.5, seed=2)
@@ -117,26 +102,25 @@ class OMEGA(FewShotSearch, Optimizer):
                  budget: Budget | dict | None = None, val_top_k: int = 2,
                  use_labels: bool = True,
                  name: str | None = None) -> None:
-        super().__init__(population_size=population_size, val_top_k=val_top_k, seed=seed,
-                         budget=budget, name=name)
-        self._init_few_shot(nb_min_examples, nb_max_examples, sampling, sampling_temperature,
-                            use_labels)
+        super().__init__(nb_min_examples, nb_max_examples, sampling, sampling_temperature,
+                         use_labels, population_size=population_size, val_top_k=val_top_k,
+                         seed=seed, budget=budget, name=name)
         if nb_offspring is not None:
-            check_int("nb_offspring", nb_offspring, 1)
+            knobs.check_int("nb_offspring", nb_offspring, 1)
         for knob, value in (("mutation_temperature", mutation_temperature),
                             ("crossover_temperature", crossover_temperature)):
             if value is not None:
-                check_number(knob, value, 0.0)
-        check_probability("crossover_probability", crossover_probability)
-        check_number("selection_temperature", selection_temperature, 0.0, low_inclusive=False)
+                knobs.check_number(knob, value, 0.0)
+        knobs.check_probability("crossover_probability", crossover_probability)
+        knobs.check_number("selection_temperature", selection_temperature, 0.0, low_inclusive=False)
         self._parent_selector = make_selector(selection, selection_temperature, "selection")
         self.language_model, self.embedding_model = language_model, embedding_model
         self.nb_offspring, self.crossover_probability = nb_offspring, crossover_probability
         self.mutation_temperature = mutation_temperature
         self.crossover_temperature = crossover_temperature
-        self.k_nearest = check_int("k_nearest", k_nearest, 1)
+        self.k_nearest = knobs.check_int("k_nearest", k_nearest, 1)
         self.selection, self.selection_temperature = selection, selection_temperature
-        self.reflection_examples = check_int("reflection_examples", reflection_examples, 1)
+        self.reflection_examples = knobs.check_int("reflection_examples", reflection_examples, 1)
         self._reset_search_state()
 
     @property
@@ -235,7 +219,7 @@ class OMEGA(FewShotSearch, Optimizer):
                 reflection_messages(module, state[module].get("instructions"), cases), cases,
                 self.mutation_temperature)
             if text is not None:
-                state, operations = with_instructions(state, module, text, how="mutation")
+                state, operations = mutations.with_instructions(state, module, text, how="mutation")
         return self._with_demos(state, module, operations, [parent])
 
     async def _crossover(self, parent: str, other: str) -> Made | None:
@@ -249,19 +233,20 @@ class OMEGA(FewShotSearch, Optimizer):
             text = await self._propose(crossover_messages(module, *texts, cases), cases,
                                        self.crossover_temperature)
         if text is not None:
-            state, operations = with_instructions(state_a, module, text, how="crossover")
+            state, operations = mutations.with_instructions(state_a, module, text, how="crossover")
             return self._with_demos(state, module, operations, [parent, other])
-        from_b = draw_crossover(crossover_genes(state_a, state_b), self.rng)
+        from_b = mutations.draw_crossover(mutations.crossover_genes(state_a, state_b), self.rng)
         if not from_b:
             return None
-        state, operations = crossover(state_a, state_b, from_b, names=(parent, other))
+        state, operations = mutations.crossover(state_a, state_b, from_b, names=(parent, other))
         return state, operations, [parent, other]
 
     def _with_demos(self, state: dict, module: str, operations: list[str],
                     parents: list[str]) -> Made | None:
         """Resample the module's demos too (when the pool has some); None if nothing changed."""
         if self.nb_max_examples > 0 and self.demos.size(module):
-            state, ops = with_examples(state, module, self._draw_demos(module), how="fewshot")
+            state, ops = mutations.with_examples(state, module, self._draw_demos(module),
+                                                 how="fewshot")
             operations = operations + ops
         return (state, operations, parents) if operations else None
 
@@ -313,4 +298,4 @@ def _text_key(text: str) -> str:
     return hashlib.sha256(text.encode()).hexdigest()[:16]
 
 
-OMEGA.__doc__ = fill_doc(OMEGA.__doc__)
+OMEGA.__doc__ = knobs.fill_doc(OMEGA.__doc__)

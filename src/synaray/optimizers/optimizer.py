@@ -33,6 +33,7 @@ from synaray.errors import ConfigError, UsageError
 from synaray.optimizers.budget import Budget, BudgetSpent
 from synaray.optimizers.protocol import TRAIN, VAL, Candidate, EvalRequest, EvalResult
 from synaray.optimizers.score_table import ScoreTable
+from synaray.optimizers.strategies.knobs import check_int
 from synaray.optimizers.strategies.proposal import Proposal
 
 __all__ = ["Optimizer"]
@@ -54,14 +55,8 @@ class Optimizer:
 
     def __init__(self, population_size: int = 1, val_top_k: int = 2, seed: int = 0,
                  budget: Budget | dict | None = None, name: str | None = None) -> None:
-        if population_size < 1:
-            raise ConfigError(f"Invalid value for argument `population_size`. Received: "
-                              f"{population_size}. Expected an integer >= 1.")
-        if val_top_k < 1:
-            raise ConfigError(f"Invalid value for argument `val_top_k`. Received: {val_top_k}. "
-                              "Expected an integer >= 1.")
-        self.population_size = population_size
-        self.val_top_k = val_top_k
+        self.population_size = check_int("population_size", population_size, 1)
+        self.val_top_k = check_int("val_top_k", val_top_k, 1)
         self.seed = seed
         self.budget = budget if isinstance(budget, Budget) else Budget(**(budget or {}))
         self.name = name or type(self).__name__

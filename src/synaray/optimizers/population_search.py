@@ -169,9 +169,7 @@ class PopulationSearch(SteadyStateMixin, FewShotSearch, Optimizer):
             elsewhere (chosen by `fit` through `choose_loop`). Presets, racing and the
             diverse first generation work in both modes.
 {{search_args}}
-
-    Raises:
-        ConfigError: a knob out of range (the message names it and the value received).
+{{raises}}
 
     Example:
         >>> search = PopulationSearch(population_size=6, quantile_fraction=0.5, seed=3)
@@ -203,10 +201,9 @@ class PopulationSearch(SteadyStateMixin, FewShotSearch, Optimizer):
                  **self._given}
         population_size, promote_k = knobs["population_size"], knobs["promote_k"]
         nb_min_examples, nb_max_examples = knobs["nb_min_examples"], knobs["nb_max_examples"]
-        super().__init__(population_size=population_size, val_top_k=val_top_k, seed=seed,
-                         budget=budget, name=name)
-        self._init_few_shot(nb_min_examples, nb_max_examples, sampling, sampling_temperature,
-                            use_labels)
+        super().__init__(nb_min_examples, nb_max_examples, sampling, sampling_temperature,
+                         use_labels, population_size=population_size, val_top_k=val_top_k,
+                         seed=seed, budget=budget, name=name)
         check_number("quantile_fraction", quantile_fraction, 0.0, 0.5, low_inclusive=False)
         for knob, value in (("reflection_probability", reflection_probability),
                             ("crossover_probability", crossover_probability),

@@ -53,10 +53,9 @@ class RandomFewShot(FewShotSearch, Optimizer):
                  budget: Budget | dict | None = None, val_top_k: int = 2,
                  use_labels: bool = True,
                  name: str | None = None) -> None:
-        super().__init__(population_size=population_size, val_top_k=val_top_k, seed=seed,
-                         budget=budget, name=name)
-        self._init_few_shot(nb_min_examples, nb_max_examples, sampling, sampling_temperature,
-                            use_labels)
+        super().__init__(nb_min_examples, nb_max_examples, sampling, sampling_temperature,
+                         use_labels, population_size=population_size, val_top_k=val_top_k,
+                         seed=seed, budget=budget, name=name)
 
     def initial_population(self, seed: Candidate) -> list[Candidate]:
         self.demos = DemoPool()

@@ -33,9 +33,11 @@ class FewShotSearch:
     demos: DemoPool
     failures: FailureLog | None = None
 
-    def _init_few_shot(self, nb_min_examples: int, nb_max_examples: int, sampling: str,
-                       sampling_temperature: float, use_labels: bool) -> None:
-        """Check and keep the few-shot knobs; start an empty demo pool."""
+    def __init__(self, nb_min_examples: int, nb_max_examples: int, sampling: str,
+                 sampling_temperature: float, use_labels: bool, **search: Any) -> None:
+        """Check and keep the few-shot knobs, start an empty demo pool; `search` goes to
+        `Optimizer.__init__` (population_size, val_top_k, seed, budget, name)."""
+        super().__init__(**search)
         self._selector = check_few_shot(nb_min_examples, nb_max_examples, sampling,
                                         sampling_temperature)
         values = (use_labels, nb_min_examples, nb_max_examples, sampling,
