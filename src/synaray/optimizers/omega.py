@@ -17,6 +17,7 @@ every generation after the first.
 from __future__ import annotations
 
 import hashlib
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -28,9 +29,9 @@ from synaray.optimizers.strategies import knobs, mutations, novelty
 from synaray.optimizers.strategies.demos import DemoPool
 from synaray.optimizers.strategies.few_shot import FewShotSearch
 from synaray.optimizers.strategies.pareto import rank
+from synaray.optimizers.strategies.proposal import Proposal
 from synaray.optimizers.strategies.reflection import (
     FailureLog,
-    calls_left,
     crossover_messages,
     reflection_messages,
     sample_cases,
@@ -41,6 +42,17 @@ from synaray.saving import deserialize_object, serialize_object
 __all__ = ["OMEGA"]
 
 Made = tuple[dict, list[str], list[str]]
+
+
+@dataclass
+class _Job:
+    """One child to breed: how, from whom, which module, and its LM call (if any)."""
+
+    kind: str  # "mutation" or "crossover"
+    parent: str
+    module: str
+    proposal: Proposal | None
+    other: str = ""
 
 
 class OMEGA(FewShotSearch, Optimizer):
@@ -151,12 +163,8 @@ class OMEGA(FewShotSearch, Optimizer):
         members = list(dict.fromkeys(self.population))
         fitness = {cid: self.train_reward(cid) or 0.0 for cid in members}
         elites = await self._compete(members, fitness)
-        population = list(elites)
-        for _ in range(self.nb_offspring_per_generation):
-            child = await self._breed(elites, fitness, population)
-            if child is not None:
-                population.append(child.id)
-        self.population = population
+        self.population = await self._breed_all(elites, fitness,
+                                                self.nb_offspring_per_generation)
         self.failures.clear()
 
     # --- competition ---------------------------------------------------------------------
@@ -191,16 +199,76 @@ class OMEGA(FewShotSearch, Optimizer):
     def _choose(self, ids: list[str], fitness: dict[str, float]) -> str:
         return ids[self._parent_selector.select([fitness[c] for c in ids], 1, self.rng)[0]]
 
-    async def _breed(self, elites: list[str], fitness: dict[str, float],
-                     taken: list[str]) -> Candidate | None:
+    async def _breed_all(self, elites: list[str], fitness: dict[str, float],
+                         count: int) -> list[str]:
+        """`count` children: planned in order (every random draw), their LM calls made
+        together (`propose_many`), then finished in order, so the search does not depend
+        on the order the calls complete in."""
+        jobs = []
+        for _ in range(count):
+            jobs.append(self._plan_child(elites, fitness,
+                                         sum(j.proposal is not None for j in jobs)))
+        asked = [job for job in jobs if job.proposal is not None]
+        answers = iter(await self.propose_many([j.proposal for j in asked]) if asked else [])
+        population = list(elites)
+        for job in jobs:
+            answer = next(answers) if job.proposal is not None else (None, None)
+            child = await self._finish_child(job, *answer, taken=population)
+            if child is not None:
+                population.append(child.id)
+        return population
+
+    def _plan_child(self, elites: list[str], fitness: dict[str, float],
+                    reserved: int) -> _Job:
         parent = self._choose(elites, fitness)
-        made = None
         if (self.generation >= 2 and len(elites) >= 2
                 and self.rng.random() < self.crossover_probability):
             other = self._choose([c for c in elites if c != parent], fitness)
-            made = await self._crossover(parent, other)
-        if made is None:  # no crossover drawn, or the parents had nothing to exchange
-            made = await self._mutate(parent)
+            state_a, state_b = self.candidates[parent].state, self.candidates[other].state
+            module = self._pick(sorted(set(state_a) & set(state_b)))
+            texts = (state_a[module].get("instructions"), state_b[module].get("instructions"))
+            proposal = None
+            if texts[0] != texts[1]:
+                cases = self._cases(parent, module)
+                proposal = self._proposal(crossover_messages(module, *texts, cases), cases,
+                                          self.crossover_temperature, reserved)
+            return _Job("crossover", parent, module, proposal, other)
+        return self._plan_mutation(parent, reserved)
+
+    def _plan_mutation(self, parent: str, reserved: int) -> _Job:
+        state = self.candidates[parent].state
+        module = self._pick(sorted(state))
+        proposal = None
+        if self.failures.notes(parent):
+            cases = self._cases(parent, module)
+            proposal = self._proposal(
+                reflection_messages(module, state[module].get("instructions"), cases), cases,
+                self.mutation_temperature, reserved)
+        return _Job("mutation", parent, module, proposal)
+
+    def _cases(self, parent: str, module: str) -> list[dict]:
+        return sample_cases(self.failures.notes(parent), module, self.train,
+                            self.reflection_examples, self.rng)
+
+    def _proposal(self, messages: list[dict], cases: list[dict], temperature: float | None,
+                  reserved: int) -> Proposal | None:
+        """The LM call to make, or None without a model or LM calls left in the budget."""
+        if self.language_model is None or not self.calls_left(reserved):
+            return None
+        return Proposal(messages, cases,
+                        kwargs={} if temperature is None else {"temperature": temperature})
+
+    async def _finish_child(self, job: _Job, text: str | None, error: str | None,
+                            taken: list[str]) -> Candidate | None:
+        if job.proposal is not None and text is None:
+            self.counters["lm_failures"] += 1
+            self.last_error = error
+        if job.kind == "crossover":
+            made = self._crossed(job, text)
+            if made is None:  # the parents had nothing to exchange: a mutation instead
+                made = await self._mutate(job.parent)
+        else:
+            made = self._mutated(job, text)
         if made is None or candidate_id(made[0]) in taken:
             return None
         state, operations, parents = made
@@ -209,32 +277,28 @@ class OMEGA(FewShotSearch, Optimizer):
                                        generation=self.generation))
 
     async def _mutate(self, parent: str) -> Made | None:
-        state = self.candidates[parent].state
-        module = self._pick(sorted(state))
-        operations: list[str] = []
-        notes = self.failures.notes(parent)
-        if notes:
-            cases = sample_cases(notes, module, self.train, self.reflection_examples, self.rng)
-            text = await self._propose(
-                reflection_messages(module, state[module].get("instructions"), cases), cases,
-                self.mutation_temperature)
-            if text is not None:
-                state, operations = mutations.with_instructions(state, module, text, how="mutation")
-        return self._with_demos(state, module, operations, [parent])
+        job = self._plan_mutation(parent, reserved=0)
+        text, error = (await self.propose_many([job.proposal]))[0] if job.proposal else \
+            (None, None)
+        if job.proposal is not None and text is None:
+            self.counters["lm_failures"] += 1
+            self.last_error = error
+        return self._mutated(job, text)
 
-    async def _crossover(self, parent: str, other: str) -> Made | None:
-        state_a, state_b = self.candidates[parent].state, self.candidates[other].state
-        module = self._pick(sorted(set(state_a) & set(state_b)))
-        texts = (state_a[module].get("instructions"), state_b[module].get("instructions"))
-        text = None
-        if texts[0] != texts[1]:
-            cases = sample_cases(self.failures.notes(parent), module, self.train,
-                                 self.reflection_examples, self.rng)
-            text = await self._propose(crossover_messages(module, *texts, cases), cases,
-                                       self.crossover_temperature)
+    def _mutated(self, job: _Job, text: str | None) -> Made | None:
+        state, operations = self.candidates[job.parent].state, []
         if text is not None:
-            state, operations = mutations.with_instructions(state_a, module, text, how="crossover")
-            return self._with_demos(state, module, operations, [parent, other])
+            state, operations = mutations.with_instructions(state, job.module, text,
+                                                            how="mutation")
+        return self._with_demos(state, job.module, operations, [job.parent])
+
+    def _crossed(self, job: _Job, text: str | None) -> Made | None:
+        parent, other = job.parent, job.other
+        state_a, state_b = self.candidates[parent].state, self.candidates[other].state
+        if text is not None:
+            state, operations = mutations.with_instructions(state_a, job.module, text,
+                                                            how="crossover")
+            return self._with_demos(state, job.module, operations, [parent, other])
         from_b = mutations.draw_crossover(mutations.crossover_genes(state_a, state_b), self.rng)
         if not from_b:
             return None
@@ -249,17 +313,6 @@ class OMEGA(FewShotSearch, Optimizer):
                                                  how="fewshot")
             operations = operations + ops
         return (state, operations, parents) if operations else None
-
-    async def _propose(self, messages: list[dict], cases: list[dict],
-                       temperature: float | None) -> str | None:
-        if self.language_model is None or not calls_left(self.budget, self.spent):
-            return None
-        kwargs = {} if temperature is None else {"temperature": temperature}
-        text, error = await self.propose(messages, cases, **kwargs)
-        if text is None:
-            self.counters["lm_failures"] += 1
-            self.last_error = error
-        return text
 
     # --- state and config ---------------------------------------------------------------
     def extra_state(self) -> dict:
