@@ -18,8 +18,9 @@ The loop a trainer runs::
         results = await engine.evaluate(requests) if requests else []
         await optimizer.tell(results)
 
-Optimizers never import Ray, engines, asyncio primitives or the filesystem, and read no
-clock: the trainer reports wall time with `add_time`.
+Optimizers never import Ray, engines or the filesystem, and read no clock: the trainer
+reports wall time with `add_time`. (The one asyncio use: `propose_many` gathers the
+proposals of a step, in `strategies/reflection.propose_all`.)
 """
 
 from __future__ import annotations
