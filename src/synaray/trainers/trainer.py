@@ -163,7 +163,8 @@ async def _fit_loop(program: Any, optimizer: Any, engine: Any, cbs: CallbackList
                    if requests else [])
         if breaker is not None:  # before tell: the checkpoint stays the last good step
             breaker.update(results)
-        await optimizer.tell(results)
+        with engine.lm_call_scope():  # the optimizer's proposals share the LM-call bound
+            await optimizer.tell(results)
         optimizer.add_time(time.monotonic() - started)
         if phase == "train":
             cbs.on_batch_end(optimizer.generation,
