@@ -4,6 +4,7 @@ optimizer's own LM calls under the engine's LM-call bound and in the budget."""
 from __future__ import annotations
 
 import asyncio
+import json
 
 import pytest
 from tests.helpers.slots import CountingSemaphore
@@ -92,3 +93,45 @@ async def test_steady_fit_with_a_preset_stays_in_its_budget(jitter_seed):
                                        engine=LocalEngine(max_concurrency=4)), timeout=120)
     assert optimizer.finished and optimizer.spent.lm_calls <= 150
     assert optimizer.counters["demo_sets"] > 0 and optimizer.best_val_reward == 1.0
+
+
+class Kill(synaray.callbacks.Callback):
+    """Simulates a kill: raises after `after` generations' worth of work."""
+
+    def __init__(self, after):
+        super().__init__()
+        self.after = after
+
+    def on_batch_end(self, step, logs=None):
+        if step == self.after:
+            raise KeyboardInterrupt("killed")
+
+
+async def test_a_killed_steady_fit_resumes_from_its_backup(tmp_path):
+    """BackupAndRestore saves the state after each generation's worth of work, requests in
+    flight included; the resumed fit asks those again and finishes the search."""
+    xs, ys = make_data(36)
+    fit_args = dict(epochs=2, batch_size=6, validation_split=0.25, verbose=False)
+    backup = tmp_path / "backup"
+
+    def program_with_search():
+        writer = FakeLanguageModel(rule_proposer, latency_s=0.001)
+        return make_program(PopulationSearch(language_model=writer, population_size=4,
+                                             seed=5, steady_state=True))
+
+    killed = await program_with_search()
+    with pytest.raises(KeyboardInterrupt):
+        await killed.fit(xs, ys, engine=LocalEngine(max_concurrency=3), **fit_args,
+                         callbacks=[synaray.callbacks.BackupAndRestore(backup), Kill(after=3)])
+    saved = json.loads((backup / "optimizer_state.json").read_text())["optimizer"]
+    steady = saved["extra"]["steady"]
+    assert steady["completions"] and saved["generation"] == 3
+    resumed = await program_with_search()
+    restore = synaray.callbacks.BackupAndRestore(backup)
+    await resumed.fit(xs, ys, engine=LocalEngine(max_concurrency=3), callbacks=[restore],
+                      **fit_args)
+    optimizer = resumed.optimizer
+    assert restore.restored_from is not None and optimizer.finished
+    log = optimizer.steady.completions
+    assert log[:len(steady["completions"])] == steady["completions"]  # continued, not redone
+    assert len(log) > len(steady["completions"]) and optimizer.best_val_reward == 1.0
