@@ -18,6 +18,7 @@ from synaray.saving import register_synaray_serializable
 from synaray.testing import FakeLanguageModel
 
 from .conftest import Label, Number, demo_sensitive_handler, make_data
+from .test_fit import Kill
 
 
 @register_synaray_serializable(package="tests")
@@ -93,18 +94,6 @@ async def test_steady_fit_with_a_preset_stays_in_its_budget(jitter_seed):
                                        engine=LocalEngine(max_concurrency=4)), timeout=120)
     assert optimizer.finished and optimizer.spent.lm_calls <= 150
     assert optimizer.counters["demo_sets"] > 0 and optimizer.best_val_reward == 1.0
-
-
-class Kill(synaray.callbacks.Callback):
-    """Simulates a kill: raises after `after` generations' worth of work."""
-
-    def __init__(self, after):
-        super().__init__()
-        self.after = after
-
-    def on_batch_end(self, step, logs=None):
-        if step == self.after:
-            raise KeyboardInterrupt("killed")
 
 
 async def test_a_killed_steady_fit_resumes_from_its_backup(tmp_path):
