@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import json
 
+import pytest
 from tests.helpers.slots import CountingSemaphore
 
 import synaray
@@ -32,7 +33,9 @@ def few_shot_reader(messages, schema):
     return {"answer": truth if n % 3 == 0 or len(messages) >= 6 else "no"}
 
 
-async def test_concurrent_evaluates_keep_their_own_results_and_share_the_lm_bound():
+async def two_concurrent_evaluates(engine, slots=None):
+    """Start `engine`, run two candidates' evaluates at once, check each kept its own
+    results, progress and metric states; returns those states."""
     lm = FakeLanguageModel(few_shot_reader, latency_s=0.002, jitter_s=0.004, seed=1)
     inputs = synaray.Input(data_model=Number)
     outputs = await synaray.Generator(data_model=Label, language_model=lm)(inputs)
@@ -40,9 +43,9 @@ async def test_concurrent_evaluates_keep_their_own_results_and_share_the_lm_boun
     program.compile(reward="exact_match", metrics=["accuracy"])
     xs = [Number(q=str(i)) for i in range(24)]
     ys = [Label(answer="no" if i % 3 == 0 else "yes") for i in range(24)]
-    engine = LocalEngine(max_concurrency=3)
     await engine.start(program, program.reward, {"eval": to_dataset(xs, ys)})
-    engine._lm_slots = slots = CountingSemaphore(3)
+    if slots is not None:
+        engine._lm_slots = slots
     state = program.get_state()
     demo = {"inputs": {"q": "1"}, "outputs": {"answer": "yes"}}
     other = {"generator": {**state["generator"], "examples": [demo, demo]}}
@@ -64,4 +67,21 @@ async def test_concurrent_evaluates_keep_their_own_results_and_share_the_lm_boun
         assert set(states[k]) == {(request.candidate_id, "eval")}
     accuracy = [states[k][(r.candidate_id, "eval")]["accuracy"] for k, r in enumerate(requests)]
     assert accuracy[0] != accuracy[1]  # the seed is wrong off the multiples of 3, `other` not
+    return states
+
+
+async def test_concurrent_evaluates_keep_their_own_results_and_share_the_lm_bound():
+    slots = CountingSemaphore(3)
+    await two_concurrent_evaluates(LocalEngine(max_concurrency=3), slots)
     assert slots.acquired == 24 and 1 < slots.peak <= 3
+
+
+@pytest.mark.ray
+@pytest.mark.usefixtures("ray_cluster")
+async def test_ray_engine_evaluates_concurrently_with_the_same_states(tmp_path):
+    from synaray.engines.ray import RayEngine
+
+    local = await two_concurrent_evaluates(LocalEngine(max_concurrency=3))
+    engine = RayEngine(num_evaluators=2, chunk_size=4, storage=str(tmp_path),
+                       run_name="reentrant")
+    assert await two_concurrent_evaluates(engine) == local
