@@ -151,10 +151,13 @@ async def _fit_loop(program: Any, optimizer: Any, engine: Any, cbs: CallbackList
 
         await steady_fit_loop(program, optimizer, engine, cbs, val, breaker, _epoch_logs)
         return
-    epoch = None
+    epoch, epoch_open, generation = None, False, optimizer.generation
     while not optimizer.finished and not program.stop_training:
-        if optimizer.epoch != epoch:
-            epoch = optimizer.epoch
+        # (a steady-state optimizer driven by this loop may end its last epoch before it
+        # finishes: no epoch begins past `epochs`, and none ends twice)
+        if optimizer.epoch != epoch and optimizer.epoch < getattr(optimizer, "epochs",
+                                                                  float("inf")):
+            epoch, epoch_open = optimizer.epoch, True
             cbs.on_epoch_begin(epoch)
         started = time.monotonic()
         phase = optimizer.phase
@@ -166,10 +169,11 @@ async def _fit_loop(program: Any, optimizer: Any, engine: Any, cbs: CallbackList
         with engine.lm_call_scope():  # the optimizer's proposals share the LM-call bound
             await optimizer.tell(results)
         optimizer.add_time(time.monotonic() - started)
-        if phase == "train":
-            cbs.on_batch_end(optimizer.generation,
-                             dict(optimizer.history[-1]) if optimizer.history else {})
-        if optimizer.epoch != epoch or optimizer.finished:
+        if phase == "train" and optimizer.generation != generation:
+            generation = optimizer.generation
+            cbs.on_batch_end(generation, dict(optimizer.history[-1]))
+        if epoch_open and (optimizer.epoch != epoch or optimizer.finished):
+            epoch_open = False
             program.set_state(optimizer.best().state)
             cbs.on_epoch_end(epoch, await _epoch_logs(program, optimizer, val))
     program.set_state(optimizer.best().state)
