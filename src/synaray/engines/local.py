@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 from typing import Any
 
 from synaray.engines.engine import Engine
@@ -17,15 +18,17 @@ __all__ = ["LocalEngine"]
 class LocalEngine(Engine):
     """Run every request in-process, at most `max_concurrency` LM calls at a time.
 
-    The bound is on LM calls (`synaray.lm.call_slots`), not on samples: up to
+    The bound is on LM calls (`synaray.lm.call_slots`), shared by concurrent `evaluate`
+    calls and by the optimizer's own calls (`lm_call_scope`), not on samples: up to
     `SAMPLES_PER_LM_SLOT * max_concurrency` samples run at once, so while one sample parses
     its answer or computes its reward, another one's request is already out. Results are
     returned in request order and example order, whatever order the LM calls complete in,
     so a search is reproducible.
 
     Args:
-        max_concurrency: LM calls in flight at once (>= 1), over all the requests of one
-            `evaluate`, including LM calls made by rewards.
+        max_concurrency: LM calls in flight at once (>= 1), over all the requests of all
+            running `evaluate` calls, including LM calls made by rewards and the
+            optimizer's proposals.
 
     Example:
         >>> engine = LocalEngine(max_concurrency=8)
@@ -45,10 +48,16 @@ class LocalEngine(Engine):
         self.reward = reward
         self.datasets = datasets
         self.metrics = list(getattr(program, "metrics", None) or [])
+        # one bound for every evaluate() running at once (a steady-state search)
+        self._lm_slots = asyncio.Semaphore(self.max_concurrency)
+        self._samples = asyncio.Semaphore(SAMPLES_PER_LM_SLOT * self.max_concurrency)
+
+    def lm_call_scope(self) -> contextlib.AbstractContextManager:
+        return limit_lm_calls(getattr(self, "_lm_slots", None))
 
     async def _evaluate(self, requests: list[EvalRequest]) -> list[EvalResult]:
-        samples = asyncio.Semaphore(SAMPLES_PER_LM_SLOT * self.max_concurrency)
-        with limit_lm_calls(asyncio.Semaphore(self.max_concurrency)):
+        samples = self._samples
+        with limit_lm_calls(self._lm_slots):
             outcomes = await asyncio.gather(*(
                 run_request(self.pool, self.reward, request,
                             self.datasets[request.split].fetch(list(request.example_ids)),

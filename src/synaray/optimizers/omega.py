@@ -17,6 +17,7 @@ every generation after the first.
 from __future__ import annotations
 
 import hashlib
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -24,26 +25,13 @@ import numpy as np
 from synaray.optimizers.budget import Budget
 from synaray.optimizers.optimizer import Optimizer
 from synaray.optimizers.protocol import TRAIN, Candidate, EvalResult, candidate_id
-from synaray.optimizers.strategies import novelty
-from synaray.optimizers.strategies.demos import DemoPool, draw_examples, fresh_results
-from synaray.optimizers.strategies.knobs import (
-    check_few_shot,
-    check_int,
-    check_number,
-    check_probability,
-    fill_doc,
-)
-from synaray.optimizers.strategies.mutations import (
-    crossover,
-    crossover_genes,
-    draw_crossover,
-    with_examples,
-    with_instructions,
-)
+from synaray.optimizers.strategies import knobs, mutations, novelty
+from synaray.optimizers.strategies.demos import DemoPool
+from synaray.optimizers.strategies.few_shot import FewShotSearch
 from synaray.optimizers.strategies.pareto import rank
+from synaray.optimizers.strategies.proposal import Proposal
 from synaray.optimizers.strategies.reflection import (
     FailureLog,
-    calls_left,
     crossover_messages,
     reflection_messages,
     sample_cases,
@@ -56,7 +44,18 @@ __all__ = ["OMEGA"]
 Made = tuple[dict, list[str], list[str]]
 
 
-class OMEGA(Optimizer):
+@dataclass
+class _Job:
+    """One child to breed: how, from whom, which module, and its LM call (if any)."""
+
+    kind: str  # "mutation" or "crossover"
+    parent: str
+    module: str
+    proposal: Proposal | None
+    other: str = ""
+
+
+class OMEGA(FewShotSearch, Optimizer):
     """OMEGA: LM-driven mutation and crossover of instructions, pruned by Dominated Novelty.
 
     Fitness is a member's mean training reward over every example it was scored on. The
@@ -93,9 +92,7 @@ class OMEGA(Optimizer):
         reflection_examples: failing examples of the minibatch shown to the LM per call
             (integer >= 1, default 4).
 {{search_args}}
-
-    Raises:
-        ConfigError: a knob out of range (the message names it and the value received).
+{{raises}}
 
     Example:
         >>> omega = OMEGA(population_size=4, crossover_probability=0.5, seed=2)
@@ -117,34 +114,25 @@ class OMEGA(Optimizer):
                  budget: Budget | dict | None = None, val_top_k: int = 2,
                  use_labels: bool = True,
                  name: str | None = None) -> None:
-        super().__init__(population_size=population_size, val_top_k=val_top_k, seed=seed,
-                         budget=budget, name=name)
-        self.use_labels = use_labels
+        super().__init__(nb_min_examples, nb_max_examples, sampling, sampling_temperature,
+                         use_labels, population_size=population_size, val_top_k=val_top_k,
+                         seed=seed, budget=budget, name=name)
         if nb_offspring is not None:
-            check_int("nb_offspring", nb_offspring, 1)
+            knobs.check_int("nb_offspring", nb_offspring, 1)
         for knob, value in (("mutation_temperature", mutation_temperature),
                             ("crossover_temperature", crossover_temperature)):
             if value is not None:
-                check_number(knob, value, 0.0)
-        check_probability("crossover_probability", crossover_probability)
-        self._demo_selector = check_few_shot(nb_min_examples, nb_max_examples, sampling,
-                                             sampling_temperature)
-        check_number("selection_temperature", selection_temperature, 0.0, low_inclusive=False)
+                knobs.check_number(knob, value, 0.0)
+        knobs.check_probability("crossover_probability", crossover_probability)
+        knobs.check_number("selection_temperature", selection_temperature, 0.0, low_inclusive=False)
         self._parent_selector = make_selector(selection, selection_temperature, "selection")
-        self.language_model = language_model
-        self.embedding_model = embedding_model
-        self.nb_offspring = nb_offspring
+        self.language_model, self.embedding_model = language_model, embedding_model
+        self.nb_offspring, self.crossover_probability = nb_offspring, crossover_probability
         self.mutation_temperature = mutation_temperature
         self.crossover_temperature = crossover_temperature
-        self.crossover_probability = crossover_probability
-        self.k_nearest = check_int("k_nearest", k_nearest, 1)
-        self.selection = selection
-        self.selection_temperature = selection_temperature
-        self.nb_min_examples = nb_min_examples
-        self.nb_max_examples = nb_max_examples
-        self.sampling = sampling
-        self.sampling_temperature = sampling_temperature
-        self.reflection_examples = check_int("reflection_examples", reflection_examples, 1)
+        self.k_nearest = knobs.check_int("k_nearest", k_nearest, 1)
+        self.selection, self.selection_temperature = selection, selection_temperature
+        self.reflection_examples = knobs.check_int("reflection_examples", reflection_examples, 1)
         self._reset_search_state()
 
     @property
@@ -167,11 +155,7 @@ class OMEGA(Optimizer):
         return [seed]
 
     async def tell(self, results: list[EvalResult]) -> None:
-        batch = set(self._batch) if self.phase == TRAIN else set()
-        for result in fresh_results(self.table, results):
-            self.demos.add_result(result, self.label_of(result.example_id))
-            if result.example_id in batch:
-                self.failures.add(result)
+        self._learn(results, set(self._batch) if self.phase == TRAIN else set())
         await super().tell(results)
 
     async def evolve(self, batch_ids: list[str]) -> None:
@@ -179,12 +163,8 @@ class OMEGA(Optimizer):
         members = list(dict.fromkeys(self.population))
         fitness = {cid: self.train_reward(cid) or 0.0 for cid in members}
         elites = await self._compete(members, fitness)
-        population = list(elites)
-        for _ in range(self.nb_offspring_per_generation):
-            child = await self._breed(elites, fitness, population)
-            if child is not None:
-                population.append(child.id)
-        self.population = population
+        self.population = await self._breed_all(elites, fitness,
+                                                self.nb_offspring_per_generation)
         self.failures.clear()
 
     # --- competition ---------------------------------------------------------------------
@@ -219,16 +199,76 @@ class OMEGA(Optimizer):
     def _choose(self, ids: list[str], fitness: dict[str, float]) -> str:
         return ids[self._parent_selector.select([fitness[c] for c in ids], 1, self.rng)[0]]
 
-    async def _breed(self, elites: list[str], fitness: dict[str, float],
-                     taken: list[str]) -> Candidate | None:
+    async def _breed_all(self, elites: list[str], fitness: dict[str, float],
+                         count: int) -> list[str]:
+        """`count` children: planned in order (every random draw), their LM calls made
+        together (`propose_many`), then finished in order, so the search does not depend
+        on the order the calls complete in."""
+        jobs = []
+        for _ in range(count):
+            jobs.append(self._plan_child(elites, fitness,
+                                         sum(j.proposal is not None for j in jobs)))
+        asked = [job for job in jobs if job.proposal is not None]
+        answers = iter(await self.propose_many([j.proposal for j in asked]) if asked else [])
+        population = list(elites)
+        for job in jobs:
+            answer = next(answers) if job.proposal is not None else (None, None)
+            child = await self._finish_child(job, *answer, taken=population)
+            if child is not None:
+                population.append(child.id)
+        return population
+
+    def _plan_child(self, elites: list[str], fitness: dict[str, float],
+                    reserved: int) -> _Job:
         parent = self._choose(elites, fitness)
-        made = None
         if (self.generation >= 2 and len(elites) >= 2
                 and self.rng.random() < self.crossover_probability):
             other = self._choose([c for c in elites if c != parent], fitness)
-            made = await self._crossover(parent, other)
-        if made is None:  # no crossover drawn, or the parents had nothing to exchange
-            made = await self._mutate(parent)
+            state_a, state_b = self.candidates[parent].state, self.candidates[other].state
+            module = self._pick(sorted(set(state_a) & set(state_b)))
+            texts = (state_a[module].get("instructions"), state_b[module].get("instructions"))
+            proposal = None
+            if texts[0] != texts[1]:
+                cases = self._cases(parent, module)
+                proposal = self._proposal(crossover_messages(module, *texts, cases), cases,
+                                          self.crossover_temperature, reserved)
+            return _Job("crossover", parent, module, proposal, other)
+        return self._plan_mutation(parent, reserved)
+
+    def _plan_mutation(self, parent: str, reserved: int) -> _Job:
+        state = self.candidates[parent].state
+        module = self._pick(sorted(state))
+        proposal = None
+        if self.failures.notes(parent):
+            cases = self._cases(parent, module)
+            proposal = self._proposal(
+                reflection_messages(module, state[module].get("instructions"), cases), cases,
+                self.mutation_temperature, reserved)
+        return _Job("mutation", parent, module, proposal)
+
+    def _cases(self, parent: str, module: str) -> list[dict]:
+        return sample_cases(self.failures.notes(parent), module, self.train,
+                            self.reflection_examples, self.rng)
+
+    def _proposal(self, messages: list[dict], cases: list[dict], temperature: float | None,
+                  reserved: int) -> Proposal | None:
+        """The LM call to make, or None without a model or LM calls left in the budget."""
+        if self.language_model is None or not self.calls_left(reserved):
+            return None
+        return Proposal(messages, cases,
+                        kwargs={} if temperature is None else {"temperature": temperature})
+
+    async def _finish_child(self, job: _Job, text: str | None, error: str | None,
+                            taken: list[str]) -> Candidate | None:
+        if job.proposal is not None and text is None:
+            self.counters["lm_failures"] += 1
+            self.last_error = error
+        if job.kind == "crossover":
+            made = self._crossed(job, text)
+            if made is None:  # the parents had nothing to exchange: a mutation instead
+                made = await self._mutate(job.parent)
+        else:
+            made = self._mutated(job, text)
         if made is None or candidate_id(made[0]) in taken:
             return None
         state, operations, parents = made
@@ -237,79 +277,58 @@ class OMEGA(Optimizer):
                                        generation=self.generation))
 
     async def _mutate(self, parent: str) -> Made | None:
-        state = self.candidates[parent].state
-        module = self._pick(sorted(state))
-        operations: list[str] = []
-        notes = self.failures.notes(parent)
-        if notes:
-            cases = sample_cases(notes, module, self.train, self.reflection_examples, self.rng)
-            text = await self._propose(
-                reflection_messages(module, state[module].get("instructions"), cases), cases,
-                self.mutation_temperature)
-            if text is not None:
-                state, operations = with_instructions(state, module, text, how="mutation")
-        return self._with_demos(state, module, operations, [parent])
+        job = self._plan_mutation(parent, reserved=0)
+        text, error = (await self.propose_many([job.proposal]))[0] if job.proposal else \
+            (None, None)
+        if job.proposal is not None and text is None:
+            self.counters["lm_failures"] += 1
+            self.last_error = error
+        return self._mutated(job, text)
 
-    async def _crossover(self, parent: str, other: str) -> Made | None:
-        state_a, state_b = self.candidates[parent].state, self.candidates[other].state
-        module = self._pick(sorted(set(state_a) & set(state_b)))
-        texts = (state_a[module].get("instructions"), state_b[module].get("instructions"))
-        text = None
-        if texts[0] != texts[1]:
-            cases = sample_cases(self.failures.notes(parent), module, self.train,
-                                 self.reflection_examples, self.rng)
-            text = await self._propose(crossover_messages(module, *texts, cases), cases,
-                                       self.crossover_temperature)
+    def _mutated(self, job: _Job, text: str | None) -> Made | None:
+        state, operations = self.candidates[job.parent].state, []
         if text is not None:
-            state, operations = with_instructions(state_a, module, text, how="crossover")
-            return self._with_demos(state, module, operations, [parent, other])
-        from_b = draw_crossover(crossover_genes(state_a, state_b), self.rng)
+            state, operations = mutations.with_instructions(state, job.module, text,
+                                                            how="mutation")
+        return self._with_demos(state, job.module, operations, [job.parent])
+
+    def _crossed(self, job: _Job, text: str | None) -> Made | None:
+        parent, other = job.parent, job.other
+        state_a, state_b = self.candidates[parent].state, self.candidates[other].state
+        if text is not None:
+            state, operations = mutations.with_instructions(state_a, job.module, text,
+                                                            how="crossover")
+            return self._with_demos(state, job.module, operations, [parent, other])
+        from_b = mutations.draw_crossover(mutations.crossover_genes(state_a, state_b), self.rng)
         if not from_b:
             return None
-        state, operations = crossover(state_a, state_b, from_b, names=(parent, other))
+        state, operations = mutations.crossover(state_a, state_b, from_b, names=(parent, other))
         return state, operations, [parent, other]
 
     def _with_demos(self, state: dict, module: str, operations: list[str],
                     parents: list[str]) -> Made | None:
         """Resample the module's demos too (when the pool has some); None if nothing changed."""
         if self.nb_max_examples > 0 and self.demos.size(module):
-            examples = draw_examples(self.demos, module, self.nb_min_examples,
-                                     self.nb_max_examples, self._demo_selector, self.rng)
-            state, ops = with_examples(state, module, examples, how="fewshot")
+            state, ops = mutations.with_examples(state, module, self._draw_demos(module),
+                                                 how="fewshot")
             operations = operations + ops
         return (state, operations, parents) if operations else None
 
-    async def _propose(self, messages: list[dict], cases: list[dict],
-                       temperature: float | None) -> str | None:
-        if self.language_model is None or not calls_left(self.budget, self.spent):
-            return None
-        kwargs = {} if temperature is None else {"temperature": temperature}
-        text, error = await self.propose(messages, cases, **kwargs)
-        if text is None:
-            self.counters["lm_failures"] += 1
-            self.last_error = error
-        return text
-
-    def _pick(self, items: list[str]) -> str:
-        return items[int(self.rng.integers(len(items)))]
-
     # --- state and config ---------------------------------------------------------------
     def extra_state(self) -> dict:
-        return {"demos": self.demos.to_json(), "failures": self.failures.to_json(),
-                "counters": dict(self.counters), "last_error": self.last_error,
+        return {**self._pool_state(), "counters": dict(self.counters),
+                "last_error": self.last_error,
                 "embeddings": {k: list(v) for k, v in self._embeddings.items()}}
 
     def load_extra_state(self, state: dict) -> None:
         self._reset_search_state()
-        self.demos = DemoPool.from_json(state.get("demos", {}))
-        self.failures = FailureLog.from_json(state.get("failures", {}))
+        self._load_pool_state(state)
         self.counters.update(state.get("counters", {}))
         self.last_error = state.get("last_error")
         self._embeddings = {k: list(v) for k, v in state.get("embeddings", {}).items()}
 
     def get_config(self) -> dict:
-        config = super().get_config()
-        config["use_labels"] = self.use_labels
+        config = {**super().get_config(), **self.few_shot_config()}
         config.update(
             language_model=serialize_object(self.language_model),
             embedding_model=serialize_object(self.embedding_model),
@@ -317,8 +336,6 @@ class OMEGA(Optimizer):
             crossover_temperature=self.crossover_temperature,
             crossover_probability=self.crossover_probability, k_nearest=self.k_nearest,
             selection=self.selection, selection_temperature=self.selection_temperature,
-            nb_min_examples=self.nb_min_examples, nb_max_examples=self.nb_max_examples,
-            sampling=self.sampling, sampling_temperature=self.sampling_temperature,
             reflection_examples=self.reflection_examples)
         return config
 
@@ -334,4 +351,4 @@ def _text_key(text: str) -> str:
     return hashlib.sha256(text.encode()).hexdigest()[:16]
 
 
-OMEGA.__doc__ = fill_doc(OMEGA.__doc__)
+OMEGA.__doc__ = knobs.fill_doc(OMEGA.__doc__)

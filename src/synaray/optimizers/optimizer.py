@@ -18,8 +18,9 @@ The loop a trainer runs::
         results = await engine.evaluate(requests) if requests else []
         await optimizer.tell(results)
 
-Optimizers never import Ray, engines, asyncio primitives or the filesystem, and read no
-clock: the trainer reports wall time with `add_time`.
+Optimizers never import Ray, engines or the filesystem, and read no clock: the trainer
+reports wall time with `add_time`. (The one asyncio use: `propose_many` gathers the
+proposals of a step, in `strategies/reflection.propose_all`.)
 """
 
 from __future__ import annotations
@@ -33,6 +34,8 @@ from synaray.errors import ConfigError, UsageError
 from synaray.optimizers.budget import Budget, BudgetSpent
 from synaray.optimizers.protocol import TRAIN, VAL, Candidate, EvalRequest, EvalResult
 from synaray.optimizers.score_table import ScoreTable
+from synaray.optimizers.strategies.knobs import check_int
+from synaray.optimizers.strategies.proposal import Proposal
 
 __all__ = ["Optimizer"]
 
@@ -53,14 +56,8 @@ class Optimizer:
 
     def __init__(self, population_size: int = 1, val_top_k: int = 2, seed: int = 0,
                  budget: Budget | dict | None = None, name: str | None = None) -> None:
-        if population_size < 1:
-            raise ConfigError(f"Invalid value for argument `population_size`. Received: "
-                              f"{population_size}. Expected an integer >= 1.")
-        if val_top_k < 1:
-            raise ConfigError(f"Invalid value for argument `val_top_k`. Received: {val_top_k}. "
-                              "Expected an integer >= 1.")
-        self.population_size = population_size
-        self.val_top_k = val_top_k
+        self.population_size = check_int("population_size", population_size, 1)
+        self.val_top_k = check_int("val_top_k", val_top_k, 1)
         self.seed = seed
         self.budget = budget if isinstance(budget, Budget) else Budget(**(budget or {}))
         self.name = name or type(self).__name__
@@ -157,17 +154,21 @@ class Optimizer:
 
     async def tell(self, results: list[EvalResult]) -> None:
         """Record results, then advance the search by one step."""
+        self._record(results)
+        self._refresh_best()
+        if self.phase == TRAIN:
+            await self._end_generation()
+        else:
+            self._end_epoch()
+
+    def _record(self, results: list[EvalResult]) -> None:
+        """Add results to the score table and their usage to what was spent."""
         for result in results:
             if self.table.add(result):
                 self.spent.lm_calls += result.lm_calls
                 self.spent.lm_failures += result.lm_failures
                 self.spent.tokens += result.prompt_tokens + result.completion_tokens
                 self.spent.cost += result.cost
-        self._refresh_best()
-        if self.phase == TRAIN:
-            await self._end_generation()
-        else:
-            self._end_epoch()
 
     def _refresh_best(self) -> None:
         """Best = the highest validation mean among fully validated candidates (ties: oldest)."""
@@ -233,13 +234,27 @@ class Optimizer:
         Returns `(instructions or None, error or None)` as
         `strategies.reflection.propose_instructions` does (copied cases rejected).
         """
-        from synaray.optimizers.strategies.reflection import propose_instructions
+        return (await self.propose_many([Proposal(messages, cases, shown, kwargs)]))[0]
 
-        text, error, trace = await propose_instructions(self.language_model, messages, cases,
-                                                        shown=shown, **kwargs)
-        self.add_usage(lm_calls=trace.lm_calls, cost=trace.cost,
-                       tokens=trace.prompt_tokens + trace.completion_tokens)
-        return text, error
+    async def propose_many(self, proposals: list[Proposal]) -> list[tuple[str | None,
+                                                                           str | None]]:
+        """Several proposals at once (at most `PROPOSALS_AT_ONCE` calls in flight, each
+        also taking an LM-call slot of the engine's bound), their usage booked in the
+        given order; `(text or None, error or None)` per proposal, in the same order."""
+        from synaray.optimizers.strategies.reflection import propose_all
+
+        answers = await propose_all(self.language_model, proposals)
+        for _, _, trace in answers:
+            self.add_usage(lm_calls=trace.lm_calls, cost=trace.cost,
+                           tokens=trace.prompt_tokens + trace.completion_tokens)
+        return [(text, error) for text, error, _ in answers]
+
+    def calls_left(self, reserved: int = 0) -> bool:
+        """Whether the budget leaves room for one more LM call of the optimizer's own,
+        with `reserved` calls already planned (proposals about to run together)."""
+        from synaray.optimizers.strategies.reflection import calls_left
+
+        return calls_left(self.budget, self.spent, reserved)
 
     # --- scores --------------------------------------------------------------------------
     def train_reward(self, cid: str) -> float | None:

@@ -40,15 +40,14 @@ import numpy as np
 from synaray.errors import ConfigError
 from synaray.optimizers.budget import Budget
 from synaray.optimizers.optimizer import Optimizer
-from synaray.optimizers.protocol import TRAIN, Candidate, EvalResult, candidate_id
+from synaray.optimizers.protocol import TRAIN, Candidate, EvalRequest, EvalResult, candidate_id
+from synaray.optimizers.steady_population import SteadyStateMixin
 from synaray.optimizers.strategies.demos import (
     DemoPool,
-    draw_examples,
-    fresh_results,
     label_as_output,
 )
+from synaray.optimizers.strategies.few_shot import FewShotSearch
 from synaray.optimizers.strategies.knobs import (
-    check_few_shot,
     check_int,
     check_number,
     check_probability,
@@ -69,6 +68,7 @@ from synaray.optimizers.strategies.presets import (
     plan_search,
     preset_lm_calls,
 )
+from synaray.optimizers.strategies.proposal import Proposal
 from synaray.optimizers.strategies.proposals import (
     data_summary,
     grounded_messages,
@@ -77,10 +77,10 @@ from synaray.optimizers.strategies.proposals import (
 from synaray.optimizers.strategies.racing import kept_up, racing_rung
 from synaray.optimizers.strategies.reflection import (
     FailureLog,
-    calls_left,
     reflection_messages,
     sample_cases,
 )
+from synaray.optimizers.strategies.steady import SteadySchedule
 from synaray.saving import deserialize_object, serialize_object
 
 __all__ = ["PopulationSearch"]
@@ -109,7 +109,7 @@ class _Generation:
     front: list[str]
 
 
-class PopulationSearch(Optimizer):
+class PopulationSearch(SteadyStateMixin, FewShotSearch, Optimizer):
     """Population-based search over instructions and few-shot examples (DESIGN §4).
 
     See the module docstring for one generation's steps. Members are compared on the same
@@ -160,10 +160,16 @@ class PopulationSearch(Optimizer):
         racing: score a promoted candidate on a third of the validation set first, and on
             the rest only if it is not below the best candidate there (default False, True
             with a preset).
+        steady_state: True for the steady-state (asynchronous) search: each member moves
+            on to its next minibatch, or gives its slot to a child, as soon as its own
+            minibatch is scored, compared with the members scored on the same examples; no
+            generation waits for its slowest member (`steady_population.py`). `fit` then
+            keeps several evaluations in flight. False (the default): generation by
+            generation. "auto": steady-state on RayEngine, generation by generation
+            elsewhere (chosen by `fit` through `choose_loop`). Presets, racing and the
+            diverse first generation work in both modes.
 {{search_args}}
-
-    Raises:
-        ConfigError: a knob out of range (the message names it and the value received).
+{{raises}}
 
     Example:
         >>> search = PopulationSearch(population_size=6, quantile_fraction=0.5, seed=3)
@@ -183,7 +189,7 @@ class PopulationSearch(Optimizer):
                  use_labels: bool = True, auto: str | None = None,
                  lm_calls: int | None = None, demo_sets: int | None = None,
                  instruction_proposals: int | None = None, racing: bool | None = None,
-                 name: str | None = None) -> None:
+                 steady_state: bool | str = False, name: str | None = None) -> None:
         self.preset_calls = preset_lm_calls(auto, lm_calls)
         self.auto, self.lm_calls = auto, lm_calls
         given = {"population_size": population_size, "nb_min_examples": nb_min_examples,
@@ -195,9 +201,9 @@ class PopulationSearch(Optimizer):
                  **self._given}
         population_size, promote_k = knobs["population_size"], knobs["promote_k"]
         nb_min_examples, nb_max_examples = knobs["nb_min_examples"], knobs["nb_max_examples"]
-        super().__init__(population_size=population_size, val_top_k=val_top_k, seed=seed,
-                         budget=budget, name=name)
-        self.use_labels = use_labels
+        super().__init__(nb_min_examples, nb_max_examples, sampling, sampling_temperature,
+                         use_labels, population_size=population_size, val_top_k=val_top_k,
+                         seed=seed, budget=budget, name=name)
         check_number("quantile_fraction", quantile_fraction, 0.0, 0.5, low_inclusive=False)
         for knob, value in (("reflection_probability", reflection_probability),
                             ("crossover_probability", crossover_probability),
@@ -209,17 +215,11 @@ class PopulationSearch(Optimizer):
                 f"Invalid value for argument `resample_probability`. Received: "
                 f"{resample_probability!r}. Expected reflection_probability + "
                 f"crossover_probability + resample_probability <= 1 (the sum is {total:g}).")
-        self._selector = check_few_shot(nb_min_examples, nb_max_examples, sampling,
-                                        sampling_temperature)
         self.language_model = language_model
         self.quantile_fraction = quantile_fraction
         self.reflection_probability = reflection_probability
         self.crossover_probability = crossover_probability
         self.resample_probability = resample_probability
-        self.nb_min_examples = nb_min_examples
-        self.nb_max_examples = nb_max_examples
-        self.sampling = sampling
-        self.sampling_temperature = sampling_temperature
         self.reflection_examples = check_int("reflection_examples", reflection_examples, 1)
         self.promote_k = check_int("promote_k", promote_k, 0)
         self.demo_sets = check_int("demo_sets", knobs["demo_sets"], 0)
@@ -229,6 +229,12 @@ class PopulationSearch(Optimizer):
             raise ConfigError(f"Invalid value for argument `racing`. Received: "
                               f"{knobs['racing']!r}. Expected True or False.")
         self.racing = knobs["racing"]
+        if not isinstance(steady_state, bool) and steady_state != "auto":
+            raise ConfigError(f"Invalid value for argument `steady_state`. Received: "
+                              f"{steady_state!r}. Expected True, False or \"auto\".")
+        # "auto" searches generation by generation until `choose_loop` picks the mode
+        self.steady_mode = steady_state
+        self.steady_state = steady_state is True
         self.plan: SearchPlan | None = None
         self._reset_search_state()
 
@@ -245,6 +251,7 @@ class PopulationSearch(Optimizer):
         self.exploited: dict[str, str] = {}
         # Modules reading the program's inputs, seen on the first minibatch (transient).
         self._direct: dict[str, dict] = {}
+        self.steady = SteadySchedule()
 
     @property
     def operation_probabilities(self) -> dict[str, float]:
@@ -303,13 +310,27 @@ class PopulationSearch(Optimizer):
         self._reset_search_state()
         return [seed]
 
+    def choose_loop(self, engine: Any) -> None:
+        """With `steady_state="auto"`: steady-state on a RayEngine (many evaluators to keep
+        busy), generation by generation elsewhere. Called by `fit` before the search."""
+        if self.steady_mode == "auto":
+            on_ray = any(cls.__name__ == "RayEngine" for cls in type(engine).__mro__)
+            self.steady_mode = self.steady_state = on_ray
+
+    def ask(self) -> list[EvalRequest]:
+        """The evaluations needed now; in steady-state mode only those ready (maybe [])."""
+        if not self.steady_state or not self._ready:
+            return super().ask()
+        return self._steady_ask()
+
     async def tell(self, results: list[EvalResult]) -> None:
+        """Record results and advance; in steady-state mode, results of any complete
+        subset of the outstanding requests."""
+        if self.steady_state:
+            await self._steady_tell(results)
+            return
         batch = set(self._batch) if self.phase == TRAIN else set()
-        fresh = fresh_results(self.table, results)
-        for result in fresh:
-            self.demos.add_result(result, self.label_of(result.example_id))
-            if result.example_id in batch:
-                self.failures.add(result)
+        fresh = self._learn(results, batch)
         # the first minibatch, before a diverse first generation: which modules read the
         # program's own inputs (their labelled demos can come from any training example)
         self._direct = (self._direct_modules([r for r in fresh if r.example_id in batch])
@@ -461,25 +482,28 @@ class PopulationSearch(Optimizer):
         top, bottom = quantiles(generation.ranked, self.quantile_fraction)
         losers = exploit_losers(generation.ranked, bottom, generation.front)
         population = [cid for cid in generation.ranked if cid not in losers]
-        for loser in losers:
-            parent = top[int(self.rng.integers(len(top)))]
-            known = len(self.candidates)
-            child = await self._explore(parent, population, generation)
+        parents = [top[int(self.rng.integers(len(top)))] for _ in losers]
+        known = set(self.candidates)
+        children = await self._explore_many(parents, population, generation)
+        for loser, child in zip(losers, children, strict=True):
             population.append(child.id if child is not None else loser)
-            if len(self.candidates) > known:  # a new candidate (not a state seen before)
+            if child is not None and child.id not in known:  # a new candidate
                 self.exploited[child.id] = loser
         return population
 
     async def _grow(self, population: list[str], generation: _Generation) -> None:
-        """Fill free slots with explored children of the top quantile (or the leader)."""
+        """Fill free slots with explored children of the top quantile (or the leader); the
+        children of one round are explored together (their LM calls run concurrently)."""
         parents = quantiles(generation.ranked, self.quantile_fraction)[0] or generation.ranked[:1]
         attempts = 0
         while len(population) < self.population_size and attempts < 2 * self.population_size:
-            attempts += 1
-            parent = parents[int(self.rng.integers(len(parents)))]
-            child = await self._explore(parent, population, generation)
-            if child is not None:
-                population.append(child.id)
+            count = min(self.population_size - len(population), 2 * self.population_size
+                        - attempts)
+            attempts += count
+            picks = [parents[int(self.rng.integers(len(parents)))] for _ in range(count)]
+            for child in await self._explore_many(picks, population, generation):
+                if child is not None:
+                    population.append(child.id)
 
     def _promote(self, ranked: list[str]) -> list[str]:
         """The leaders of this generation not yet validated: scored on validation next."""
@@ -501,10 +525,11 @@ class PopulationSearch(Optimizer):
             if child.id not in population:
                 population.append(child.id)
                 self.counters["demo_sets"] += 1
-        for _ in range(self.instruction_proposals if self.language_model is not None else 0):
-            if not calls_left(self.budget, self.spent):
-                break
-            child = await self._grounded_proposal(seed)
+        wanted = self.instruction_proposals if self.language_model is not None else 0
+        count = 0
+        while count < wanted and self.calls_left(reserved=count):
+            count += 1
+        for child in await self._grounded_proposals(seed, count):
             if child is not None and child.id not in population:
                 population.append(child.id)
                 self.counters["proposals"] += 1
@@ -513,61 +538,108 @@ class PopulationSearch(Optimizer):
     def _demo_set(self, parent: str, modules: list[str]) -> Candidate:
         state, operations = self.candidates[parent].state, []
         for module in modules:
-            examples = draw_examples(self.demos, module, self.nb_min_examples,
-                                     self.nb_max_examples, self._selector, self.rng)
-            state, ops = with_examples(state, module, examples, how="demo set")
+            state, ops = with_examples(state, module, self._draw_demos(module),
+                                       how="demo set")
             operations += ops
         return self.register(Candidate(state, parents=[parent], operation="; ".join(operations),
                                        generation=self.generation))
 
-    async def _grounded_proposal(self, parent: str) -> Candidate | None:
-        """Instructions written from a summary of the training data (MIPROv2's proposer)."""
+    async def _grounded_proposals(self, parent: str, count: int) -> list[Candidate | None]:
+        """Instructions written from a summary of the training data (MIPROv2's proposer):
+        `count` proposals drawn in order, their LM calls made together."""
         state = self.candidates[parent].state
-        module = self._pick(sorted(state))
         ids = self.train_ids[:_SUMMARY_ROWS]
-        rows = self.train.fetch(ids)
-        picks = self.rng.choice(len(ids), size=min(_PROPOSAL_EXAMPLES, len(ids)), replace=False)
-        shown = [rows[int(i)] for i in sorted(picks)]
-        messages = grounded_messages(module, state[module].get("instructions"), shown,
-                                     data_summary(rows))
-        text, error = await self.propose(messages, shown=shown_examples(shown))
-        if text is None:
-            self.counters["proposal_failures"] += 1
-            self.last_reflection_error = error
-            return None
-        new_state, ops = with_instructions(state, module, text, how="propose")
-        return self.register(Candidate(new_state, parents=[parent], operation=ops[0],
-                                       generation=self.generation))
+        rows = self.train.fetch(ids) if count else []
+        summary = data_summary(rows) if count else ""
+        modules, proposals = [], []
+        for _ in range(count):
+            module = self._pick(sorted(state))
+            picks = self.rng.choice(len(ids), size=min(_PROPOSAL_EXAMPLES, len(ids)),
+                                    replace=False)
+            shown = [rows[int(i)] for i in sorted(picks)]
+            modules.append(module)
+            proposals.append(Proposal(grounded_messages(
+                module, state[module].get("instructions"), shown, summary),
+                shown=shown_examples(shown)))
+        children: list[Candidate | None] = []
+        for module, (text, error) in zip(modules, await self.propose_many(proposals),
+                                         strict=True):
+            if text is None:
+                self.counters["proposal_failures"] += 1
+                self.last_reflection_error = error
+                children.append(None)
+                continue
+            new_state, ops = with_instructions(state, module, text, how="propose")
+            children.append(self.register(Candidate(new_state, parents=[parent],
+                                                    operation=ops[0],
+                                                    generation=self.generation)))
+        return children
 
     # --- explore -------------------------------------------------------------------------
-    async def _explore(self, parent: str, population: list[str],
-                       generation: _Generation) -> Candidate | None:
-        """A new child of `parent` by one operation drawn by probability, or None."""
-        weights = {op: p for op, p in self.operation_probabilities.items()
-                   if p > 0 and self._available(op, parent)}
-        while weights:
-            names = list(weights)
-            p = np.asarray([weights[n] for n in names])
-            op = names[int(self.rng.choice(len(names), p=p / p.sum()))]
-            made = await self._apply(op, parent, generation)
+    async def _explore_many(self, parents: list[str], population: list[str],
+                            generation: _Generation) -> list[Candidate | None]:
+        """A new child of each parent by one operation drawn by probability (or None),
+        never a state already in `population` or made for an earlier parent.
+
+        The first operation of every child is drawn in parent order and the reflective
+        rewrites among them run together (`propose_many`); the children are then settled
+        in parent order (an operation that gave nothing gives way to another one), so the
+        search is the same whatever order the LM calls complete in.
+        """
+        plans, proposals = [], []
+        for parent in parents:
+            weights = {op: p for op, p in self.operation_probabilities.items()
+                       if p > 0 and self._available(op, parent, reserved=len(proposals))}
+            op = self._draw_operation(weights)
+            job = None
+            if op == "reflect":
+                job = self._reflection_job(parent)
+                proposals.append(job[1])
+            plans.append((parent, weights, op, job))
+        answers = iter(await self.propose_many(proposals) if proposals else [])
+        taken, children = list(population), []
+        for parent, weights, op, job in plans:
+            made = self._reflected(parent, job, *next(answers)) if job is not None else None
+            child = await self._settle(parent, weights, op, made, taken, generation)
+            if child is not None:
+                taken.append(child.id)
+            children.append(child)
+        return children
+
+    def _draw_operation(self, weights: dict[str, float]) -> str | None:
+        if not weights:
+            return None
+        names = list(weights)
+        p = np.asarray([weights[n] for n in names])
+        return names[int(self.rng.choice(len(names), p=p / p.sum()))]
+
+    async def _settle(self, parent: str, weights: dict[str, float], op: str | None,
+                      made: Made | None, taken: list[str],
+                      generation: _Generation) -> Candidate | None:
+        """The child of `op` (`made` when its LM call was already made), falling back on
+        the other available operations, or None."""
+        first = True
+        while op is not None:
+            if not (first and op == "reflect"):
+                made = await self._apply(op, parent, generation)
+            first = False
             del weights[op]
-            if made is None:
-                continue
-            state, operations, parents = made
-            if candidate_id(state) in population or candidate_id(state) == parent:
-                continue
-            self.counters[op] += 1
-            return self.register(Candidate(state, parents=parents,
-                                           operation="; ".join(operations),
-                                           generation=self.generation))
+            if made is not None:
+                state, operations, parents = made
+                if candidate_id(state) not in taken and candidate_id(state) != parent:
+                    self.counters[op] += 1
+                    return self.register(Candidate(state, parents=parents,
+                                                   operation="; ".join(operations),
+                                                   generation=self.generation))
+            op = self._draw_operation(weights)
         return None
 
-    def _available(self, op: str, parent: str) -> bool:
+    def _available(self, op: str, parent: str, reserved: int = 0) -> bool:
         if op in ("resample", "perturb"):
             return self.nb_max_examples > 0 and bool(self._demo_modules(parent))
         if op == "reflect":
             return (self.language_model is not None and bool(self.failures.notes(parent))
-                    and calls_left(self.budget, self.spent))
+                    and self.calls_left(reserved))
         return True
 
     async def _apply(self, op: str, parent: str, generation: _Generation) -> Made | None:
@@ -582,14 +654,10 @@ class PopulationSearch(Optimizer):
     def _demo_modules(self, parent: str) -> list[str]:
         return [m for m in self.demos.modules() if m in self.candidates[parent].state]
 
-    def _pick(self, items: list[str]) -> str:
-        return items[int(self.rng.integers(len(items)))]
-
     def _resample(self, parent: str) -> Made:
         module = self._pick(self._demo_modules(parent))
-        examples = draw_examples(self.demos, module, self.nb_min_examples,
-                                 self.nb_max_examples, self._selector, self.rng)
-        state, ops = with_examples(self.candidates[parent].state, module, examples)
+        state, ops = with_examples(self.candidates[parent].state, module,
+                                   self._draw_demos(module))
         return state, ops, [parent]
 
     def _perturb(self, parent: str) -> Made | None:
@@ -605,18 +673,28 @@ class PopulationSearch(Optimizer):
         return state, ops, [parent]
 
     async def _reflect(self, parent: str) -> Made | None:
+        job = self._reflection_job(parent)
+        return self._reflected(parent, job, *(await self.propose_many([job[1]]))[0])
+
+    def _reflection_job(self, parent: str) -> tuple[str, Proposal, int]:
+        """The module to rewrite, the proposal showing its failures, how many cases."""
         state = self.candidates[parent].state
         module = self._pick(sorted(state))
         cases = sample_cases(self.failures.notes(parent), module, self.train,
                              self.reflection_examples, self.rng)
         messages = reflection_messages(module, state[module].get("instructions"), cases)
-        text, error = await self.propose(messages, cases)
+        return module, Proposal(messages, cases), len(cases)
+
+    def _reflected(self, parent: str, job: tuple[str, Proposal, int], text: str | None,
+                   error: str | None) -> Made | None:
         if text is None:
             self.counters["reflection_failures"] += 1
             self.last_reflection_error = error
             return None
-        new_state, ops = with_instructions(state, module, text, how="reflect")
-        return new_state, [f"{ops[0]} from {len(cases)} failures"], [parent]
+        module, _, n_cases = job
+        new_state, ops = with_instructions(self.candidates[parent].state, module, text,
+                                           how="reflect")
+        return new_state, [f"{ops[0]} from {n_cases} failures"], [parent]
 
     def _crossover(self, parent: str, generation: _Generation) -> Made | None:
         partners = ([c for c in generation.front if c != parent]
@@ -633,35 +711,35 @@ class PopulationSearch(Optimizer):
 
     # --- state and config ---------------------------------------------------------------
     def extra_state(self) -> dict:
-        return {"demos": self.demos.to_json(), "failures": self.failures.to_json(),
-                "counters": dict(self.counters), "ranking": list(self._ranking),
+        return {**self._pool_state(), "counters": dict(self.counters),
+                "ranking": list(self._ranking),
                 "promoted": list(self._promoted),
                 "last_reflection_error": self.last_reflection_error,
                 "exploited": dict(self.exploited),
-                "plan": self.plan.to_dict() if self.plan is not None else None}
+                "plan": self.plan.to_dict() if self.plan is not None else None,
+                **({"steady": self.steady.to_json()} if self.steady_state else {})}
 
     def load_extra_state(self, state: dict) -> None:
         self._reset_search_state()
-        self.demos = DemoPool.from_json(state.get("demos", {}))
-        self.failures = FailureLog.from_json(state.get("failures", {}))
+        self._load_pool_state(state)
         self.counters.update(state.get("counters", {}))
         self._ranking = list(state.get("ranking", []))
         self._promoted = list(state.get("promoted", []))
         self.last_reflection_error = state.get("last_reflection_error")
         self.exploited = dict(state.get("exploited", {}))
+        self.steady = SteadySchedule.from_json(state.get("steady"))
 
     def get_config(self) -> dict:
-        config = super().get_config()
-        config["use_labels"] = self.use_labels
+        config = {**super().get_config(), **self.few_shot_config()}
         config.update(
             language_model=serialize_object(self.language_model),
             quantile_fraction=self.quantile_fraction,
             reflection_probability=self.reflection_probability,
             crossover_probability=self.crossover_probability,
             resample_probability=self.resample_probability,
-            nb_min_examples=self.nb_min_examples, nb_max_examples=self.nb_max_examples,
-            sampling=self.sampling, sampling_temperature=self.sampling_temperature,
             reflection_examples=self.reflection_examples, promote_k=self.promote_k)
+        if self.steady_mode is not False:
+            config["steady_state"] = self.steady_mode
         if self.preset_calls is None:
             if self.demo_sets or self.instruction_proposals or self.racing:
                 config.update(demo_sets=self.demo_sets, racing=self.racing,

@@ -5,15 +5,16 @@ from __future__ import annotations
 from synaray.optimizers.budget import Budget
 from synaray.optimizers.optimizer import Optimizer
 from synaray.optimizers.protocol import TRAIN, Candidate, EvalResult
-from synaray.optimizers.strategies.demos import DemoPool, draw_examples, fresh_results
-from synaray.optimizers.strategies.knobs import check_few_shot, fill_doc
+from synaray.optimizers.strategies.demos import DemoPool
+from synaray.optimizers.strategies.few_shot import FewShotSearch
+from synaray.optimizers.strategies.knobs import fill_doc
 from synaray.optimizers.strategies.mutations import with_examples
 from synaray.optimizers.strategies.pareto import rank
 
 __all__ = ["RandomFewShot"]
 
 
-class RandomFewShot(Optimizer):
+class RandomFewShot(FewShotSearch, Optimizer):
     """Few-shot search: new members get demos sampled from predictions that earned a reward.
 
     No LM calls of its own. Every training result with a reward > 0 adds its trace to a
@@ -52,24 +53,16 @@ class RandomFewShot(Optimizer):
                  budget: Budget | dict | None = None, val_top_k: int = 2,
                  use_labels: bool = True,
                  name: str | None = None) -> None:
-        super().__init__(population_size=population_size, val_top_k=val_top_k, seed=seed,
-                         budget=budget, name=name)
-        self.use_labels = use_labels
-        self._selector = check_few_shot(nb_min_examples, nb_max_examples, sampling,
-                                        sampling_temperature)
-        self.nb_min_examples = nb_min_examples
-        self.nb_max_examples = nb_max_examples
-        self.sampling = sampling
-        self.sampling_temperature = sampling_temperature
-        self.demos = DemoPool()
+        super().__init__(nb_min_examples, nb_max_examples, sampling, sampling_temperature,
+                         use_labels, population_size=population_size, val_top_k=val_top_k,
+                         seed=seed, budget=budget, name=name)
 
     def initial_population(self, seed: Candidate) -> list[Candidate]:
         self.demos = DemoPool()
         return [seed]
 
     async def tell(self, results: list[EvalResult]) -> None:
-        for result in fresh_results(self.table, results):
-            self.demos.add_result(result, self.label_of(result.example_id))
+        self._learn(results)
         await super().tell(results)
 
     async def evolve(self, batch_ids: list[str]) -> None:
@@ -90,27 +83,20 @@ class RandomFewShot(Optimizer):
     def _sample_child(self, parent: Candidate, modules: list[str]) -> Candidate:
         state, operations = parent.state, []
         for module in modules:
-            examples = draw_examples(self.demos, module, self.nb_min_examples,
-                                     self.nb_max_examples, self._selector, self.rng)
-            state, ops = with_examples(state, module, examples, how="fewshot")
+            state, ops = with_examples(state, module, self._draw_demos(module), how="fewshot")
             operations += ops
         return self.register(Candidate(state, parents=[parent.id],
                                        operation="; ".join(operations),
                                        generation=self.generation))
 
     def extra_state(self) -> dict:
-        return {"demos": self.demos.to_json()}
+        return self._pool_state()
 
     def load_extra_state(self, state: dict) -> None:
-        self.demos = DemoPool.from_json(state.get("demos", {}))
+        self._load_pool_state(state)
 
     def get_config(self) -> dict:
-        config = super().get_config()
-        config["use_labels"] = self.use_labels
-        config.update(nb_min_examples=self.nb_min_examples,
-                      nb_max_examples=self.nb_max_examples, sampling=self.sampling,
-                      sampling_temperature=self.sampling_temperature)
-        return config
+        return {**super().get_config(), **self.few_shot_config()}
 
 
 RandomFewShot.__doc__ = fill_doc(RandomFewShot.__doc__)

@@ -116,6 +116,8 @@ async def fit(program: Any, x: Any = None, y: Any = None, epochs: int = 1, batch
     program.stop_training = False
     await engine.start(program, program.reward, {"train": train, "val": val or train})
     optimizer = None
+    if hasattr(program.optimizer, "choose_loop"):  # steady_state="auto" picks by engine
+        program.optimizer.choose_loop(engine)
     try:
         optimizer = await engine.host_optimizer(
             program.optimizer, program.get_state(), train, val, batch_size=batch_size,
@@ -144,10 +146,18 @@ async def _fit_loop(program: Any, optimizer: Any, engine: Any, cbs: CallbackList
                     val: Any, info: dict | None = None,
                     breaker: CircuitBreaker | None = None) -> None:
     cbs.on_train_begin(info or {})
-    epoch = None
+    if getattr(optimizer, "steady_state", False) is True:
+        from synaray.trainers.steady_fit import steady_fit_loop
+
+        await steady_fit_loop(program, optimizer, engine, cbs, val, breaker, _epoch_logs)
+        return
+    epoch, epoch_open, generation = None, False, optimizer.generation
     while not optimizer.finished and not program.stop_training:
-        if optimizer.epoch != epoch:
-            epoch = optimizer.epoch
+        # (a steady-state optimizer driven by this loop may end its last epoch before it
+        # finishes: no epoch begins past `epochs`, and none ends twice)
+        if optimizer.epoch != epoch and optimizer.epoch < getattr(optimizer, "epochs",
+                                                                  float("inf")):
+            epoch, epoch_open = optimizer.epoch, True
             cbs.on_epoch_begin(epoch)
         started = time.monotonic()
         phase = optimizer.phase
@@ -156,11 +166,14 @@ async def _fit_loop(program: Any, optimizer: Any, engine: Any, cbs: CallbackList
                    if requests else [])
         if breaker is not None:  # before tell: the checkpoint stays the last good step
             breaker.update(results)
-        await optimizer.tell(results)
+        with engine.lm_call_scope():  # the optimizer's proposals share the LM-call bound
+            await optimizer.tell(results)
         optimizer.add_time(time.monotonic() - started)
-        if phase == "train":
-            cbs.on_batch_end(optimizer.generation, dict(optimizer.history[-1]))
-        if optimizer.epoch != epoch or optimizer.finished:
+        if phase == "train" and optimizer.generation != generation:
+            generation = optimizer.generation
+            cbs.on_batch_end(generation, dict(optimizer.history[-1]))
+        if epoch_open and (optimizer.epoch != epoch or optimizer.finished):
+            epoch_open = False
             program.set_state(optimizer.best().state)
             cbs.on_epoch_end(epoch, await _epoch_logs(program, optimizer, val))
     program.set_state(optimizer.best().state)

@@ -196,7 +196,7 @@ class RayEngine(Engine):
                 max_restarts=-1, max_task_retries=-1, get_if_exists=True,
                 runtime_env=self._actor_env,
             ).remote({m: v.model_dump() for m, v in self.rate_limits.items()})
-        self.rate_limiter = limiter
+        self.rate_limiter, self._limiter_name = limiter, limiter_name
         reward_config = serialize_object(reward)
         payload_ref = ray.put(self.payload)
         # Per evaluator, what each call brings along (nested refs, fetched by the actor on its
@@ -332,7 +332,9 @@ class RayEngine(Engine):
             max_restarts=-1, max_task_retries=-1, max_concurrency=4, scheduling_strategy=here,
             runtime_env=getattr(self, "_actor_env", None),
         ).remote(serialize_object(optimizer), self.payload, self.storage, self.run_name, setup,
-                 lease_token=lease.hand_over() if lease is not None else None)
+                 lease_token=lease.hand_over() if lease is not None else None,
+                 rate_limiter=getattr(self, "_limiter_name", None),
+                 lm_concurrency=self.max_concurrency)
         status = await self.optimizer_actor.status.remote()
         self.remote_optimizer = RemoteOptimizer(self.optimizer_actor, status, keys=self._keys)
         return self.remote_optimizer

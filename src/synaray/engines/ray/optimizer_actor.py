@@ -15,6 +15,7 @@ finished run.
 
 from __future__ import annotations
 
+import asyncio
 import time
 from typing import Any
 
@@ -22,6 +23,7 @@ from synaray.data.datasets import Dataset
 from synaray.engines.ray.evaluator import results_from_columns
 from synaray.engines.ray.run_lease import RunLease
 from synaray.engines.ray.storage import RunStorage
+from synaray.lm.call_slots import limit_lm_calls
 from synaray.lm.keys import install_keys
 from synaray.observability.status import build_status
 from synaray.optimizers.budget import BudgetSpent
@@ -37,7 +39,18 @@ class OptimizerActor:
     """Hosts an optimizer; writes `optimizer_state.json` and `best_program.json` each step."""
 
     def __init__(self, optimizer_config: dict, program_payload: dict, storage: str,
-                 run_name: str, setup: dict, lease_token: str | None = None) -> None:
+                 run_name: str, setup: dict, lease_token: str | None = None,
+                 rate_limiter: str | None = None, lm_concurrency: int | None = None) -> None:
+        # the optimizer's own LM calls (proposals) share the evaluators' cluster rate
+        # limiter and are bounded like an evaluator's (`lm_concurrency` calls at once)
+        if rate_limiter is not None:
+            import ray
+
+            from synaray.engines.ray.rate_limiter import install_rate_limiter
+
+            install_rate_limiter(ray.get_actor(rate_limiter, namespace="synaray"))
+        self._lm_concurrency = lm_concurrency
+        self._lm_slots: asyncio.Semaphore | None = None
         self.store = RunStorage(storage, run_name)
         self.lease = (RunLease.adopt(self.store, lease_token).start_heartbeat()
                       if lease_token else None)
@@ -78,8 +91,11 @@ class OptimizerActor:
 
     async def tell(self, step: int, columns: dict[str, Any], keys: list | None = None) -> dict:
         install_keys(keys)
+        if self._lm_concurrency and self._lm_slots is None:
+            self._lm_slots = asyncio.Semaphore(self._lm_concurrency)
         if step == self.step:
-            await self.optimizer.tell(results_from_columns(columns))
+            with limit_lm_calls(self._lm_slots):
+                await self.optimizer.tell(results_from_columns(columns))
             self.step += 1
             self._checkpoint()
         return self.status()

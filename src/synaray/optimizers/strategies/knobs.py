@@ -45,12 +45,17 @@ SEARCH_ARGS = """\
         name: display name (default: the class name)."""
 
 
+RAISES = """
+    Raises:
+        ConfigError: a knob out of range (the message names it and the value received)."""
+
+
 def fill_doc(doc: str | None) -> str | None:
     """`doc` with the shared knob templates substituted."""
     if doc is None:
         return None
-    return doc.replace("{{few_shot_args}}", FEW_SHOT_ARGS).replace("{{search_args}}",
-                                                                    SEARCH_ARGS)
+    return doc.replace("{{few_shot_args}}", FEW_SHOT_ARGS).replace(
+        "{{search_args}}", SEARCH_ARGS).replace("{{raises}}", RAISES)
 
 
 def check_int(name: str, value: Any, minimum: int, maximum: int | None = None) -> int:

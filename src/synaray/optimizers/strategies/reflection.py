@@ -18,6 +18,7 @@ Example:
 
 from __future__ import annotations
 
+import asyncio
 import copy
 import json
 import re
@@ -28,10 +29,12 @@ import numpy as np
 from synaray.modules.prompts import DEFAULT_INSTRUCTIONS
 from synaray.optimizers.budget import Budget, BudgetSpent
 from synaray.optimizers.protocol import EvalResult
+from synaray.optimizers.strategies.proposal import PROPOSALS_AT_ONCE, Proposal
 from synaray.utils.tracing import Trace, trace_scope
 
 __all__ = ["INSTRUCTIONS_SCHEMA", "FailureLog", "calls_left", "crossover_messages",
-           "failure_cases", "propose_instructions", "reflection_messages", "sample_cases"]
+           "failure_cases", "propose_all", "propose_instructions", "reflection_messages",
+           "sample_cases"]
 
 INSTRUCTIONS_SCHEMA: dict = {
     "type": "object",
@@ -77,6 +80,10 @@ class FailureLog:
     def notes(self, candidate_id: str) -> list[dict]:
         return list(self._notes.get(candidate_id, []))
 
+    def drop(self, candidate_id: str) -> None:
+        """Forget the notes of one candidate (a steady-state member starting a new step)."""
+        self._notes.pop(candidate_id, None)
+
     def clear(self) -> None:
         self._notes = {}
 
@@ -115,10 +122,13 @@ def sample_cases(notes: list[dict], module: str, dataset: Any, limit: int,
     return failure_cases(notes, module, dataset.fetch([n["example_id"] for n in notes]))
 
 
-def calls_left(budget: Budget, spent: BudgetSpent) -> bool:
-    """False once the budget's LM calls, tokens or cost are spent: no more proposals."""
+def calls_left(budget: Budget, spent: BudgetSpent, reserved: int = 0) -> bool:
+    """False once the budget's LM calls, tokens or cost are spent: no more proposals.
+
+    `reserved`: calls already planned and not yet booked (proposals made together).
+    """
     return not any(limit is not None and used >= limit for limit, used in (
-        (budget.max_lm_calls, spent.lm_calls), (budget.max_tokens, spent.tokens),
+        (budget.max_lm_calls, spent.lm_calls + reserved), (budget.max_tokens, spent.tokens),
         (budget.max_cost, spent.cost)))
 
 
@@ -192,6 +202,23 @@ async def propose_instructions(language_model: Any, messages: list[dict],
     if problem:
         return None, f"LMOutputError: rejected proposal ({problem})", trace
     return text.strip(), None, trace
+
+
+async def propose_all(language_model: Any, proposals: list[Proposal],
+                      limit: int = PROPOSALS_AT_ONCE) -> list[tuple[str | None, str | None,
+                                                                       Trace]]:
+    """`propose_instructions` for each proposal, at most `limit` at once; answers in the
+    order of `proposals` (whatever order the calls complete in), so a seeded search that
+    makes its proposals together stays reproducible."""
+    gate = asyncio.Semaphore(max(1, limit))
+
+    async def one(proposal: Proposal) -> tuple[str | None, str | None, Trace]:
+        async with gate:
+            return await propose_instructions(language_model, proposal.messages,
+                                              proposal.cases, shown=proposal.shown,
+                                              **proposal.kwargs)
+
+    return list(await asyncio.gather(*(one(p) for p in proposals)))
 
 
 _SCHEMA_ECHOES = {
