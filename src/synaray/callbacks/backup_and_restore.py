@@ -2,28 +2,32 @@
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
+from typing import Any
 
-from synaray.callbacks.callback import Callback
-from synaray.errors import CheckpointError
-from synaray.programs.serialization import atomic_write_text
+from synaray.runs.callback import RunStorageCheckpoint
+from synaray.runs.files import OPTIMIZER_STATE
 
 __all__ = ["BackupAndRestore"]
 
-STATE_FILE = "optimizer_state.json"
+STATE_FILE = OPTIMIZER_STATE
 
 
-class BackupAndRestore(Callback):
+class BackupAndRestore(RunStorageCheckpoint):
     """Write the optimizer's whole state after every generation; a new fit resumes from it.
 
     The state holds the score table, so a resumed fit scores no (candidate, example) pair
     again, plus the RNG, sampler and budget, so it continues exactly as the killed run would
-    have. The file is replaced atomically: a kill mid-write leaves the previous state.
+    have. The folder gets the files of any run folder, through the one checkpointer
+    (`synaray.runs.checkpoint`): `optimizer_state.json` (with the program's state),
+    `best_program.json`, `status.json` (also "failed" or "stopped" when the fit ends early)
+    and `manifest.json`, each replaced atomically: a kill mid-write leaves the previous
+    checkpoint. Files written by earlier versions (`{"optimizer", "program_state"}`) are
+    read as well.
 
     Args:
-        backup_dir: a folder for the state file.
-        delete_checkpoint: remove the backup once the fit completes.
+        backup_dir: a folder for the checkpoint (a local path or a pyarrow URI).
+        delete_checkpoint: remove the checkpoint once the fit completes.
 
     Example:
         >>> BackupAndRestore("backup/").state_path.name
@@ -31,39 +35,35 @@ class BackupAndRestore(Callback):
     """
 
     def __init__(self, backup_dir: str | Path, delete_checkpoint: bool = True) -> None:
-        super().__init__()
-        self.backup_dir = Path(backup_dir)
+        super().__init__(None, resume=True, save_program_state=True)
+        self.backup_dir = Path(backup_dir) if "://" not in str(backup_dir) else backup_dir
         self.delete_checkpoint = delete_checkpoint
-        self.restored_from: dict | None = None
 
     @property
     def state_path(self) -> Path:
-        return self.backup_dir / STATE_FILE
+        return Path(str(self.backup_dir)) / STATE_FILE
 
-    def restore(self) -> dict | None:
-        if not self.state_path.exists():
-            return None
-        try:
-            payload = json.loads(self.state_path.read_text(encoding="utf-8"))
-        except json.JSONDecodeError as exc:
-            raise CheckpointError(f"Backup {self.state_path} is not valid JSON: {exc}") from exc
-        self.restored_from = payload
-        return payload
+    @property
+    def store(self) -> Any:
+        """The folder's `RunStorage` (created on first use: making the callback writes
+        nothing)."""
+        if self._store is None:
+            from synaray.runs.storage import RunStorage
 
-    def on_batch_end(self, step: int, logs: dict | None = None) -> None:
-        self._save()
+            folder = str(self.backup_dir).rstrip("/")
+            parent, _, name = folder.rpartition("/")
+            self._store = RunStorage(parent or ".", name)
+        return self._store
 
-    def on_epoch_end(self, epoch: int, logs: dict | None = None) -> None:
-        self._save()
-
-    def _save(self) -> None:
-        payload = {"optimizer": self.optimizer.state_dict(),
-                   "program_state": self.program.get_state()}
-        atomic_write_text(self.state_path, json.dumps(payload))
+    @store.setter
+    def store(self, value: Any) -> None:
+        self._store = value
 
     def on_train_end(self, logs: dict | None = None) -> None:
         if self.delete_checkpoint:
-            self.state_path.unlink(missing_ok=True)
+            self.checkpointer.delete()
+        else:
+            super().on_train_end(logs)
 
     def get_config(self) -> dict:
         return {"backup_dir": str(self.backup_dir), "delete_checkpoint": self.delete_checkpoint}
