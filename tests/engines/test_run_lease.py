@@ -201,7 +201,7 @@ def test_two_config_runs_started_at_once_with_one_name(tmp_path):
 
 
 def test_a_local_checkpoint_stops_once_the_lease_is_lost(tmp_path):
-    from synaray.runs.callback import RunStorageCheckpoint
+    from synaray.callbacks.backup_and_restore import RunStorageCheckpoint
 
     store = RunStorage(str(tmp_path), "run")
     lease = RunLease.acquire(store, ttl_s=0.3)

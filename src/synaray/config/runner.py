@@ -11,7 +11,8 @@ per-row predictions before and after (`predictions_<split>.parquet`, see
 
 A run's folder is `<storage>/<run_name>/`, owned by the run layer (`synaray.runs`: its
 files, name, lease, data snapshot, stored config, checkpoints and status); LocalEngine runs
-keep the same layout as Ray runs through `synaray.runs.callback.RunStorageCheckpoint`.
+keep the same layout as Ray runs through `RunStorageCheckpoint`
+(`synaray.callbacks.backup_and_restore`).
 
 Example:
     >>> from synaray.config import load_run_config, run_fit  # doctest: +SKIP
@@ -28,7 +29,7 @@ import contextlib
 import dataclasses
 import time
 import warnings
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 from synaray.config.schema import RunConfig
@@ -36,7 +37,6 @@ from synaray.errors import ConfigError
 from synaray.runs.files import BEFORE, BEST_PROGRAM, OUTCOME, before_file, predictions_file
 from synaray.runs.files import RUN_CONFIG as RUN_CONFIG_FILE
 from synaray.runs.naming import DEFAULT_STORAGE, open_existing_run, resolve_storage
-from synaray.runs.run_config import load_saved_run_config
 
 __all__ = ["RUN_CONFIG_FILE", "FitOutcome", "load_saved_run_config", "open_existing_run",
            "resolve_storage", "run_fit", "run_fit_async"]
@@ -95,6 +95,37 @@ class FitOutcome:
 
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)
+
+
+def load_saved_run_config(storage: str, run_name: str,
+                          overrides: Mapping[str, Any] | None = None, *,
+                          trust_code: bool = False, given: RunConfig | None = None) -> RunConfig:
+    """The resolved config that `run_fit` saved in a run's folder (for `synaray resume`).
+
+    Local files are not required to exist: a resumed run reads its training data from the
+    run's folder. The stored file (`synaray.runs.run_config.read_run_config`) may name code
+    outside synaray (a builder, a reward function...) only with `trust_code`, or when
+    `given` (the config the run was started with) names the same code
+    (`synaray.config.checks.check_stored_run_config`); otherwise it is checked and built in
+    safe mode (`synaray.saving`). Keep `run_fit` of an untrusted config inside
+    `synaray.saving.safe_mode_scope(True)` too, as `synaray resume` does.
+
+    Raises:
+        ConfigError: no such run, no run_config.json in it, or code that is not trusted.
+    """
+    from synaray.config.checks import check_run_config, check_stored_run_config
+    from synaray.config.loading import parse_run_config
+    from synaray.runs.run_config import read_run_config
+    from synaray.saving import safe_mode_scope
+
+    store = open_existing_run(storage, run_name)
+    data = read_run_config(store)
+    source = _shown(store, RUN_CONFIG_FILE)
+    config = parse_run_config(data, source, overrides, check=False)
+    trusted = check_stored_run_config(config, source, trust_code, given)
+    with safe_mode_scope(not trusted, source=source):
+        check_run_config(config, source, check_files=False)
+    return config
 
 
 def _shown(store: Any, name: str) -> str:
@@ -201,7 +232,7 @@ def _load_data(run: _Run, read: Any = None) -> Any:
 
 async def _fit(run: _Run, program: Any, splits: Any, callbacks: Sequence[Any] | None,
                verbose: bool) -> Any:
-    from synaray.runs.callback import RunStorageCheckpoint
+    from synaray.callbacks.backup_and_restore import RunStorageCheckpoint
 
     config = run.config
     engine = _engine(config, run.storage, run.run_name)

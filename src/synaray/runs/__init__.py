@@ -8,8 +8,10 @@
 - `run_config`: the stored `run_config.json` (`synaray resume`).
 - `checkpoint`: the one checkpointer and its loader (one schema).
 - `status`: the one status builder (running / finished / failed / stopped).
-- `callback`: `RunStorageCheckpoint`, the checkpointer as a fit callback (LocalEngine).
-- `ray_connect`: connecting to Ray (imports Ray lazily) and the rate-limiter actor.
+- `ray_connect`: connecting to Ray (imports Ray lazily).
+
+The fit callback that checkpoints a LocalEngine run through `checkpoint` is
+`synaray.callbacks.backup_and_restore.RunStorageCheckpoint`.
 
 Importing `synaray.runs` imports none of them; import the submodule you need.
 

@@ -70,7 +70,7 @@ def open_existing_run(storage: str | None, run_name: str) -> RunStorage:
 
 
 def claim_run(store: RunStorage, *, resume: bool, live: bool = False,
-              take_lease: bool = True, check_resume: bool = True,
+              take_lease: bool = True, use_held: bool = False, check_resume: bool = True,
               holder_gone: Callable[[dict], bool] | None = None,
               resume_hint: str | None = None) -> RunLease | None:
     """Take the run name for this process and check it may start (or resume) here.
@@ -78,9 +78,9 @@ def claim_run(store: RunStorage, *, resume: bool, live: bool = False,
     A run "exists" when its folder holds a checkpoint, or when `live` (the caller found the
     run's optimizer actor alive), or when it holds a `run_config.json` that this process
     did not write (a `synaray fit` in this process takes the lease, then writes its config,
-    then fits: its engine's check does not count that config). The lease is taken first
-    (or the one this process already holds is used), so two runs starting with one name
-    cannot both pass the check; on a failed check a lease taken here is released.
+    then fits: its engine's check, with `use_held`, does not count that config). The lease
+    is taken before the check, so two runs starting with one name cannot both pass it; on
+    a failed check a lease taken here is released.
 
     Args:
         store: the run's `RunStorage`.
@@ -88,6 +88,10 @@ def claim_run(store: RunStorage, *, resume: bool, live: bool = False,
         live: the run is alive elsewhere (its optimizer actor): it exists, and its holder
             keeps the lease (none is taken).
         take_lease: False: check only (the lease is taken by whoever continues the run).
+        use_held: use the lease this process already holds on the run, if any (an engine
+            inside `synaray fit`, which took it before writing the run's config); else the
+            lease is always taken here, so two runs of one name in one process also
+            exclude each other.
         check_resume: False: a resume with nothing stored is not an error here (its
             engine decides).
         holder_gone: see `RunLease.acquire`.
@@ -101,7 +105,7 @@ def claim_run(store: RunStorage, *, resume: bool, live: bool = False,
         RunLockedError: a live run holds the name.
         ConfigError: the run exists and `resume` is false, or there is nothing to resume.
     """
-    lease = held = held_lease(store)
+    lease = held = held_lease(store) if use_held else None
     if not take_lease or live:
         lease = None
     elif lease is None:

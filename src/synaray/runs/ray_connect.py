@@ -21,8 +21,9 @@ Runtime env rules (Ray writes the runtime env, values included, to its logs):
   actors in memory with each call (`synaray.lm.keys`).
 
 `actor_runtime_env` gives the runtime env of one engine's actors when Ray was initialized
-by someone else; `rate_limiter_actor` builds the cluster-wide rate limiter. Ray is imported
-inside the functions only: importing this module does not import Ray.
+by someone else. Ray is imported inside the functions only: importing this module does not
+import Ray. (The cluster-wide rate limiter is built by
+`synaray.engines.ray.rate_limiter.rate_limiter_actor`.)
 
 Example:
     >>> started = connect()  # doctest: +SKIP
@@ -35,11 +36,11 @@ from __future__ import annotations
 import contextlib
 import os
 import sys
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from typing import Any
 
 __all__ = ["NAMESPACE", "SETTINGS_VARS", "actor_runtime_env", "connect", "connected",
-           "joins_cluster", "rate_limiter_actor", "worker_runtime_env"]
+           "joins_cluster", "worker_runtime_env"]
 
 NAMESPACE = "synaray"
 
@@ -154,27 +155,3 @@ def actor_runtime_env(runtime_env: dict | None, env_vars: Sequence[str],
     env = {**(job.get("env_vars") or {}), **(own.get("env_vars") or {}),
            **_named_env(env_vars)}
     return {**job, **own, "env_vars": env}
-
-
-def rate_limiter_actor(rate_limits: Mapping[str, Any] | None, *, name: str | None = None,
-                       runtime_env: dict | None = None) -> Any:
-    """The cluster-wide rate limiter (`RateLimiterActor`) for `rate_limits` (per model a
-    `RateLimits` or its dict), or None without limits.
-
-    It takes no CPU and restarts when it dies (its calls retried); with `name` it is a named
-    actor that a second caller with the same name shares.
-    """
-    if not rate_limits:
-        return None
-    import ray
-
-    from synaray.engines.ray.rate_limiter import RateLimiterActor
-    from synaray.lm.rate_limit import RateLimits
-
-    limits = {m: (v if isinstance(v, RateLimits) else RateLimits(**v)).model_dump()
-              for m, v in rate_limits.items()}
-    options: dict[str, Any] = {"namespace": NAMESPACE, "num_cpus": 0, "max_restarts": -1,
-                               "max_task_retries": -1, "runtime_env": runtime_env}
-    if name is not None:
-        options.update(name=name, get_if_exists=True)
-    return ray.remote(RateLimiterActor).options(**options).remote(limits)

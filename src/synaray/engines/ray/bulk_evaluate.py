@@ -61,10 +61,11 @@ from synaray.engines.ray.bulk_io import (
     payload_hash,
     resolve_programs,
 )
+from synaray.engines.ray.rate_limiter import rate_limiter_actor
 from synaray.errors import ConfigError, DataError, MissingExtraError
 from synaray.optimizers.protocol import EvalRequest, EvalResult
 from synaray.programs.serialization import program_from_payload
-from synaray.runs.ray_connect import connect, rate_limiter_actor
+from synaray.runs.ray_connect import connect
 from synaray.saving import deserialize_object, serialize_object
 from synaray.utils.progress import Progress
 

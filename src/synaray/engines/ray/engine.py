@@ -14,13 +14,14 @@ from synaray.engines.engine import Engine
 from synaray.engines.evaluation import apply_batch_reward, is_batch_reward
 from synaray.engines.ray.evaluator import EvaluatorActor, results_from_columns
 from synaray.engines.ray.optimizer_actor import OptimizerActor, RemoteOptimizer
+from synaray.engines.ray.rate_limiter import rate_limiter_actor
 from synaray.errors import ConfigError
 from synaray.lm.keys import shipped_keys
 from synaray.lm.rate_limit import RateLimits
 from synaray.optimizers.protocol import EvalRequest, EvalResult
 from synaray.runs.files import BEST_PROGRAM
 from synaray.runs.naming import claim_run, new_run_name
-from synaray.runs.ray_connect import NAMESPACE, actor_runtime_env, connect, rate_limiter_actor
+from synaray.runs.ray_connect import NAMESPACE, actor_runtime_env, connect
 from synaray.runs.snapshot import has_snapshot, write_snapshot
 from synaray.runs.storage import RunStorage
 from synaray.saving import serialize_object
@@ -248,7 +249,7 @@ class RayEngine(Engine):
         existing = _find_actor(name)
         # One writer per run name: a live optimizer actor holds the run's lease; otherwise
         # take it here (or use the one `run_fit` took) and hand it to the new actor.
-        lease = claim_run(store, resume=resume, live=existing is not None,
+        lease = claim_run(store, resume=resume, live=existing is not None, use_held=True,
                           holder_gone=_actor_gone(name))
         if lease is not None:
             lease.start_heartbeat()
