@@ -28,6 +28,7 @@ from synaray.saving import serialize_object
 
 __all__ = ["RayEngine"]
 
+
 def shard_of(example_id: str, n: int) -> int:
     """The evaluator that holds an example: a stable hash, the same in every process."""
     return zlib.crc32(example_id.encode()) % n
