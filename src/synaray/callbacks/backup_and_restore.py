@@ -143,8 +143,8 @@ class BackupAndRestore(RunStorageCheckpoint):
             from synaray.runs.storage import RunStorage
 
             folder = str(self.backup_dir).rstrip("/")
-            parent, _, name = folder.rpartition("/")
-            self._store = RunStorage(parent or ".", name)
+            parent, slash, name = folder.rpartition("/")
+            self._store = RunStorage(parent or slash or ".", name)
         return self._store
 
     @store.setter
