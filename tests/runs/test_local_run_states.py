@@ -11,7 +11,7 @@ import yaml
 
 from helpers.fit_programs import thirds_config
 from observability.tasks import make_data, make_program
-from synaray.callbacks import BackupAndRestore, Callback, EarlyStopping
+from synaray.callbacks import BackupAndRestore, Callback
 from synaray.cli.main import main
 from synaray.config import load_run_config, run_fit
 
@@ -33,6 +33,8 @@ class RaiseAt(Callback):
 
 
 class StopAt(Callback):
+    """Stops the fit as EarlyStopping does on the driver (`program.stop_training`)."""
+
     def on_batch_end(self, step: int, logs: dict | None = None) -> None:
         if step == 2:
             self.program.stop_training = True
@@ -85,17 +87,6 @@ async def test_a_local_fit_stopped_by_a_callback_says_stopped(tmp_path, capsys):
     code, out, html = shown(capsys, folder, tmp_path)
     assert code == 0 and "state        stopped: stopped by a callback" in out
     assert "stopped: stopped by a callback" in html
-
-
-async def test_early_stopping_ends_a_local_run_as_stopped(tmp_path):
-    xs, ys = make_data(24)
-    program = await make_program(seed=3, population_size=2, reflection=False)
-    folder = tmp_path / "runs" / "patience"
-    stopper = EarlyStopping(monitor="val_reward", patience=0, min_delta=2.0)
-    await program.fit(xs, ys, callbacks=[BackupAndRestore(folder, delete_checkpoint=False),
-                                         stopper], epochs=3, batch_size=6,
-                      validation_split=0.25, verbose=False)
-    assert program.stop_training and status_of(folder)["state"] == "stopped"
 
 
 def test_synaray_fit_on_the_local_engine_records_a_failure(tmp_path, capsys):
