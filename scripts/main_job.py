@@ -89,9 +89,9 @@ def start_ray(args: argparse.Namespace) -> None:
         return
     import ray
 
-    from synaray.engines.ray.engine import NAMESPACE, _runtime_env
+    from synaray.runs.ray_connect import NAMESPACE, worker_runtime_env
 
-    ray.init(address="local", namespace=NAMESPACE, runtime_env=_runtime_env(),
+    ray.init(address="local", namespace=NAMESPACE, runtime_env=worker_runtime_env(),
              include_dashboard=False,
              log_to_driver=False)
     print(f"local Ray cluster: {ray.cluster_resources().get('CPU', 0):.0f} CPUs", flush=True)

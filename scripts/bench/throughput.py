@@ -258,12 +258,12 @@ def ray_engine(args: argparse.Namespace, n: int):
     import ray
 
     from synaray.engines.ray import RayEngine
-    from synaray.engines.ray.engine import _runtime_env
+    from synaray.runs.ray_connect import worker_runtime_env
 
     if not ray.is_initialized():
         # address="local": a bare init joins any cluster already running on the machine
         ray.init(address="local", num_cpus=max(4, os.cpu_count() or 1), include_dashboard=False,
-                 runtime_env=_runtime_env(), namespace="synaray", log_to_driver=False)
+                 runtime_env=worker_runtime_env(), namespace="synaray", log_to_driver=False)
     per = max(1, args.concurrency // n)
     return RayEngine(num_evaluators=n, max_concurrency=per, storage=args.storage,
                      **({"chunk_size": args.chunk_size} if args.chunk_size else {}),

@@ -12,7 +12,8 @@ import os
 import pytest
 
 from synaray.config import resolve_storage
-from synaray.config.sessions import ENV_API_BASE, joins_cluster, local_model_session
+from synaray.config.sessions import ENV_API_BASE, local_model_session
+from synaray.runs.ray_connect import joins_cluster
 
 
 @pytest.fixture

@@ -16,9 +16,9 @@ import synaray
 from helpers.faults import FlakyHandler
 from helpers.openai_stub import OpenAIStub
 from synaray.engines.ray import RayEngine
-from synaray.engines.ray.storage import RunStorage
 from synaray.lm import LanguageModel
 from synaray.lm.cache import ResponseCache
+from synaray.runs.storage import RunStorage
 from trainers.conftest import DemoSearch, Label, Number, make_data
 
 pytestmark = [pytest.mark.ray, pytest.mark.usefixtures("ray_cluster")]

@@ -52,7 +52,7 @@ DRIVER = textwrap.dedent('''
     from synaray.config import load_run_config, run_fit
     from synaray.data.datasets import Dataset
     from synaray.engines.ray import RayEngine
-    from synaray.engines.ray.engine import NAMESPACE, _runtime_env
+    from synaray.runs.ray_connect import NAMESPACE, worker_runtime_env
     from helpers.fit_programs import Label, Number
     from helpers.stub_programs import build_thirds_on
 
@@ -66,7 +66,7 @@ DRIVER = textwrap.dedent('''
     # driver's environment, the runtime env carries no key.
     for attempt in range(3):  # Ray gives a new node 30 s to register: too short under load
         try:
-            ray.init(address="local", namespace=NAMESPACE, runtime_env=_runtime_env(),
+            ray.init(address="local", namespace=NAMESPACE, runtime_env=worker_runtime_env(),
                      include_dashboard=False)
             break
         except Exception as exc:

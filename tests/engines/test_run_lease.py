@@ -19,15 +19,15 @@ import time
 import pytest
 
 from helpers.s3_server import moto_s3
-from synaray.engines.ray.run_lease import (
+from synaray.errors import ConfigError
+from synaray.runs.lease import (
     LeaseLostError,
     RunLease,
     RunLockedError,
     held_lease,
     lease_ttl_s,
 )
-from synaray.engines.ray.storage import RunStorage
-from synaray.errors import ConfigError
+from synaray.runs.storage import RunStorage
 
 
 def race(storage: str, n: int, **kwargs) -> tuple[list[RunLease], list[Exception]]:
@@ -111,8 +111,8 @@ def test_the_heartbeat_keeps_a_short_lease_alive(tmp_path):
 
 _HOLDER = textwrap.dedent("""
     import sys, time
-    from synaray.engines.ray.run_lease import RunLease
-    from synaray.engines.ray.storage import RunStorage
+    from synaray.runs.lease import RunLease
+    from synaray.runs.storage import RunStorage
     RunLease.acquire(RunStorage(sys.argv[1], "run"), ttl_s=600).start_heartbeat()
     print("held", flush=True)
     time.sleep(600)
@@ -201,7 +201,7 @@ def test_two_config_runs_started_at_once_with_one_name(tmp_path):
 
 
 def test_a_local_checkpoint_stops_once_the_lease_is_lost(tmp_path):
-    from synaray.config.local_checkpoint import RunStorageCheckpoint
+    from synaray.callbacks.backup_and_restore import RunStorageCheckpoint
 
     store = RunStorage(str(tmp_path), "run")
     lease = RunLease.acquire(store, ttl_s=0.3)

@@ -16,7 +16,7 @@ from helpers.s3_server import AWS_ENV, moto_s3
 from synaray import callbacks
 from synaray.engines import LocalEngine
 from synaray.engines.ray import RayEngine
-from synaray.engines.ray.storage import RunStorage, redact_uri
+from synaray.runs.storage import RunStorage, redact_uri
 from trainers.conftest import make_data, make_program
 
 pytestmark = [pytest.mark.ray, pytest.mark.usefixtures("ray_cluster")]

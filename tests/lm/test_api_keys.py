@@ -14,11 +14,12 @@ import pytest
 
 import synaray
 from helpers.openai_stub import OpenAIStub
-from synaray.engines.ray.engine import RayEngine, _runtime_env
+from synaray.engines.ray.engine import RayEngine
 from synaray.errors import ConfigError
 from synaray.lm import EmbeddingModel, LanguageModel
 from synaray.lm.keys import install_keys, lookup_key, shipped_keys
 from synaray.lm.model_search import find_models
+from synaray.runs.ray_connect import worker_runtime_env
 
 SECRET = "sk-planted-unit-3f9a1c"
 MESSAGES = [{"role": "user", "content": "hi"}]
@@ -135,11 +136,11 @@ def test_runtime_env_carries_no_secret_only_settings_and_named_variables(monkeyp
     monkeypatch.setenv("LITELLM_MASTER_KEY", "sk-planted-litellm")
     monkeypatch.setenv("SYNARAY_TEST_SECRET", SECRET)
     monkeypatch.setenv("SYNARAY_CACHE_DIR", "/tmp/some-cache")
-    env = _runtime_env()["env_vars"]
+    env = worker_runtime_env()["env_vars"]
     assert "PYTHONPATH" in env and env["SYNARAY_CACHE_DIR"] == "/tmp/some-cache"
     assert "LITELLM_MASTER_KEY" not in env and "SYNARAY_TEST_SECRET" not in env
     assert SECRET not in json.dumps(env) and "sk-planted-litellm" not in json.dumps(env)
-    named = _runtime_env(("SYNARAY_TEST_SECRET",))["env_vars"]
+    named = worker_runtime_env(("SYNARAY_TEST_SECRET",))["env_vars"]
     assert named["SYNARAY_TEST_SECRET"] == SECRET  # opted in: documented trade-off
 
 

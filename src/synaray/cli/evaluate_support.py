@@ -97,7 +97,7 @@ def _payloads(program: Any, top_k: int | None) -> list[dict]:
 
 
 def _joining(address: str | None) -> bool:
-    from synaray.config.sessions import joins_cluster
+    from synaray.runs.ray_connect import joins_cluster
 
     return joins_cluster(address)
 

@@ -1,7 +1,8 @@
 """`synaray status` and `synaray report`: look at a run from its files in run storage.
 
-Both read what the RayEngine optimizer actor writes to `<storage>/<run>/` (status.json,
-optimizer_state.json, best_program.json, data/); neither starts Ray.
+Both read what a run writes to `<storage>/<run>/` (status.json, optimizer_state.json,
+best_program.json, data/: `synaray.runs`), on either engine; neither starts Ray. A run that
+ended early says so: "failed" (with the error) or "stopped" (a callback or Ctrl-C).
 
 Example:
     $ synaray status my-run --storage s3://bucket/runs --watch
@@ -42,7 +43,7 @@ def _status_arguments(parser: argparse.ArgumentParser) -> None:
 
 @command("status", arguments=_status_arguments,
          help="Show a run's generation, best reward, LM calls and rate, failures and ETA, and "
-              "whether it is running, finished, failed or stale.")
+              "whether it is running, finished, failed, stopped or stale.")
 def status(args: argparse.Namespace) -> int:
     """Print the status once, or (--watch) one line per update until the run ends.
 

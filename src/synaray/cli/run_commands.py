@@ -50,7 +50,7 @@ def one_line_io_errors(run: Callable[[argparse.Namespace], int]
         try:
             return run(args)
         except OSError as exc:
-            from synaray.engines.ray.storage import redact_uri
+            from synaray.runs.storage import redact_uri
 
             text = " ".join(str(exc).split()) or type(exc).__name__
             places = [f"{flag} {redact_uri(value)}" for flag, value in
@@ -307,13 +307,14 @@ def _program_source(args: argparse.Namespace) -> str:
         return args.program
     if not args.storage:
         raise ConfigError("--run needs --storage (where the run is kept).")
-    from synaray.config.runner import open_existing_run
+    from synaray.runs.files import BEST_PROGRAM
+    from synaray.runs.naming import open_existing_run
 
     store = open_existing_run(args.storage, args.run)
-    if not store.exists("best_program.json"):
-        raise ConfigError(f"Run {args.run!r} has no best_program.json yet.")
+    if not store.exists(BEST_PROGRAM):
+        raise ConfigError(f"Run {args.run!r} has no {BEST_PROGRAM} yet.")
     if args.top_k is None:
-        return store.uri("best_program.json")
+        return store.uri(BEST_PROGRAM)
     return store.uri("").rstrip("/")  # the run folder: its top-k candidates
 
 

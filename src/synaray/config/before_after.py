@@ -22,19 +22,13 @@ from typing import Any
 
 import numpy as np
 
-__all__ = ["BEFORE_FILE", "COLUMNS", "bootstrap_interval", "compare", "prediction_table",
-           "predictions_file", "row_records", "rows_table"]
+__all__ = ["COLUMNS", "bootstrap_interval", "compare", "prediction_table", "row_records",
+           "rows_table"]
 
-BEFORE_FILE = "before.json"
 N_RESAMPLES = 2000
 CONFIDENCE = 0.95
 COLUMNS = ["id", "input", "expected", "predicted_before", "reward_before", "error_before",
            "predicted_after", "reward_after", "error_after", "change"]
-
-
-def predictions_file(split: str) -> str:
-    """The run-folder file of a split's per-row predictions, before and after."""
-    return f"predictions_{split}.parquet"
 
 
 def bootstrap_interval(diffs: Sequence[float], seed: int = 0,

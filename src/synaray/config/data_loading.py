@@ -109,14 +109,12 @@ def splits_from_storage(store: Any, config: RunConfig) -> Splits:
     """A resumed run's training and validation data, as the run stored them; test data
     as stored (held out by `data.test_split`), else from the config when its file is still
     there (else none)."""
-    from synaray.data import Dataset
+    from synaray.runs.snapshot import read_snapshot
 
-    train = Dataset.from_arrow(store.read_table("data/train.parquet"))
-    val = (Dataset.from_arrow(store.read_table("data/val.parquet"))
-           if store.exists("data/val.parquet") else None)
-    test = None
-    if store.exists("data/test.parquet"):  # held out of the training file (test_split)
-        return Splits(train, val, Dataset.from_arrow(store.read_table("data/test.parquet")))
+    stored = read_snapshot(store)
+    train, val, test = stored.train, stored.val, None
+    if stored.test is not None:  # held out of the training file (test_split)
+        return Splits(train, val, stored.test)
     try:
         test = (_task_splits(config).test if config.task is not None
                 else _nonempty(read_split(config.data, "test", config.source)))

@@ -9,8 +9,10 @@ per-row predictions before and after (`predictions_<split>.parquet`, see
 `synaray.config.before_after`), and return a `FitOutcome` with both (also written as
 `outcome.json`).
 
-A run's folder is `<storage>/<run_name>/` (see `synaray.engines.ray.storage`); LocalEngine
-runs keep the same layout through `RunStorageCheckpoint`.
+A run's folder is `<storage>/<run_name>/`, owned by the run layer (`synaray.runs`: its
+files, name, lease, data snapshot, stored config, checkpoints and status); LocalEngine runs
+keep the same layout as Ray runs through `RunStorageCheckpoint`
+(`synaray.callbacks.backup_and_restore`).
 
 Example:
     >>> from synaray.config import load_run_config, run_fit  # doctest: +SKIP
@@ -25,22 +27,20 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import dataclasses
-import os
 import time
-import uuid
 import warnings
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 from synaray.config.schema import RunConfig
 from synaray.errors import ConfigError
+from synaray.runs.files import BEFORE, BEST_PROGRAM, OUTCOME, before_file, predictions_file
+from synaray.runs.files import RUN_CONFIG as RUN_CONFIG_FILE
+from synaray.runs.naming import DEFAULT_STORAGE, open_existing_run, resolve_storage
 
 __all__ = ["RUN_CONFIG_FILE", "FitOutcome", "load_saved_run_config", "open_existing_run",
            "resolve_storage", "run_fit", "run_fit_async"]
 
-RUN_CONFIG_FILE = "run_config.json"
-OUTCOME_FILE = "outcome.json"
-DEFAULT_STORAGE = "synaray_runs"
 
 
 @dataclasses.dataclass
@@ -97,61 +97,29 @@ class FitOutcome:
         return dataclasses.asdict(self)
 
 
-def resolve_storage(storage: str | None) -> tuple[str, bool]:
-    """(storage as an absolute path or a URI, whether it was given as a relative path)."""
-    value = storage or DEFAULT_STORAGE
-    if "://" in value:
-        return value, False
-    expanded = os.path.expanduser(value)
-    return os.path.abspath(expanded), not os.path.isabs(expanded)
-
-
-def open_existing_run(storage: str, run_name: str) -> Any:
-    """The `RunStorage` of a run that exists (nothing is created for a wrong name).
-
-    Raises:
-        ConfigError: no folder `run_name` in `storage`.
-    """
-    import pyarrow.fs as pafs
-
-    from synaray.engines.ray.storage import RunStorage
-
-    storage, _ = resolve_storage(storage)
-    fs, base = (pafs.FileSystem.from_uri(storage) if "://" in storage
-                else (pafs.LocalFileSystem(), storage))
-    if fs.get_file_info(f"{base.rstrip('/')}/{run_name}").type != pafs.FileType.Directory:
-        raise ConfigError(f"No run {run_name!r} in {_shown_storage(storage)}.")
-    return RunStorage(storage, run_name)
-
-
 def load_saved_run_config(storage: str, run_name: str,
                           overrides: Mapping[str, Any] | None = None, *,
-                          trust_code: bool = False, given: RunConfig | None = None
-                          ) -> RunConfig:
+                          trust_code: bool = False, given: RunConfig | None = None) -> RunConfig:
     """The resolved config that `run_fit` saved in a run's folder (for `synaray resume`).
 
     Local files are not required to exist: a resumed run reads its training data from the
-    run's folder. The stored file may name code outside synaray (a builder, a reward
-    function...) only with `trust_code`, or when `given` (the config the run was started
-    with) names the same code (`synaray.config.checks.check_stored_run_config`); otherwise
-    it is checked and built in safe mode (`synaray.saving`). Keep `run_fit` of an untrusted
-    config inside `synaray.saving.safe_mode_scope(True)` too, as `synaray resume` does.
+    run's folder. The stored file (`synaray.runs.run_config.read_run_config`) may name code
+    outside synaray (a builder, a reward function...) only with `trust_code`, or when
+    `given` (the config the run was started with) names the same code
+    (`synaray.config.checks.check_stored_run_config`); otherwise it is checked and built in
+    safe mode (`synaray.saving`). Keep `run_fit` of an untrusted config inside
+    `synaray.saving.safe_mode_scope(True)` too, as `synaray resume` does.
 
     Raises:
         ConfigError: no such run, no run_config.json in it, or code that is not trusted.
     """
     from synaray.config.checks import check_run_config, check_stored_run_config
     from synaray.config.loading import parse_run_config
+    from synaray.runs.run_config import read_run_config
     from synaray.saving import safe_mode_scope
 
     store = open_existing_run(storage, run_name)
-    storage = store.storage
-    if not store.exists(RUN_CONFIG_FILE):
-        raise ConfigError(f"Run {run_name!r} in {_shown(store, '')} has no {RUN_CONFIG_FILE} "
-                          "(it was not started by `synaray fit`); resume it from Python with "
-                          "program.fit(..., resume=True).")
-    data = store.read_json(RUN_CONFIG_FILE)
-    data.update(run_name=run_name, storage=storage)
+    data = read_run_config(store)
     source = _shown(store, RUN_CONFIG_FILE)
     config = parse_run_config(data, source, overrides, check=False)
     trusted = check_stored_run_config(config, source, trust_code, given)
@@ -163,12 +131,6 @@ def load_saved_run_config(storage: str, run_name: str,
 def _shown(store: Any, name: str) -> str:
     """A run file's URI for messages (credentials in a URI are masked)."""
     return getattr(store, "display_uri", store.uri)(name)
-
-
-def _shown_storage(storage: str) -> str:
-    import re
-
-    return re.sub(r"^([a-zA-Z][a-zA-Z0-9+.-]*://)[^/@?]*@", r"\1***@", storage)
 
 
 def _printer(verbose: bool) -> Callable[[str], None]:
@@ -211,7 +173,8 @@ class _Run:
 
 def _open_run(config: RunConfig, program: Any, resume: bool,
               say: Callable[[str], None]) -> _Run:
-    from synaray.engines.ray.storage import RunStorage
+    from synaray.runs.naming import claim_run, new_run_name
+    from synaray.runs.storage import RunStorage, redact_uri
 
     storage, relative = resolve_storage(config.storage)
     if relative and config.uses_ray() and _joining(config):
@@ -224,57 +187,43 @@ def _open_run(config: RunConfig, program: Any, resume: bool,
     if resume and not config.run_name:
         raise ConfigError(f"{config.source}: run_name: resuming needs the name of the run "
                           "(run_name in the config, or --run-name).")
-    run_name = config.run_name or (f"{program.name}-{time.strftime('%Y%m%d-%H%M%S')}-"
-                                   f"{uuid.uuid4().hex[:6]}")
+    run_name = config.run_name or new_run_name(program.name)
     store = RunStorage(storage, run_name)
     # One writer per run name: taken before anything is written (RunLockedError at once if
-    # a live run holds it); a resumed Ray run leaves it to RayEngine (its optimizer actor).
-    lease = None if resume and config.uses_ray() else store.acquire_lease()
-    try:
-        if not resume and (store.exists(RUN_CONFIG_FILE) or store.has_checkpoint()):
-            shown = _shown_storage(storage)
-            raise ConfigError(f"Run {run_name!r} already exists in {shown}; continue it with "
-                              f"`synaray resume {run_name} --storage {shown}`, or choose "
-                              "another run_name (--run-name).")
-        if resume and not store.has_checkpoint() and config.engine.type == "local":
-            raise ConfigError(f"Nothing to resume: no checkpoint of run {run_name!r} in "
-                              f"{_shown_storage(storage)}.")
-    except BaseException:
-        if lease is not None:
-            lease.release()
-        raise
+    # a live run holds it); a resumed Ray run leaves it to RayEngine (its optimizer actor),
+    # which also decides whether there is something to resume.
+    shown = redact_uri(storage)
+    lease = claim_run(store, resume=resume, take_lease=not (resume and config.uses_ray()),
+                      check_resume=config.engine.type == "local",
+                      resume_hint=f"continue it with `synaray resume {run_name} --storage "
+                                  f"{shown}`")
     return _Run(config, run_name, storage, store, resume, say, lease)
 
 
 def _joining(config: RunConfig) -> bool:
-    from synaray.config.sessions import joins_cluster
+    from synaray.runs.ray_connect import joins_cluster
 
     return joins_cluster(config.engine.address)
-
-
-def _save_run_config(run: _Run) -> None:
-    resolved = run.config.model_copy(update={"run_name": run.run_name, "storage": run.storage})
-    run.store.write_json(RUN_CONFIG_FILE, resolved.model_dump(mode="json"))
 
 
 def _load_data(run: _Run, read: Any = None) -> Any:
     """The run's splits (`read`: those of a new run, read before its folder existed; a
     resume reads the copy in the run folder), and their copy written to the run folder."""
     from synaray.config.data_loading import load_splits, splits_from_storage
+    from synaray.runs.snapshot import has_snapshot, write_snapshot
 
     if read is not None:
         splits = read
-    elif run.resume and run.store.exists("data/train.parquet"):
+    elif run.resume and has_snapshot(run.store):
         splits = splits_from_storage(run.store, run.config)
     else:
         splits = load_splits(run.config)
-    if not run.config.uses_ray() and not run.resume:  # RayEngine writes its own copy
-        run.store.write_table("data/train.parquet", splits.train.to_arrow())
-        if splits.val is not None:
-            run.store.write_table("data/val.parquet", splits.val.to_arrow())
-    held_out = run.config.data is not None and run.config.data.test_split
-    if held_out and not run.resume and splits.test is not None:  # resume reads it back
-        run.store.write_table("data/test.parquet", splits.test.to_arrow())
+    if not run.resume:  # a resume reads the copy back
+        local = not run.config.uses_ray()  # RayEngine writes its own copy of train and val
+        held_out = run.config.data is not None and run.config.data.test_split
+        write_snapshot(run.store, train=splits.train if local else None,
+                       val=splits.val if local else None,
+                       test=splits.test if held_out else None)
     run.say(f"data: {len(splits.train)} training, "
             f"{len(splits.val) if splits.val is not None else 0} validation, "
             f"{len(splits.test) if splits.test is not None else 0} test examples")
@@ -283,7 +232,7 @@ def _load_data(run: _Run, read: Any = None) -> Any:
 
 async def _fit(run: _Run, program: Any, splits: Any, callbacks: Sequence[Any] | None,
                verbose: bool) -> Any:
-    from synaray.config.local_checkpoint import RunStorageCheckpoint
+    from synaray.callbacks.backup_and_restore import RunStorageCheckpoint
 
     config = run.config
     engine = _engine(config, run.storage, run.run_name)
@@ -330,16 +279,16 @@ async def _score(run: _Run, program: Any, datasets: dict[str, Any], label: str,
 async def _score_before(run: _Run, program: Any, splits: Any, verbose: bool
                         ) -> tuple[dict, dict]:
     """The initial program's scores: read from the run folder when stored, else measured."""
-    from synaray.config.before_after import BEFORE_FILE, rows_table
+    from synaray.config.before_after import rows_table
 
     store = run.store
     if not run.config.training.compare_initial:
         return {}, {}
-    if run.resume and store.exists(BEFORE_FILE):
-        logs = store.read_json(BEFORE_FILE)
-        rows = {split: store.read_table(f"before/{split}.parquet").to_pylist()
-                for split in logs if store.exists(f"before/{split}.parquet")}
-        run.say(f"initial program: scores read from {_shown(store, BEFORE_FILE)}")
+    if run.resume and store.exists(BEFORE):
+        logs = store.read_json(BEFORE)
+        rows = {split: store.read_table(before_file(split)).to_pylist()
+                for split in logs if store.exists(before_file(split))}
+        run.say(f"initial program: scores read from {_shown(store, BEFORE)}")
         return logs, rows
     datasets = _scored_splits(splits, True)
     if not datasets:
@@ -348,8 +297,8 @@ async def _score_before(run: _Run, program: Any, splits: Any, verbose: bool
     run.say(f"scoring the initial program on {sizes} examples")
     logs, rows = await _score(run, program, datasets, "before-", verbose)
     for split, records in rows.items():
-        store.write_table(f"before/{split}.parquet", rows_table(records))
-    store.write_json(BEFORE_FILE, logs)
+        store.write_table(before_file(split), rows_table(records))
+    store.write_json(BEFORE, logs)
     return logs, rows
 
 
@@ -365,7 +314,7 @@ async def _score_after(run: _Run, program: Any, splits: Any, verbose: bool
 
 def _compare(run: _Run, splits: Any, before: dict, after: dict) -> tuple[dict, dict]:
     """Per split: the paired summary, and the per-row predictions file written."""
-    from synaray.config.before_after import compare, prediction_table, predictions_file
+    from synaray.config.before_after import compare, prediction_table
 
     summaries, files = {}, {}
     datasets = _scored_splits(splits, True)
@@ -392,7 +341,7 @@ def _outcome(run: _Run, history: Any, after: dict, before: dict, started: float)
                    if k.startswith("val_") and k != "val_reward" and v}
     return FitOutcome(
         run_name=run.run_name, storage=run.storage,
-        best_program_path=run.store.uri("best_program.json"),
+        best_program_path=run.store.uri(BEST_PROGRAM),
         val_reward=optimizer.best_val_reward, test_reward=test.get("reward"),
         history=dict(history.history), lm_calls=int(optimizer.spent.lm_calls),
         lm_failures=int(optimizer.spent.lm_failures),
@@ -410,6 +359,7 @@ async def run_fit_async(config: RunConfig, *, callbacks: Sequence[Any] | None = 
     from synaray.config.program_building import build_program, uses_local_model
     from synaray.config.sessions import lease_session, local_model_session, ray_session
     from synaray.lm.preflight import preflight, preflight_enabled
+    from synaray.runs.run_config import write_run_config
 
     started = time.monotonic()
     say = _printer(verbose)
@@ -429,15 +379,15 @@ async def run_fit_async(config: RunConfig, *, callbacks: Sequence[Any] | None = 
             stack.enter_context(local_model_session(uses_local_model(program), not joining,
                                                     say))
             if config.uses_ray():
-                stack.enter_context(ray_session(config.engine.address, joining, say))
+                stack.enter_context(ray_session(config.engine.address, say))
             if not resume:
-                _save_run_config(run)
+                write_run_config(run.store, run.config)
             before, before_rows = await _score_before(run, program, splits, verbose)
             history = await _fit(run, program, splits, callbacks, verbose)
             after, after_rows = await _score_after(run, program, splits, verbose)
         outcome = _outcome(run, history, after, before, started)
         outcome.comparison, outcome.predictions = _compare(run, splits, before_rows, after_rows)
-        run.store.write_json(OUTCOME_FILE, outcome.to_dict())
+        run.store.write_json(OUTCOME, outcome.to_dict())
     return outcome
 
 

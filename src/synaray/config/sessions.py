@@ -5,15 +5,16 @@
   command. Its address goes into `SYNARAY_LOCAL_LM_API_BASE` only when `export` is true
   (in-process runs and a Ray cluster this command starts): a cluster that was joined keeps
   its own setting, so each node starts or reuses its own server.
-- `ray_session`: connect to Ray once for the whole command (fit, then test evaluation):
-  join `address` (or the job's cluster under `ray job submit`), or start a cluster on this
-  machine whose workers get this process's import path and `SYNARAY_*` settings.
-- `lease_session`: hold the run's lease (`synaray.engines.ray.run_lease`: one writer per
+- `ray_session`: connect to Ray once for the whole command (fit, then test evaluation),
+  through `synaray.runs.ray_connect`: join `address` (or the job's cluster under
+  `ray job submit`), or start a cluster on this machine whose workers get this process's
+  import path and `SYNARAY_*` settings.
+- `lease_session`: hold the run's lease (`synaray.runs.lease`: one writer per
   run name) while the command writes the run's folder, renewed in the background; released
   at the end unless the run was handed to its Ray optimizer actor, which then holds it.
 
 Example:
-    >>> with ray_session(None, joining=True, say=print):  # doctest: +SKIP
+    >>> with ray_session(None, say=print):  # doctest: +SKIP
     ...     ...
 """
 
@@ -24,20 +25,9 @@ import os
 from collections.abc import Callable, Iterator
 from typing import Any
 
-__all__ = ["joins_cluster", "lease_session", "local_model_session", "ray_session"]
+__all__ = ["lease_session", "local_model_session", "ray_session"]
 
 ENV_API_BASE = "SYNARAY_LOCAL_LM_API_BASE"
-
-
-def joins_cluster(address: str | None) -> bool:
-    """Whether Ray work joins a cluster that this command does not start."""
-    if address is not None or os.environ.get("RAY_ADDRESS"):
-        return True
-    try:
-        import ray
-    except ImportError:  # pragma: no cover - ray is a dependency
-        return False
-    return ray.is_initialized()
 
 
 @contextlib.contextmanager
@@ -93,26 +83,11 @@ def lease_session(lease: Any) -> Iterator[Any]:
 
 
 @contextlib.contextmanager
-def ray_session(address: str | None, joining: bool,
-                say: Callable[[str], None]) -> Iterator[None]:
-    """Connected to Ray inside the block; disconnects (and stops a cluster it started)."""
-    import ray
+def ray_session(address: str | None, say: Callable[[str], None]) -> Iterator[None]:
+    """Connected to Ray inside the block (`synaray.runs.ray_connect.connect`: the cluster
+    at `address`, the job's under `ray job submit`, else a new local one); disconnects (and
+    stops a cluster it started) at the end. A connection that was open already is kept."""
+    from synaray.runs.ray_connect import connected
 
-    from synaray.engines.ray.engine import NAMESPACE, _runtime_env
-
-    if ray.is_initialized():
+    with connected(address, say=say):
         yield
-        return
-    if joining:
-        ray.init(address=address, namespace=NAMESPACE, log_to_driver=True)
-        say(f"ray: joined the cluster at {address or os.environ.get('RAY_ADDRESS', 'auto')} "
-            f"({ray.cluster_resources().get('CPU', 0):g} CPUs)")
-    else:
-        # "local": always a new cluster (a bare ray.init() joins any cluster running here)
-        ray.init(address="local", namespace=NAMESPACE, runtime_env=_runtime_env(),
-                 include_dashboard=False, log_to_driver=True)
-        say(f"ray: started a local cluster ({ray.cluster_resources().get('CPU', 0):g} CPUs)")
-    try:
-        yield
-    finally:
-        ray.shutdown()

@@ -173,7 +173,9 @@ class MlflowLogger(Callback):
             path.write_text(json.dumps(history, indent=2), encoding="utf-8")
             self._guard(lambda: self.client.log_artifact(self.run_id, str(path)))
             if self.log_best_program:
-                program_path = Path(folder) / "best_program.json"
+                from synaray.runs.files import BEST_PROGRAM
+
+                program_path = Path(folder) / BEST_PROGRAM
                 self.program.save(program_path)
                 self._guard(lambda: self.client.log_artifact(self.run_id, str(program_path)))
 

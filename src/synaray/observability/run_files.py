@@ -13,19 +13,12 @@ from typing import Any
 import pyarrow.fs as pafs
 
 from synaray.errors import CheckpointError
+from synaray.runs.files import RUN_MARKERS as RUN_FILES
+from synaray.runs.naming import DEFAULT_STORAGE
+from synaray.runs.storage import RunStorage
+from synaray.runs.storage import redact_uri as _redact
 
 __all__ = ["DEFAULT_STORAGE", "RUN_FILES", "display_location", "open_run"]
-
-DEFAULT_STORAGE = "synaray_runs"  # RayEngine's default, relative to the working directory
-RUN_FILES = ("manifest.json", "status.json", "optimizer_state.json")
-
-
-def _redact(uri: str) -> str:
-    try:
-        from synaray.engines.ray.storage import redact_uri
-    except ImportError:  # an older storage module: nothing to redact with
-        return uri
-    return redact_uri(uri)
 
 
 def display_location(store: Any) -> str:
@@ -65,8 +58,6 @@ def open_run(run: str, storage: str | None = None) -> Any:
     Raises:
         CheckpointError: no such run (the message lists the runs found in the storage).
     """
-    from synaray.engines.ray.storage import RunStorage
-
     if storage is None:
         fs, path = _filesystem(run)
         if "/" in run.rstrip("/") or os.path.isdir(run):

@@ -1,10 +1,10 @@
-"""A run's live status: what `status.json` holds, how to read it, how to print it.
+"""Reading a run's live status: `read_status`, `RunStatus`, `format_status`.
 
-The optimizer actor (RayEngine) writes `status.json` after every step with
-`build_status(...)`; `read_status` reads it back (or derives it from
-`optimizer_state.json` when there is no status file, e.g. a LocalEngine `BackupAndRestore`
-folder) and `RunStatus` tells whether the run is running, finished, failed or stale, with
-the best reward so far, LM calls and their rate, failures and an ETA.
+The run layer writes `status.json` (`synaray.runs.status.build_status`, through the one
+checkpointer) after every step, on either engine. `read_status` reads it back (or derives it
+from `optimizer_state.json` when there is no status file) and `RunStatus` tells whether the
+run is running, finished, failed, stopped or stale (running but silent for long: its process
+may have died), with the best reward so far, LM calls and their rate, failures and an ETA.
 
 Example:
     >>> status = RunStatus({"generation": 2, "total_generations": 4, "time_s": 10.0,
@@ -20,66 +20,13 @@ import time
 from dataclasses import dataclass, field
 from typing import Any
 
-from synaray.utils.progress import best_so_far, format_best, format_duration
+from synaray.runs.files import OPTIMIZER_STATE, STATUS
+from synaray.runs.status import FAILED, FINISHED, RUNNING, STOPPED
+from synaray.utils.progress import format_best, format_duration
 
-__all__ = ["RunStatus", "build_status", "format_status", "read_status", "status_from_state"]
+__all__ = ["RunStatus", "format_status", "read_status"]
 
-STATUS_FILE = "status.json"
 DEFAULT_STALE_AFTER_S = 600.0
-
-
-def build_status(optimizer: Any, run_name: str, step: int, started: float | None = None,
-                 state: str = "running", error: str | None = None) -> dict[str, Any]:
-    """The content of `status.json` for an optimizer (a local one, or inside the actor)."""
-    spent = optimizer.spent
-    history = list(optimizer.history)
-    best, source = best_so_far(optimizer.best_val_reward, history)
-    last = history[-1] if history else {}
-    now = time.time()
-    return {
-        "run_name": run_name, "step": step,
-        "state": "finished" if optimizer.stop_reason else state, "error": error,
-        "epoch": optimizer.epoch, "epochs": optimizer.epochs, "phase": optimizer.phase,
-        "generation": optimizer.generation,
-        "total_generations": optimizer.epochs * optimizer.steps_per_epoch,
-        "steps_per_epoch": optimizer.steps_per_epoch,
-        "best_val_reward": optimizer.best_val_reward, "best_id": optimizer.best_id,
-        "best_reward": best, "best_reward_source": source,
-        "last_reward": last.get("reward"), "population_reward": last.get("population_reward"),
-        "population_size": len(optimizer.population),
-        "candidates": len(getattr(optimizer, "candidates", {}) or {}),
-        "lm_calls": spent.lm_calls, "lm_failures": spent.lm_failures, "tokens": spent.tokens,
-        "cost": spent.cost, "time_s": spent.time_s, "stop_reason": optimizer.stop_reason,
-        "started": started if started is not None else now, "updated": now,
-    }
-
-
-def status_from_state(state: dict[str, Any], run_name: str,
-                      updated: float | None = None) -> dict[str, Any]:
-    """A status derived from a saved optimizer state (for runs without `status.json`)."""
-    history = state.get("history") or []
-    spent = state.get("spent") or {}
-    best_val = None
-    if history and any("val_reward" in h for h in history):
-        best_val = max((h["val_reward"] for h in history if h.get("val_reward") is not None),
-                       default=None)
-    best, source = best_so_far(best_val, history)
-    last = history[-1] if history else {}
-    total = None
-    if state.get("order") is not None and state.get("batch_size"):
-        n = len(state["order"]) or 0
-        total = state["epochs"] * -(-n // state["batch_size"]) if n else None
-    return {"run_name": run_name, "step": None,
-            "state": "finished" if state.get("stop_reason") else "stopped",
-            "epoch": state.get("epoch"), "epochs": state.get("epochs"),
-            "phase": state.get("phase"), "generation": state.get("generation", 0),
-            "total_generations": total, "best_val_reward": best_val,
-            "best_id": state.get("best_id"), "best_reward": best, "best_reward_source": source,
-            "last_reward": last.get("reward"), "population_reward": last.get("population_reward"),
-            "lm_calls": spent.get("lm_calls", 0), "lm_failures": spent.get("lm_failures", 0),
-            "tokens": spent.get("tokens", 0), "cost": spent.get("cost", 0.0),
-            "time_s": spent.get("time_s", 0.0), "stop_reason": state.get("stop_reason"),
-            "updated": updated}
 
 
 @dataclass
@@ -87,7 +34,7 @@ class RunStatus:
     """A status snapshot plus what follows from it (state, rates, ETA).
 
     Args:
-        data: the content of `status.json` (see `build_status`).
+        data: the content of `status.json` (see `synaray.runs.status.build_status`).
         now: the time to judge staleness against (default: now).
         stale_after_s: a running run not updated for longer than this, and than 5 of its
             average steps, is reported "stale" (its driver or optimizer actor may be dead).
@@ -110,16 +57,17 @@ class RunStatus:
 
     @property
     def state(self) -> str:
-        """"finished", "failed", "stale", "running" or "stopped" (no live status file)."""
-        if self.data.get("stop_reason") or self.data.get("state") == "finished":
-            return "finished"
-        if self.data.get("state") in ("failed", "stopped"):
+        """"finished", "failed", "stopped" (written by the run when it ended), else
+        "running", or "stale" when a running run has not written for long."""
+        if self.data.get("stop_reason") or self.data.get("state") == FINISHED:
+            return FINISHED
+        if self.data.get("state") in (FAILED, STOPPED):
             return self.data["state"]
         age = self.age_s
         step_s = self.get("time_s", 0.0) / max(1, self.get("step", 0) or 1)
         if age is not None and age > max(self.stale_after_s, 5 * step_s):
             return "stale"
-        return "running"
+        return RUNNING
 
     @property
     def best(self) -> tuple[float | None, str]:
@@ -220,11 +168,12 @@ def read_status(run: str, storage: str | None = None,
     from synaray.observability.run_files import display_location, open_run
 
     store = open_run(run, storage)
-    if store.exists(STATUS_FILE):
-        data = store.read_json(STATUS_FILE)
+    from synaray.runs.status import status_from_state
+
+    if store.exists(STATUS):
+        data = store.read_json(STATUS)
     else:
-        saved = store.read_json("optimizer_state.json")
-        mtime = store.fs.get_file_info(store._path("optimizer_state.json")).mtime
+        saved = store.read_json(OPTIMIZER_STATE)
         data = status_from_state(saved.get("optimizer", saved), store.run_name,
-                                 mtime.timestamp() if mtime else None)
+                                 store.modified(OPTIMIZER_STATE))
     return RunStatus(data, stale_after_s=stale_after_s, location=display_location(store))

@@ -85,7 +85,7 @@ def _summary(run: RunData) -> str:
     best_val = status.get("best_val_reward")
     rows = [
         ("Run", run.name), ("Location", run.location),
-        ("State", status.get("state") or "-"),
+        ("State", run.state_text),
         ("Stop reason", status.get("stop_reason") or "-"),
         ("Generations", f"{status.get('generation', len(run.history))}"
                         + (f" / {status['total_generations']}"

@@ -1,13 +1,14 @@
 """`RunData`: what a report needs from a run's saved files, as plain Python.
 
-It reads the files RayEngine's optimizer actor writes to `<storage>/<run>/`:
+It reads the files a run writes to `<storage>/<run>/`:
 `optimizer_state.json` (history per generation, candidates and lineage, the score table with
 every prediction, reward and error, the budget spent), `status.json`, `best_program.json`,
 `data/train.parquet` / `data/val.parquet` (inputs and expected outputs), and, from
 `synaray fit`, `predictions_val.parquet` / `predictions_test.parquet` (each row scored by the
-initial and by the best program). A LocalEngine
-run saved by `BackupAndRestore(folder, delete_checkpoint=False)` has only
-`optimizer_state.json`: everything but the inputs and expected outputs is then available.
+initial and by the best program). The file names are those of `synaray.runs.files`; a
+LocalEngine run (`synaray fit`, or `BackupAndRestore(folder, delete_checkpoint=False)`)
+writes the same files through the same checkpointer (a `BackupAndRestore` folder has no
+data snapshot: everything but the inputs and expected outputs is then available).
 """
 
 from __future__ import annotations
@@ -89,30 +90,44 @@ class RunData:
         """Read a run from its `RunStorage` (see `synaray.observability.run_files.open_run`)."""
         from synaray.errors import CheckpointError
         from synaray.observability.run_files import display_location
-        from synaray.observability.status import status_from_state
+        from synaray.observability.status import RunStatus
+        from synaray.runs.checkpoint import load_checkpoint
+        from synaray.runs.files import BEST_PROGRAM, OPTIMIZER_STATE, STATUS, predictions_file
+        from synaray.runs.snapshot import read_split_table
+        from synaray.runs.status import status_from_state
 
-        if not store.exists("optimizer_state.json"):
-            raise CheckpointError(f"Run {store.run_name!r} has no optimizer_state.json in "
+        checkpoint = load_checkpoint(store)
+        if checkpoint is None:
+            raise CheckpointError(f"Run {store.run_name!r} has no {OPTIMIZER_STATE} in "
                                   f"{display_location(store)}: nothing to report yet.")
-        saved = store.read_json("optimizer_state.json")
-        state = saved.get("optimizer", saved)
-        status = (store.read_json("status.json") if store.exists("status.json")
+        state = checkpoint.optimizer
+        status = (store.read_json(STATUS) if store.exists(STATUS)
                   else status_from_state(state, store.run_name))
-        best_program = (store.read_json("best_program.json")
-                        if store.exists("best_program.json") else None)
+        # the state as `synaray status` tells it: "stale" for a silent running run
+        status = {**status, "state": RunStatus(status).state}
+        best_program = store.read_json(BEST_PROGRAM) if store.exists(BEST_PROGRAM) else None
         data = {}
         for split in ("train", "val"):
-            if store.exists(f"data/{split}.parquet"):
-                columns = store.read_table(f"data/{split}.parquet").to_pydict()
+            table = read_split_table(store, split)
+            if table is not None:
+                columns = table.to_pydict()
                 data[split] = {i: (_loads(x), _loads(y)) for i, x, y in
                                zip(columns["id"], columns["x"], columns["y"], strict=True)}
-        predictions = {split: store.read_table(f"predictions_{split}.parquet").to_pylist()
+        predictions = {split: store.read_table(predictions_file(split)).to_pylist()
                        for split in ("val", "test")
-                       if store.exists(f"predictions_{split}.parquet")}
+                       if store.exists(predictions_file(split))}
         return cls(store.run_name, display_location(store), state, status, best_program, data,
                    predictions)
 
     # --- basic views ---------------------------------------------------------------------
+    @property
+    def state_text(self) -> str:
+        """How the run stands: "finished", "running", "stale", or "failed"/"stopped" with
+        the reason the run wrote ("failed: ValueError: ...")."""
+        state = self.status.get("state") or "-"
+        reason = self.status.get("error")
+        return f"{state}: {reason}" if state in ("failed", "stopped") and reason else state
+
     @property
     def history(self) -> list[dict]:
         return list(self.state.get("history") or [])

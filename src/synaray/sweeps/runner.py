@@ -27,6 +27,7 @@ from pathlib import Path
 from typing import Any
 
 from synaray.errors import ConfigError
+from synaray.runs.naming import DEFAULT_STORAGE
 from synaray.sweeps.results import SweepResult
 from synaray.sweeps.spec import SweepSpec, expand_trials, parse_sweep_spec
 from synaray.sweeps.tune_reporter import TuneReporter
@@ -34,7 +35,6 @@ from synaray.sweeps.tune_reporter import TuneReporter
 __all__ = ["SweepPlan", "plan_sweep", "run_plan", "run_trial", "sweep"]
 
 SWEEP_KEY = "sweep"
-DEFAULT_STORAGE = "synaray_runs"
 LOCAL_LM_ENV = "SYNARAY_LOCAL_LM_API_BASE"
 #: What a trial's last report carries besides the generation metrics.
 FINAL_KEYS = ("val_reward", "test_reward", "lm_calls", "lm_failures", "generations", "run_name",
@@ -216,7 +216,8 @@ def _say(verbose: bool) -> Callable[[str], None]:
 def _sessions(plan: SweepPlan, address: str | None, say: Callable[[str], None]
               ) -> Iterator[dict[str, str]]:
     """Hold the local model server (if a trial needs it) and Ray; yield the trials' env."""
-    from synaray.config.sessions import joins_cluster, local_model_session
+    from synaray.config.sessions import local_model_session
+    from synaray.runs.ray_connect import connected, joins_cluster
 
     joining = joins_cluster(address)
     with contextlib.ExitStack() as stack:
@@ -225,36 +226,10 @@ def _sessions(plan: SweepPlan, address: str | None, say: Callable[[str], None]
         # Joining: each node's trials start or reuse their own server.
         needed = plan.uses_local_model() and not joining
         api_base = stack.enter_context(local_model_session(needed, True, say))
-        stack.enter_context(_ray_connection(address, joining, say))
+        # this process's connection if it has one, the cluster at `address` (or the job's),
+        # or a new cluster on this machine, stopped at the end
+        stack.enter_context(connected(address, say=say))
         yield {LOCAL_LM_ENV: api_base} if api_base else {}
-
-
-@contextlib.contextmanager
-def _ray_connection(address: str | None, joining: bool, say: Callable[[str], None]
-                    ) -> Iterator[None]:
-    """Connected to Ray in the block: this process's connection if it has one, the cluster
-    at `address`, or a new cluster on this machine (`address="local"`: never another
-    program's cluster found running here), stopped at the end."""
-    import ray
-
-    from synaray.engines.ray.engine import NAMESPACE, _runtime_env
-
-    if ray.is_initialized():
-        yield
-        return
-    if joining:
-        ray.init(address=address, namespace=NAMESPACE)
-        say(f"joined the Ray cluster at {address or os.environ.get('RAY_ADDRESS')} "
-            f"({ray.cluster_resources().get('CPU', 0):g} CPUs)")
-    else:
-        ray.init(address="local", namespace=NAMESPACE, runtime_env=_runtime_env(),
-                 include_dashboard=False)
-        say(f"started a Ray cluster on this machine "
-            f"({ray.cluster_resources().get('CPU', 0):g} CPUs)")
-    try:
-        yield
-    finally:
-        ray.shutdown()
 
 
 def _error_text(error: BaseException) -> str:
@@ -281,7 +256,7 @@ def _row(plan: SweepPlan, result: Any) -> dict:
 
 
 def _write(result: SweepResult, plan: SweepPlan) -> None:
-    from synaray.engines.ray.storage import RunStorage
+    from synaray.runs.storage import RunStorage
 
     store = RunStorage(plan.storage, plan.name)
     store.write_bytes("results.csv", result.to_csv().encode())

@@ -61,9 +61,11 @@ from synaray.engines.ray.bulk_io import (
     payload_hash,
     resolve_programs,
 )
+from synaray.engines.ray.rate_limiter import rate_limiter_actor
 from synaray.errors import ConfigError, DataError, MissingExtraError
 from synaray.optimizers.protocol import EvalRequest, EvalResult
 from synaray.programs.serialization import program_from_payload
+from synaray.runs.ray_connect import connect
 from synaray.saving import deserialize_object, serialize_object
 from synaray.utils.progress import Progress
 
@@ -521,29 +523,6 @@ def _check_settings(batch_size: int, concurrency: int, num_workers: int | tuple[
     return sizes
 
 
-def _connect(address: str | None, runtime_env: dict | None) -> bool:
-    """Use the running Ray, join `address` (or RAY_ADDRESS), or start a local one.
-
-    Returns True if this call started (so must shut down) the connection.
-    """
-    if ray.is_initialized():
-        return False
-    from synaray.engines.ray.engine import NAMESPACE, _runtime_env
-
-    kwargs: dict[str, Any] = {"namespace": NAMESPACE, "log_to_driver": True}
-    if address is None and not os.environ.get("RAY_ADDRESS"):
-        # "local": a new cluster, never one that happens to run on this machine
-        kwargs.update(address="local", runtime_env=runtime_env or _runtime_env(),
-                      include_dashboard=False)
-    else:
-        if address is not None:
-            kwargs["address"] = address
-        if runtime_env:
-            kwargs["runtime_env"] = runtime_env
-    ray.init(**kwargs)
-    return True
-
-
 def _dataset(plan: _Plan, batch_size: int, concurrency: int, sizes: tuple[int, int],
              worker_num_cpus: float, rate_limiter: Any) -> Any:
     """The lazy Ray Data pipeline: read, drop done rows, re-block, score."""
@@ -616,18 +595,6 @@ def _warn_if_no_cpu_left(reserved: float) -> None:
             "leaves less than one for the Parquet read tasks: unless the cluster scales up, "
             "the evaluation waits forever. Lower `worker_num_cpus` or `num_workers`.",
             RuntimeWarning, stacklevel=3)
-
-
-def _rate_limiter(rate_limits: Mapping[str, Any] | None) -> Any:
-    if not rate_limits:
-        return None
-    from synaray.engines.ray.engine import NAMESPACE
-    from synaray.engines.ray.rate_limiter import RateLimiterActor
-    from synaray.lm.rate_limit import RateLimits
-
-    limits = {m: (v if isinstance(v, RateLimits) else RateLimits(**v)).model_dump()
-              for m, v in rate_limits.items()}
-    return ray.remote(RateLimiterActor).options(namespace=NAMESPACE, num_cpus=0).remote(limits)
 
 
 def bulk_evaluate(program: Any, data: str | os.PathLike, out: str | os.PathLike, *,
@@ -708,7 +675,7 @@ def bulk_evaluate(program: Any, data: str | os.PathLike, out: str | os.PathLike,
                       output_fields)
     t0, scored = time.monotonic(), 0
     if plan.to_score > 0:
-        started = _connect(address, runtime_env)
+        started = connect(address, runtime_env)
         try:
             scored = _score(plan, batch_size, concurrency, sizes, worker_num_cpus,
                             rows_per_file, flush_every_s, rate_limits, verbose)
@@ -737,7 +704,7 @@ def _score(plan: _Plan, batch_size: int, concurrency: int, sizes: tuple[int, int
     rows = math.ceil(plan.to_score / max(1, len(plan.specs)))
     sizes = _pool_sizes(sizes, rows, batch_size)
     _warn_if_no_cpu_left(sizes[0] * worker_num_cpus)
-    limiter = _rate_limiter(rate_limits)
+    limiter = rate_limiter_actor(rate_limits)
     try:
         writer = _PartWriter(plan.store, plan.metric_configs, rows_per_file, flush_every_s)
         with _data_context(), Progress(plan.to_score, desc="bulk evaluate", verbose=verbose,

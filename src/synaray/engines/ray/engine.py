@@ -4,9 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import os
-import sys
-import time
-import uuid
 import zlib
 from typing import Any
 
@@ -17,43 +14,24 @@ from synaray.engines.engine import Engine
 from synaray.engines.evaluation import apply_batch_reward, is_batch_reward
 from synaray.engines.ray.evaluator import EvaluatorActor, results_from_columns
 from synaray.engines.ray.optimizer_actor import OptimizerActor, RemoteOptimizer
-from synaray.engines.ray.rate_limiter import RateLimiterActor
-from synaray.engines.ray.storage import RunStorage, redact_uri
+from synaray.engines.ray.rate_limiter import rate_limiter_actor
 from synaray.errors import ConfigError
 from synaray.lm.keys import shipped_keys
 from synaray.lm.rate_limit import RateLimits
 from synaray.optimizers.protocol import EvalRequest, EvalResult
+from synaray.runs.files import BEST_PROGRAM
+from synaray.runs.naming import claim_run, new_run_name
+from synaray.runs.ray_connect import NAMESPACE, actor_runtime_env, connect
+from synaray.runs.snapshot import has_snapshot, write_snapshot
+from synaray.runs.storage import RunStorage
 from synaray.saving import serialize_object
 
 __all__ = ["RayEngine"]
-
-NAMESPACE = "synaray"
 
 
 def shard_of(example_id: str, n: int) -> int:
     """The evaluator that holds an example: a stable hash, the same in every process."""
     return zlib.crc32(example_id.encode()) % n
-
-
-#: synaray's own settings (never secrets) that a cluster this process starts gets through
-#: the runtime env, so a value changed after the cluster started still reaches new actors.
-#: Nothing else is copied: Ray writes the runtime env, values included, to its logs.
-SETTINGS_VARS = ("SYNARAY_CACHE_DIR", "SYNARAY_GC_FREEZE", "SYNARAY_LOCAL_LM_API_BASE",
-                 "SYNARAY_LOCAL_LM_THREADS", "LITELLM_LOCAL_MODEL_COST_MAP")
-
-
-def _runtime_env(env_vars: list[str] | tuple[str, ...] = ()) -> dict:
-    """For a cluster this process starts: workers see this process's import path.
-
-    The cluster's processes are children of this one and inherit its environment (keys
-    included) without it passing through Ray; the runtime env adds only the import path,
-    synaray's non-secret settings (`SETTINGS_VARS`) and the variables named in `env_vars`
-    (whose values then do reach Ray's logs: see `RayEngine`).
-    """
-    paths = [p for p in sys.path if p and os.path.isdir(p)]
-    env = {"PYTHONPATH": os.pathsep.join(paths)}
-    env.update({k: os.environ[k] for k in (*SETTINGS_VARS, *env_vars) if k in os.environ})
-    return {"env_vars": env}
 
 
 def check_env_vars(env_vars: Any) -> tuple[str, ...]:
@@ -138,49 +116,20 @@ class RayEngine(Engine):
 
     # --- cluster ----------------------------------------------------------------------
     def _init_ray(self) -> None:
-        if ray.is_initialized():
-            return
-        kwargs: dict[str, Any] = {"namespace": NAMESPACE, "log_to_driver": True}
-        if self.address is None and os.environ.get("RAY_ADDRESS"):
-            # inside `ray job submit` (or with RAY_ADDRESS set): the job's cluster
-            if self.runtime_env:
-                kwargs["runtime_env"] = self.runtime_env
-        elif self.address is None:
-            # "local" always starts a new cluster; a bare ray.init() would join any cluster
-            # found running on this machine (`ray start`, another program's).
-            kwargs["address"] = "local"
-            kwargs["runtime_env"] = self.runtime_env or _runtime_env()
-            kwargs["include_dashboard"] = False
-        else:
-            kwargs["address"] = self.address
-            if self.runtime_env:
-                kwargs["runtime_env"] = self.runtime_env
-        if self.env_vars:
-            env = kwargs.get("runtime_env") or {}
-            kwargs["runtime_env"] = {**env, "env_vars": {**(env.get("env_vars") or {}),
-                                                         **self._named_env()}}
-        ray.init(**kwargs)
-        self._started_ray = True
-
-    def _named_env(self) -> dict[str, str]:
-        return {name: os.environ[name] for name in self.env_vars if name in os.environ}
+        # the one way to connect (synaray.runs.ray_connect): a new local cluster, the job's
+        # under `ray job submit`, or `address`; runtime env rules explained there
+        self._started_ray = connect(self.address, self.runtime_env, self.env_vars) \
+            or self._started_ray
 
     def _actor_runtime_env(self) -> dict | None:
         """The runtime env of this engine's actors: None (the job's) unless Ray was
         initialized by someone else and this engine was given one (or `env_vars`)."""
-        if (not self.runtime_env and not self.env_vars) or self._started_ray:
-            return None
-        own = self.runtime_env or {}
-        job = dict(ray.get_runtime_context().runtime_env or {})
-        env = {**(job.get("env_vars") or {}), **(own.get("env_vars") or {}),
-               **self._named_env()}
-        return {**job, **own, "env_vars": env}
+        return actor_runtime_env(self.runtime_env, self.env_vars, self._started_ray)
 
     async def _start(self, program: Any, reward: Any, datasets: dict[str, Any]) -> None:
         self._init_ray()
         self._actor_env = self._actor_runtime_env()
-        self.run_name = self.run_name or f"{program.name}-{time.strftime('%Y%m%d-%H%M%S')}-" \
-                                         f"{uuid.uuid4().hex[:6]}"
+        self.run_name = self.run_name or new_run_name(program.name)
         self.reward = reward
         self.datasets = datasets
         self.payload = program.to_payload()
@@ -188,15 +137,10 @@ class RayEngine(Engine):
         # payload, the runtime env or a file): see `synaray.lm.keys`.
         self._keys = shipped_keys([program, reward, getattr(program, "optimizer", None)])
         self.metrics = list(getattr(program, "metrics", None) or [])
-        limiter = limiter_name = None
-        if self.rate_limits:
-            limiter_name = f"synaray-ratelimit-{self.run_name}"
-            limiter = ray.remote(RateLimiterActor).options(
-                name=limiter_name, namespace=NAMESPACE, num_cpus=0,
-                max_restarts=-1, max_task_retries=-1, get_if_exists=True,
-                runtime_env=self._actor_env,
-            ).remote({m: v.model_dump() for m, v in self.rate_limits.items()})
-        self.rate_limiter, self._limiter_name = limiter, limiter_name
+        limiter_name = f"synaray-ratelimit-{self.run_name}" if self.rate_limits else None
+        self.rate_limiter = rate_limiter_actor(self.rate_limits, name=limiter_name,
+                                               runtime_env=self._actor_env)
+        self._limiter_name = limiter_name
         reward_config = serialize_object(reward)
         payload_ref = ray.put(self.payload)
         # Per evaluator, what each call brings along (nested refs, fetched by the actor on its
@@ -307,23 +251,12 @@ class RayEngine(Engine):
         existing = _find_actor(name)
         # One writer per run name: a live optimizer actor holds the run's lease; otherwise
         # take it here (or use the one `run_fit` took) and hand it to the new actor.
-        lease = None if existing is not None else _take_lease(store, name)
-        try:
-            if not resume and (store.has_checkpoint() or existing is not None):
-                raise ConfigError(f"Run {self.run_name!r} already exists in "
-                                  f"{redact_uri(self.storage)}; pass "
-                                  "resume=True to continue it, or choose another run_name.")
-            if resume and not store.has_checkpoint() and existing is None:
-                raise ConfigError(f"Nothing to resume: no checkpoint of run "
-                                  f"{self.run_name!r} in {redact_uri(self.storage)}.")
-        except BaseException:
-            if lease is not None:
-                lease.release()
-            raise
-        if not store.exists("data/train.parquet"):
-            store.write_table("data/train.parquet", train.to_arrow())
-            if val is not None:
-                store.write_table("data/val.parquet", val.to_arrow())
+        lease = claim_run(store, resume=resume, live=existing is not None, use_held=True,
+                          holder_gone=_actor_gone(name))
+        if lease is not None:
+            lease.start_heartbeat()
+        if not has_snapshot(store):  # a restart or a resume keeps the run's own copy
+            write_snapshot(store, train=train, val=val)
         setup = {"initial_state": initial_state, "batch_size": batch_size, "epochs": epochs}
         # Prefer this (the driver's, usually the head) node; anywhere if it is gone.
         here = NodeAffinitySchedulingStrategy(ray.get_runtime_context().get_node_id(), soft=True)
@@ -341,7 +274,7 @@ class RayEngine(Engine):
 
     @property
     def best_program_uri(self) -> str:
-        return RunStorage(self.storage, self.run_name).uri("best_program.json")
+        return RunStorage(self.storage, self.run_name).uri(BEST_PROGRAM)
 
     async def _close(self) -> None:
         for actor in self.evaluators:
@@ -369,12 +302,9 @@ async def _await_ref(ref: Any) -> Any:
     return await ref
 
 
-def _take_lease(store: RunStorage, actor_name: str) -> Any:
-    """The run's lease for a new optimizer actor: the one this process holds (`run_fit`
-    takes it before writing anything), else taken now. A lease held by this run's optimizer
-    actor in this cluster, which is gone, is taken over without waiting for it to expire."""
-    from synaray.engines.ray.run_lease import held_lease
-
+def _actor_gone(actor_name: str) -> Any:
+    """`holder_gone` for the run's lease: a lease held by this run's optimizer actor in this
+    cluster, which is gone, is taken over without waiting for it to expire."""
     cluster = str(ray.get_runtime_context().gcs_address)
 
     def actor_gone(record: dict) -> bool:
@@ -382,7 +312,7 @@ def _take_lease(store: RunStorage, actor_name: str) -> Any:
         return (owner.get("kind") == "optimizer actor" and owner.get("cluster") == cluster
                 and _find_actor(actor_name) is None)
 
-    return held_lease(store) or store.acquire_lease(holder_gone=actor_gone).start_heartbeat()
+    return actor_gone
 
 
 def _find_actor(name: str) -> Any:

@@ -7,7 +7,7 @@ last checkpoint from run storage (data included), so a restart, a new driver wit
 `ask` returns a step token with the requests; `tell(step, ...)` applies results only for
 the current step, so a `tell` that Ray retries after a restart is not applied twice.
 
-The actor holds the run's lease (`synaray.engines.ray.run_lease`, handed over by the driver
+The actor holds the run's lease (`synaray.runs.lease`, handed over by the driver
 with `lease_token`): it renews it while it lives (a restart adopts it again), refuses to
 checkpoint once another run took it over, and releases it when the engine closes a
 finished run.
@@ -16,24 +16,21 @@ finished run.
 from __future__ import annotations
 
 import asyncio
-import time
 from typing import Any
 
-from synaray.data.datasets import Dataset
 from synaray.engines.ray.evaluator import results_from_columns
-from synaray.engines.ray.run_lease import RunLease
-from synaray.engines.ray.storage import RunStorage
 from synaray.lm.call_slots import limit_lm_calls
 from synaray.lm.keys import install_keys
-from synaray.observability.status import build_status
 from synaray.optimizers.budget import BudgetSpent
 from synaray.optimizers.protocol import Candidate, EvalRequest
+from synaray.runs.checkpoint import Checkpointer, load_checkpoint
+from synaray.runs.files import CHECKPOINT_FILES, OPTIMIZER_STATE
+from synaray.runs.lease import RunLease
+from synaray.runs.snapshot import read_snapshot
+from synaray.runs.storage import RunStorage
 from synaray.saving import deserialize_object
 
 __all__ = ["OptimizerActor", "RemoteOptimizer"]
-
-FILES = ["optimizer_state.json", "best_program.json", "status.json"]
-
 
 class OptimizerActor:
     """Hosts an optimizer; writes `optimizer_state.json` and `best_program.json` each step."""
@@ -56,24 +53,18 @@ class OptimizerActor:
                       if lease_token else None)
         self.optimizer = deserialize_object(optimizer_config)
         self.payload = program_payload
-        train = Dataset.from_arrow(self.store.read_table("data/train.parquet"))
-        val = (Dataset.from_arrow(self.store.read_table("data/val.parquet"))
-               if self.store.exists("data/val.parquet") else None)
-        self.started = time.time()
+        data = read_snapshot(self.store)
+        # the one checkpointer (synaray.runs.checkpoint); a restart keeps the first start time
+        self.checkpointer = Checkpointer(self.store, program_payload, lease=self.lease)
+        self.started = self.checkpointer.started
         self._asked_step: int | None = None
-        if self.store.exists("status.json"):  # a restart keeps the run's first start time
-            try:
-                self.started = float(self.store.read_json("status.json").get("started")
-                                     or self.started)
-            except Exception:  # an unreadable status is rewritten at the next step
-                pass
-        if self.store.has_checkpoint():
-            saved = self.store.read_json("optimizer_state.json")
-            self.optimizer.load_state_dict(saved["optimizer"], train, val)
-            self.step = saved["step"]
+        saved = load_checkpoint(self.store) if self.store.has_checkpoint() else None
+        if saved is not None:
+            self.optimizer.load_state_dict(saved.optimizer, data.train, data.val)
+            self.step = saved.step
             self.restored = True
         else:
-            self.optimizer.setup(setup["initial_state"], train, val,
+            self.optimizer.setup(setup["initial_state"], data.train, data.val,
                                  batch_size=setup["batch_size"], epochs=setup["epochs"])
             self.step = 0
             self.restored = False
@@ -86,7 +77,7 @@ class OptimizerActor:
             # ask() may draw the next minibatch from the RNG: checkpoint it, so that after a
             # restart the retried tell() lands on the same batch.
             self._asked_step = self.step
-            self._checkpoint(files=("optimizer_state.json",))
+            self._checkpoint(files=(OPTIMIZER_STATE,))
         return self.step, [(r.candidate_id, r.state, r.example_ids, r.split) for r in requests]
 
     async def tell(self, step: int, columns: dict[str, Any], keys: list | None = None) -> dict:
@@ -128,22 +119,12 @@ class OptimizerActor:
     def predictions(self, cid: str, split: str, example_ids: list[str]) -> list | None:
         return self.optimizer.predictions(cid, split, example_ids)
 
-    def _checkpoint(self, files: tuple[str, ...] = tuple(FILES)) -> None:
-        if self.lease is not None:
-            self.lease.check()  # LeaseLostError: another run writes this folder now
-        opt = self.optimizer
-        self.store.write_json("optimizer_state.json",
-                              {"step": self.step, "optimizer": opt.state_dict()})
-        if "best_program.json" not in files:
-            self.store.write_manifest(self.step, FILES)
-            return
-        self.store.write_json("best_program.json", {**self.payload, "state": opt.best().state})
-        self._write_status()
-        self.store.write_manifest(self.step, FILES)
+    def _checkpoint(self, files: tuple[str, ...] = CHECKPOINT_FILES) -> None:
+        # checks the lease first (LeaseLostError: another run writes this folder now)
+        self.checkpointer.write(self.optimizer, self.step, files=files)
 
     def _write_status(self, state: str = "running", error: str | None = None) -> None:
-        self.store.write_json("status.json", build_status(
-            self.optimizer, self.store.run_name, self.step, self.started, state, error))
+        self.checkpointer.write_status(self.optimizer, self.step, state, error)
 
 
 class RemoteOptimizer:

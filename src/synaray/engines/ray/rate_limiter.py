@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import time
 from collections import deque
+from collections.abc import Mapping
 from typing import Any
 
 from synaray.lm.rate_limit import (
@@ -14,7 +15,8 @@ from synaray.lm.rate_limit import (
     set_rate_limiter,
 )
 
-__all__ = ["RateLimiterActor", "RayRateLimiterClient", "install_rate_limiter"]
+__all__ = ["RateLimiterActor", "RayRateLimiterClient", "install_rate_limiter",
+           "rate_limiter_actor"]
 
 
 class RateLimiterActor:
@@ -93,3 +95,27 @@ class RayRateLimiterClient:
 
 def install_rate_limiter(actor: Any) -> None:
     set_rate_limiter(RayRateLimiterClient(actor))
+
+
+def rate_limiter_actor(rate_limits: Mapping[str, Any] | None, *, name: str | None = None,
+                       runtime_env: dict | None = None) -> Any:
+    """The cluster-wide rate limiter (`RateLimiterActor`) for `rate_limits` (per model a
+    `RateLimits` or its dict), or None without limits.
+
+    It takes no CPU and restarts when it dies (its calls retried); with `name` it is a named
+    actor that a second caller with the same name shares.
+    """
+    if not rate_limits:
+        return None
+    import ray
+
+    from synaray.lm.rate_limit import RateLimits
+    from synaray.runs.ray_connect import NAMESPACE
+
+    limits = {m: (v if isinstance(v, RateLimits) else RateLimits(**v)).model_dump()
+              for m, v in rate_limits.items()}
+    options: dict[str, Any] = {"namespace": NAMESPACE, "num_cpus": 0, "max_restarts": -1,
+                               "max_task_retries": -1, "runtime_env": runtime_env}
+    if name is not None:
+        options.update(name=name, get_if_exists=True)
+    return ray.remote(RateLimiterActor).options(**options).remote(limits)

@@ -9,7 +9,10 @@ Layout of `<storage>/<run_name>/`::
     data/train.parquet     the run's data, so a restarted optimizer needs no driver
     data/val.parquet
     lease/<n>.json         the live run's lease: one writer per run name
-                           (`synaray.engines.ray.run_lease`)
+                           (`synaray.runs.lease`)
+
+(The names are constants of `synaray.runs.files`.) This module knows nothing of leases:
+`synaray.runs.lease` builds on it, never the other way round.
 
 Every file is written to a uniquely named temporary path and then moved into place; on a
 local disk the move is an atomic rename, on object stores the final PUT is atomic. The
@@ -29,6 +32,7 @@ import pyarrow.fs as pafs
 import pyarrow.parquet as pq
 
 from synaray.errors import CheckpointError
+from synaray.runs.files import MANIFEST, OPTIMIZER_STATE
 
 __all__ = ["RunStorage", "redact_uri"]
 
@@ -65,6 +69,7 @@ class RunStorage:
         self.fs, base = _filesystem(self.storage)
         self.root = f"{base.rstrip('/')}/{run_name}"
         self.fs.create_dir(self.root, recursive=True)
+        self.lease: Any = None  # the `RunLease` this process holds on the run, if any
 
     def uri(self, name: str) -> str:
         """Where `name` lives, as a URI `pyarrow.fs.FileSystem.from_uri` (and so
@@ -83,6 +88,21 @@ class RunStorage:
 
     def exists(self, name: str) -> bool:
         return self.fs.get_file_info(self._path(name)).type == pafs.FileType.File
+
+    def delete(self, name: str) -> None:
+        """Remove `name` if it exists."""
+        try:
+            self.fs.delete_file(self._path(name))
+        except FileNotFoundError:
+            pass
+        except OSError as exc:
+            if self.exists(name):
+                raise CheckpointError(f"Cannot delete {self.display_uri(name)}: {exc}") from exc
+
+    def modified(self, name: str) -> float | None:
+        """When `name` was last written (seconds since the epoch), if the filesystem says."""
+        mtime = self.fs.get_file_info(self._path(name)).mtime
+        return mtime.timestamp() if mtime else None
 
     def write_bytes(self, name: str, data: bytes) -> None:
         final = self._path(name)
@@ -128,15 +148,9 @@ class RunStorage:
         return pq.read_table(pa.BufferReader(self.read_bytes(name)))
 
     def write_manifest(self, step: int, files: list[str]) -> None:
-        self.write_json("manifest.json", {"run_name": self.run_name, "step": step,
+        self.write_json(MANIFEST, {"run_name": self.run_name, "step": step,
                                           "files": files, "time": time.time()})
 
-    def acquire_lease(self, **kwargs: Any) -> Any:
-        """Take this run name for one writer: a `RunLease` (see `RunLease.acquire` for the
-        arguments), or `RunLockedError` at once when a live run holds it."""
-        from synaray.engines.ray.run_lease import RunLease
-
-        return RunLease.acquire(self, **kwargs)
-
     def has_checkpoint(self) -> bool:
-        return self.exists("manifest.json") and self.exists("optimizer_state.json")
+        """Whether a checkpoint was completed here (its manifest and optimizer state)."""
+        return self.exists(MANIFEST) and self.exists(OPTIMIZER_STATE)

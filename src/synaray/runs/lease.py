@@ -26,13 +26,13 @@ Expiry compares wall clocks of different machines: keep them synchronised (NTP),
 
 Example:
     >>> import tempfile
-    >>> from synaray.engines.ray.storage import RunStorage
+    >>> from synaray.runs.storage import RunStorage
     >>> store = RunStorage(tempfile.mkdtemp(), "demo")
     >>> lease = RunLease.acquire(store)
     >>> RunLease.acquire(store)  # doctest: +ELLIPSIS
     Traceback (most recent call last):
     ...
-    synaray.engines.ray.run_lease.RunLockedError: Run 'demo' in ... is in use by ...
+    synaray.runs.lease.RunLockedError: Run 'demo' in ... is in use by ...
     >>> lease.release()
     >>> RunLease.acquire(store).generation
     2
@@ -52,13 +52,14 @@ from typing import Any
 import pyarrow.fs as pafs
 
 from synaray.errors import CheckpointError, ConfigError
+from synaray.runs.files import LEASE_DIR
+from synaray.runs.storage import redact_uri
 
 __all__ = ["DEFAULT_TTL_S", "LeaseLostError", "RunLease", "RunLockedError", "held_lease",
            "lease_ttl_s"]
 
 DEFAULT_TTL_S = 60.0
 TTL_ENV = "SYNARAY_LEASE_TTL_S"
-LEASE_DIR = "lease"
 
 _HELD: dict[tuple[str, str], RunLease] = {}
 _HELD_LOCK = threading.Lock()
@@ -136,7 +137,7 @@ class RunLease:
 
     Example:
         >>> import tempfile
-        >>> from synaray.engines.ray.storage import RunStorage
+        >>> from synaray.runs.storage import RunStorage
         >>> lease = RunLease.acquire(RunStorage(tempfile.mkdtemp(), "demo"), ttl_s=30)
         >>> lease.record()["owner"]["kind"], lease.ttl_s
         ('driver', 30.0)
@@ -326,8 +327,6 @@ def _live(record: dict, now: float) -> bool:
 
 
 def _where(store: Any) -> str:
-    from synaray.engines.ray.storage import redact_uri
-
     return redact_uri(store.storage)
 
 
