@@ -23,7 +23,7 @@ import pytest
 
 import synaray
 from helpers.openai_stub import OpenAIStub, StubReply
-from synaray.engines.ray.bulk_io import (
+from synaray.data.bulk_io import (
     RESULT_SCHEMA,
     ResultStore,
     rank_candidates,
@@ -449,8 +449,8 @@ def test_top_k_of_a_run_folder(stub, tmp_path):
 
 
 def test_scorer_marks_rows_that_do_not_fit(stub, tmp_path):
+    from synaray.data.bulk_io import DataInfo
     from synaray.engines.ray.bulk_evaluate import BulkScorer, ColumnMap
-    from synaray.engines.ray.bulk_io import DataInfo
 
     program = asyncio.run(build_program(stub))
     info = DataInfo("mem", [], ["id", "question", "answer"], 2)

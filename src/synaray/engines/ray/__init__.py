@@ -1,7 +1,7 @@
 """RayEngine: evaluator actors, a checkpointed optimizer actor, cluster-wide rate limits.
 
 The only place (with the CLI) that imports Ray. `RayEngine` is loaded on first use, so the
-Ray-free helpers of this package (`storage.RunStorage`, `bulk_io`) import without Ray.
+Ray-free helpers of this package (`storage.RunStorage`) import without Ray.
 """
 
 from __future__ import annotations

@@ -20,7 +20,7 @@ dataset. Metrics keep exact sufficient statistics: each row's metric state trave
 row, the driver merges them (`merge_state`) into the state of each part file (kept in its
 footer) and the summary merges the files' states: never an average of averages.
 
-The results folder is described in `synaray.engines.ray.bulk_io`. A killed run loses at most
+The results folder is described in `synaray.data.bulk_io`. A killed run loses at most
 the rows of the part file it had not yet written (`rows_per_file`, `flush_every_s`); a rerun
 with the same `out` scores the rows that are not in it and retries the failed ones (scored
 with an error: an LM call that failed for good...), which it first takes out of the folder,
@@ -47,10 +47,7 @@ import pyarrow.compute as pc
 import pydantic
 import ray
 
-from synaray.data.data_model import JsonDataModel
-from synaray.data.schema_utils import data_model_from_schema
-from synaray.engines.evaluation import ProgramPool, evaluate_request
-from synaray.engines.ray.bulk_io import (
+from synaray.data.bulk_io import (
     RESULT_SCHEMA,
     SUMMARY,
     DataInfo,
@@ -61,6 +58,9 @@ from synaray.engines.ray.bulk_io import (
     payload_hash,
     resolve_programs,
 )
+from synaray.data.data_model import JsonDataModel
+from synaray.data.schema_utils import data_model_from_schema
+from synaray.engines.evaluation import ProgramPool, evaluate_request
 from synaray.errors import ConfigError, DataError, MissingExtraError
 from synaray.optimizers.protocol import EvalRequest, EvalResult
 from synaray.programs.serialization import program_from_payload
