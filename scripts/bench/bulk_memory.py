@@ -182,11 +182,12 @@ class CpuByGroup:
     Every process below the bench (its Ray head: GCS, raylet, workers; the driver; the
     loopback server) is sampled every `sample()`; a process that exits between two samples
     loses at most the CPU of that interval. Groups: the driver, the scorer actors, other Ray
-    workers (read and repartition tasks), Ray's own daemons, the loopback server, the bench.
+    workers (read and repartition tasks), Ray's own daemons, the loopback server, the bench;
+    with `detail`, Ray's processes are grouped by their own title instead.
     """
 
-    def __init__(self, driver: int, server: int) -> None:
-        self.driver, self.server = driver, server
+    def __init__(self, driver: int, server: int, detail: bool = False) -> None:
+        self.driver, self.server, self.detail = driver, server, detail
         self.base: dict[int, float] = {}
         self.last: dict[int, tuple[str, float]] = {}
         for pid, _, cpu in self._read():
@@ -202,9 +203,9 @@ class CpuByGroup:
         name = cmdline(pid)
         if "BulkScorer" in name or "MapWorker" in name:
             return "scorer actors"
-        if name.startswith("ray::"):
-            return "other Ray workers" if not os.environ.get("CPU_DETAIL") else name[:60]
-        return "Ray daemons" if not os.environ.get("CPU_DETAIL") else (name.split() or ["?"])[0][-40:]
+        if self.detail:  # the process's own title (Ray workers name the task they run)
+            return name.split(" ")[0].rsplit("/", 1)[-1][:60] or "(exited)"
+        return "other Ray workers" if name.startswith("ray::") else "Ray daemons"
 
     def _read(self) -> list[tuple[int, str, float]]:
         found = []
@@ -236,9 +237,10 @@ def run_driver(args: argparse.Namespace, work: str, address: str, server_pid: in
            "--concurrency", str(args.concurrency), "--workers", str(args.workers),
            "--rows-per-file", str(args.rows_per_file), "--transport", args.transport]
     child = subprocess.Popen(cmd, stdout=subprocess.PIPE, text=True)
-    cpu = CpuByGroup(child.pid, server_pid)
+    cpu = CpuByGroup(child.pid, server_pid, args.cpu_detail)
     peak, started, killed = 0, time.monotonic(), False
     next_check = next_print = next_cpu = started
+    first_part: tuple[int, dict] | None = None  # rows written, CPU by group at that time
     while child.poll() is None:
         try:
             rss = rss_bytes(child.pid)
@@ -248,6 +250,8 @@ def run_driver(args: argparse.Namespace, work: str, address: str, server_pid: in
         if now >= next_cpu:
             next_cpu = now + 0.5
             cpu.sample()
+            if first_part is None and (written := rows_written(f"{work}/out")) > 0:
+                first_part = (written, cpu.totals())
         if now >= next_print and rss > 50 * 2**20:  # the RSS stays flat while rows pile up
             next_print = now + 15
             print(f"  driver RSS {rss / 2**20:,.0f} MiB, {rows_written(f'{work}/out'):,} rows "
@@ -262,8 +266,11 @@ def run_driver(args: argparse.Namespace, work: str, address: str, server_pid: in
     child.wait()
     summary = next((json.loads(line[8:]) for line in output.splitlines()
                     if line.startswith("SUMMARY ")), None)
+    cpu.sample()
     return {"peak_rss": peak, "elapsed_s": time.monotonic() - started, "killed": killed,
-            "returncode": child.returncode, "summary": summary, "cpu_s": cpu.totals()}
+            "returncode": child.returncode, "summary": summary, "cpu_s": cpu.totals(),
+            "rows_first_part": first_part[0] if first_part else 0,
+            "cpu_first_part": first_part[1] if first_part else {}}
 
 
 # --- main --------------------------------------------------------------------------------------
@@ -279,6 +286,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--rows-per-file", type=int, default=10_000)
     parser.add_argument("--kill-after", type=int, default=None,
                         help="SIGKILL the driver once this many rows are written, then rerun")
+    parser.add_argument("--cpu-detail", action="store_true",
+                        help="CPU per row of each Ray process title (read tasks, actors...)")
     parser.add_argument("--dir", default=None, help="work folder (default: a temporary one)")
     parser.add_argument("--serve", nargs=2, metavar=("PORT", "LATENCY_S"), help=argparse.SUPPRESS)
     parser.add_argument("--drive", action="store_true", help=argparse.SUPPRESS)
@@ -291,18 +300,24 @@ GROUPS = ("driver", "scorer actors", "other Ray workers", "Ray daemons", "bench 
           "loopback server")
 
 
-def cpu_per_row(run: dict) -> dict[str, float]:
+def cpu_per_row(run: dict, steady: bool = False) -> dict[str, float]:
     """CPU ms per scored row of each process group, the client's total (everything but the
-    loopback server, which stands for the model server) and the total with the server."""
+    loopback server, which stands for the model server) and the total with the server;
+    `steady`: only from the first part file on (no process start-up, no actor building)."""
     scored = ((run["summary"] or {}).get("run") or {}).get("rows_scored") or 0
-    if not scored:
+    cpu_s = run["cpu_s"]
+    if steady:
+        scored -= run["rows_first_part"]
+        cpu_s = {g: v - run["cpu_first_part"].get(g, 0.0) for g, v in cpu_s.items()}
+    if scored <= 0:
         return {}
-    ms = {g: round(run["cpu_s"].get(g, 0.0) / scored * 1e3, 3) for g in GROUPS}
-    if os.environ.get("CPU_DETAIL"):
-        print({g: round(v / scored * 1e3, 3) for g, v in run["cpu_s"].items()})
-    client = sum(v for g, v in ms.items() if g != "loopback server")
-    ms["client total"] = round(client, 3)
-    ms["total with server"] = round(client + ms["loopback server"], 3)
+    ms = {g: round(cpu_s.get(g, 0.0) / scored * 1e3, 3) for g in GROUPS}
+    client = sum(v for g, v in cpu_s.items() if g != "loopback server")
+    ms["client total"] = round(client / scored * 1e3, 3)
+    ms["total with server"] = round(ms["client total"] + ms["loopback server"], 3)
+    if any(g not in GROUPS for g in cpu_s):  # --cpu-detail
+        ms.update({f"  {g}": round(v / scored * 1e3, 3) for g, v in
+                   sorted(cpu_s.items(), key=lambda kv: -kv[1]) if g not in GROUPS})
     return ms
 
 
@@ -313,12 +328,14 @@ def report(name: str, run: dict, out: str) -> None:
           f"{run['peak_rss'] / 2**20:,.0f} MiB  wall {run['elapsed_s']:.1f} s  "
           f"rows/s {rate if rate is not None else '-'}  killed={run['killed']}  load "
           f"{os.getloadavg()[0]:.2f}", flush=True)
-    ms = cpu_per_row(run)
-    if ms:
-        print("  CPU ms per row: " + ", ".join(f"{g} {v:.3f}" for g, v in ms.items()))
-        print(f"  2 cores allow {2000 / ms['client total']:,.0f} rows/s of client CPU, "
-              f"{2000 / ms['total with server']:,.0f} rows/s with the loopback server on "
-              "the same cores", flush=True)
+    for steady in (False, True):
+        ms = cpu_per_row(run, steady)
+        if ms:
+            print(f"  CPU ms per row{' from the first part file on' if steady else ''}: "
+                  + ", ".join(f"{g.strip()} {v:.3f}" for g, v in ms.items()))
+            print(f"    2 cores allow {2000 / ms['client total']:,.0f} rows/s of client CPU, "
+                  f"{2000 / ms['total with server']:,.0f} rows/s with the loopback server on "
+                  "the same cores", flush=True)
 
 
 def check_output(out: str, rows: int) -> dict:
@@ -384,6 +401,7 @@ def summarize(args: argparse.Namespace, work: str, port: int, runs: list, done: 
         "expected_rows": args.rows, "peak_driver_rss_mib": round(peak / 2**20, 1),
         "rows_per_s": (summary.get("run") or {}).get("rows_per_s"),
         "cpu_ms_per_row": cpu_per_row(final),
+        "cpu_ms_per_row_from_first_part": cpu_per_row(final, steady=True),
         "load_average_1min": round(os.getloadavg()[0], 2),
         "reward": summary.get("reward"), "metrics": summary.get("metrics"),
         "last_run_rows_scored": (summary.get("run") or {}).get("rows_scored"),

@@ -8,6 +8,8 @@ latency server of `bulk_memory.py` (a subprocess; same data, same saved program:
 
 It prints:
 
+Blocks are `block_rows(batch_size, concurrency)` rows, as in `bulk_evaluate`.
+
 1. CPU per row (`time.process_time` of this process for the scorer and for the part writer,
    the server process's CPU time from /proc), and the 2-core rate that CPU allows:
    `2 / (CPU seconds per row)`, with and without the server's share (the loopback server
@@ -98,15 +100,17 @@ async def score_all(scorer, blocks: list, in_flight: int, writer=None) -> list:
 def setup(args: argparse.Namespace, work: str, api_base: str):
     import pyarrow.parquet as pq
 
-    from synaray.engines.ray.bulk_evaluate import BulkScorer, _make_plan, _PartWriter
+    from synaray.engines.ray.bulk_evaluate import BulkScorer, _make_plan, _PartWriter, block_rows
 
     make_data(f"{work}/data.parquet", args.rows)
     save_program(f"{work}/program.json", api_base)
     plan = _make_plan(f"{work}/program.json", f"{work}/data.parquet", f"{work}/out", None,
                       None, None, "id", {"q": "question"}, None)
     table = pq.read_table(f"{work}/data.parquet", columns=plan.columns.columns)
-    blocks = [table.slice(i, args.batch_size) for i in range(0, len(table), args.batch_size)]
-    scorer = BulkScorer(plan.programs, plan.columns, max_concurrency=args.concurrency)
+    rows = block_rows(args.batch_size, args.concurrency)
+    blocks = [table.slice(i, rows) for i in range(0, len(table), rows)]
+    scorer = BulkScorer(plan.programs, plan.columns, max_concurrency=args.concurrency,
+                        batch_size=args.batch_size)
 
     def writer() -> _PartWriter:
         return _PartWriter(plan.store, plan.metric_configs, args.rows_per_file, 1e9)
@@ -119,7 +123,7 @@ def measure(args: argparse.Namespace, work: str) -> None:
     try:
         api_base = f"http://127.0.0.1:{port}/v1"
         scorer, blocks, writer = setup(args, work, api_base)
-        in_flight = math.ceil(args.concurrency / args.batch_size) + 1
+        in_flight = math.ceil(args.concurrency / blocks[0].num_rows) + 1
         loop = asyncio.new_event_loop()
         warm = blocks[: max(1, len(blocks) // 10)]
         loop.run_until_complete(score_all(scorer, warm, in_flight))  # connections, imports
