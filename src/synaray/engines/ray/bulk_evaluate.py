@@ -4,21 +4,26 @@ DESIGN §3: Ray Data, streaming, bounded memory whatever the dataset size. The p
 
     read_parquet(only the needed columns)
       -> drop rows already in `out`           (tasks; only on a rerun)
-      -> blocks of `batch_size` rows          (streaming repartition)
-      -> BulkScorer actor pool                (each actor builds the programs once and runs a
-                                               batch's rows concurrently with asyncio, at
-                                               most `concurrency` samples in flight; Ray
-                                               Data keeps one event loop per actor, so its
-                                               LM requests share one keep-alive pool)
+      -> blocks of `block_rows` rows          (streaming repartition: about `concurrency`
+                                               rows, whole batches of `batch_size`)
+      -> BulkScorer actor pool                (each actor builds the programs once and runs
+                                               the batches of a block concurrently with
+                                               asyncio, at most `concurrency` samples in
+                                               flight; Ray Data keeps one event loop per
+                                               actor, so its LM requests share one
+                                               keep-alive pool)
       -> driver: part files, metric states, progress bar
 
 The per-sample work is `synaray.engines.evaluation.evaluate_request`, the routine every
 engine uses: each row runs inside a trace, its element-wise reward is computed next to the
 prediction, a failure is a scored result (reward 0, error kept), never an exception. A
 `BatchReward` sees one batch (`batch_size` rows) at a time: streaming never holds the whole
-dataset. Metrics keep exact sufficient statistics: each row's metric state travels with the
-row, the driver merges them (`merge_state`) into the state of each part file (kept in its
-footer) and the summary merges the files' states: never an average of averages.
+dataset. Metrics keep exact sufficient statistics: each block's rows that succeeded send one
+metric state, a failed row its own; the driver merges them (`merge_state`) into the state of
+each part file (kept in its footer) and the summary merges the files' states: never an
+average of averages. What Ray Data charges per block (a task, an object, the driver's
+bookkeeping) and what the scorer does per block (rows from Arrow, metric states, columns
+back to Arrow) is paid once per `block_rows` rows, not once per batch.
 
 The results folder is described in `synaray.data.bulk_io`. A killed run loses at most
 the rows of the part file it had not yet written (`rows_per_file`, `flush_every_s`); a rerun
@@ -71,7 +76,8 @@ __all__ = ["BulkScorer", "ColumnMap", "bulk_evaluate", "drop_done"]
 
 SPLIT = "bulk"
 SCORED_SCHEMA = RESULT_SCHEMA.append(pa.field("metric_state", pa.string()))
-"""What scorer actors return: the result columns plus each row's metric state (JSON)."""
+"""What scorer actors return: the result columns plus `metric_state` (JSON): set on a failed
+row (its own) and on the first row of a block's rows that succeeded (theirs, merged)."""
 
 
 # --- columns ---------------------------------------------------------------------------------
@@ -707,7 +713,8 @@ def bulk_evaluate(program: Any, data: str | os.PathLike, out: str | os.PathLike,
         reward: overrides the programs' compiled reward (an identifier or instance).
         metrics: overrides the programs' compiled metrics.
         top_k: with a run folder as `program`, score its `top_k` best candidates.
-        batch_size: rows per Ray Data batch (a `BatchReward` sees one batch at a time).
+        batch_size: rows per request of the per-sample routine (a `BatchReward` sees one
+            batch at a time); Ray Data blocks hold about `concurrency` rows, whole batches.
         concurrency: samples in flight per worker. LM calls are also capped by each
             `LanguageModel`'s own `max_concurrency`.
         num_workers: scorer actors, or a (min, max) autoscaling range.
