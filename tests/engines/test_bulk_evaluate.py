@@ -535,3 +535,25 @@ async def test_a_block_scores_like_its_rows_one_by_one(stub, monkeypatch):
     merged = _merged(program, whole)
     assert merged == _merged(program, alone)
     assert merged["accuracy"] == pytest.approx(20 / 23)  # 23 answered, 3 of them wrong
+
+
+def test_blocks_hold_whole_batches_of_about_the_rows_in_flight():
+    from synaray.engines.ray.bulk_evaluate import _pool_sizes, block_rows
+
+    assert block_rows(128, 256) == 256 and block_rows(64, 16) == 64
+    assert block_rows(8, 20) == 24 and block_rows(1, 64) == 64
+    assert _pool_sizes((2, 4), rows=300, rows_per_block=256) == (2, 2)
+    assert _pool_sizes((2, 4), rows=200, rows_per_block=256) == (1, 1)
+
+
+def test_ray_data_context_is_set_while_scoring_and_restored_after():
+    from ray.data import DataContext
+
+    from synaray.engines.ray.bulk_evaluate import _data_context
+
+    context = DataContext.get_current()
+    before = (context.enable_progress_bars, context.memory_usage_poll_interval_s)
+    with _data_context():
+        assert context.memory_usage_poll_interval_s is None  # no poller thread per task
+        assert context.enable_progress_bars is False
+    assert (context.enable_progress_bars, context.memory_usage_poll_interval_s) == before
