@@ -11,6 +11,14 @@ starts a local Ray cluster, saves a program, and runs the scoring driver as a su
 that its RSS is measured alone (sampled every 0.1 s from /proc) and so that it can be
 killed with SIGKILL. No network beyond 127.0.0.1.
 
+CPU per row: the CPU time of every process under the bench (the driver, the scorer actors,
+Ray's other workers and daemons, the loopback server, the bench itself) is sampled from
+/proc every 0.5 s and printed per scored row, over the whole run and from the first part
+file on (process start-up and actor building left out), with the rate 2 cores allow: a
+figure that does not depend on how loaded the machine is, unlike rows/s. The loopback
+server stands for the model server (elsewhere in a real deployment): the client's total
+leaves it out, the second total adds it. `--cpu-detail` splits Ray's processes by title.
+
 The program is a real `Generator` with a `synaray.LanguageModel` (cache off), run by the
 real per-sample routine: the product path, as `synaray evaluate` runs it. For this
 `openai/...` model with an `api_base` that is the direct HTTP transport, one keep-alive
@@ -21,6 +29,7 @@ Example:
     $ python scripts/bench/bulk_memory.py                      # 100,000 rows
     $ python scripts/bench/bulk_memory.py --kill-after 40000   # kill, rerun, check resume
     $ python scripts/bench/bulk_memory.py --rows 5000 --transport litellm
+    $ python scripts/bench/bulk_memory.py --rows 50000 --cpu-detail
 """
 
 from __future__ import annotations
