@@ -8,8 +8,16 @@ any row written before the kill.
 How: the script generates the data, starts its own small aiohttp server on 127.0.0.1 (a
 subprocess; fixed latency, short canned JSON answers: the label, wrong for multiples of 7),
 starts a local Ray cluster, saves a program, and runs the scoring driver as a subprocess so
-that its RSS is measured alone (sampled every 0.1 s with psutil) and so that it can be
+that its RSS is measured alone (sampled every 0.1 s from /proc) and so that it can be
 killed with SIGKILL. No network beyond 127.0.0.1.
+
+CPU per row: the CPU time of every process under the bench (the driver, the scorer actors,
+Ray's other workers and daemons, the loopback server, the bench itself) is sampled from
+/proc every 0.5 s and printed per scored row, over the whole run and from the first part
+file on (process start-up and actor building left out), with the rate 2 cores allow: a
+figure that does not depend on how loaded the machine is, unlike rows/s. The loopback
+server stands for the model server (elsewhere in a real deployment): the client's total
+leaves it out, the second total adds it. `--cpu-detail` splits Ray's processes by title.
 
 The program is a real `Generator` with a `synaray.LanguageModel` (cache off), run by the
 real per-sample routine: the product path, as `synaray evaluate` runs it. For this
@@ -21,6 +29,7 @@ Example:
     $ python scripts/bench/bulk_memory.py                      # 100,000 rows
     $ python scripts/bench/bulk_memory.py --kill-after 40000   # kill, rerun, check resume
     $ python scripts/bench/bulk_memory.py --rows 5000 --transport litellm
+    $ python scripts/bench/bulk_memory.py --rows 50000 --cpu-detail
 """
 
 from __future__ import annotations
@@ -40,6 +49,10 @@ import urllib.request
 from typing import Any
 
 HERE = os.path.dirname(os.path.abspath(__file__))
+sys.path.insert(0, HERE)
+
+from proc_stats import cmdline, cpu_seconds, descendants, rss_bytes  # noqa: E402
+
 GB = 1024**3
 
 
@@ -172,25 +185,82 @@ def rows_written(out: str) -> int:
                if n.startswith("part-") and n.endswith(".parquet"))
 
 
-def run_driver(args: argparse.Namespace, work: str, address: str,
-               kill_after: int | None) -> dict:
-    """Run the driver subprocess; sample its RSS; SIGKILL it once `kill_after` rows are in."""
-    import psutil
+class CpuByGroup:
+    """CPU seconds used by each group of processes under this bench process since `start`.
 
+    Every process below the bench (its Ray head: GCS, raylet, workers; the driver; the
+    loopback server) is sampled every `sample()`; a process that exits between two samples
+    loses at most the CPU of that interval. Groups: the driver, the scorer actors, other Ray
+    workers (read and repartition tasks), Ray's own daemons, the loopback server, the bench;
+    with `detail`, Ray's processes are grouped by their own title instead.
+    """
+
+    def __init__(self, driver: int, server: int, detail: bool = False) -> None:
+        self.driver, self.server, self.detail = driver, server, detail
+        self.base: dict[int, float] = {}
+        self.last: dict[int, tuple[str, float]] = {}
+        for pid, _, cpu in self._read():
+            self.base[pid] = cpu
+
+    def group(self, pid: int) -> str:
+        if pid == self.driver:
+            return "driver"
+        if pid == self.server:
+            return "loopback server"
+        if pid == os.getpid():
+            return "bench process"
+        name = cmdline(pid)
+        if "BulkScorer" in name or "MapWorker" in name:
+            return "scorer actors"
+        if self.detail:  # the process's own title (Ray workers name the task they run)
+            return name.split(" ")[0].rsplit("/", 1)[-1][:60] or "(exited)"
+        return "other Ray workers" if name.startswith("ray::") else "Ray daemons"
+
+    def _read(self) -> list[tuple[int, str, float]]:
+        found = []
+        for pid in [os.getpid(), *descendants(os.getpid())]:
+            try:
+                found.append((pid, self.group(pid), cpu_seconds(pid)))
+            except (OSError, ValueError):
+                continue  # gone meanwhile
+        return found
+
+    def sample(self) -> None:
+        for pid, group, cpu in self._read():
+            self.last[pid] = (group, cpu)
+
+    def totals(self) -> dict[str, float]:
+        out: dict[str, float] = {}
+        for pid, (group, cpu) in self.last.items():
+            out[group] = out.get(group, 0.0) + cpu - self.base.get(pid, 0.0)
+        return out
+
+
+def run_driver(args: argparse.Namespace, work: str, address: str, server_pid: int,
+               kill_after: int | None) -> dict:
+    """Run the driver subprocess; sample its RSS and everyone's CPU; SIGKILL it once
+    `kill_after` rows are in."""
     cmd = [sys.executable, __file__, "--drive", "--address", address,
            "--program", f"{work}/program.json", "--data", f"{work}/data.parquet",
            "--out", f"{work}/out", "--batch-size", str(args.batch_size),
            "--concurrency", str(args.concurrency), "--workers", str(args.workers),
            "--rows-per-file", str(args.rows_per_file), "--transport", args.transport]
     child = subprocess.Popen(cmd, stdout=subprocess.PIPE, text=True)
-    proc, peak, started, killed = psutil.Process(child.pid), 0, time.monotonic(), False
-    next_check = next_print = started
+    cpu = CpuByGroup(child.pid, server_pid, args.cpu_detail)
+    peak, started, killed = 0, time.monotonic(), False
+    next_check = next_print = next_cpu = started
+    first_part: tuple[int, dict] | None = None  # rows written, CPU by group at that time
     while child.poll() is None:
         try:
-            rss = proc.memory_info().rss
-        except psutil.NoSuchProcess:
+            rss = rss_bytes(child.pid)
+        except OSError:
             break
         peak, now = max(peak, rss), time.monotonic()
+        if now >= next_cpu:
+            next_cpu = now + 0.5
+            cpu.sample()
+            if first_part is None and (written := rows_written(f"{work}/out")) > 0:
+                first_part = (written, cpu.totals())
         if now >= next_print and rss > 50 * 2**20:  # the RSS stays flat while rows pile up
             next_print = now + 15
             print(f"  driver RSS {rss / 2**20:,.0f} MiB, {rows_written(f'{work}/out'):,} rows "
@@ -205,8 +275,11 @@ def run_driver(args: argparse.Namespace, work: str, address: str,
     child.wait()
     summary = next((json.loads(line[8:]) for line in output.splitlines()
                     if line.startswith("SUMMARY ")), None)
+    cpu.sample()
     return {"peak_rss": peak, "elapsed_s": time.monotonic() - started, "killed": killed,
-            "returncode": child.returncode, "summary": summary}
+            "returncode": child.returncode, "summary": summary, "cpu_s": cpu.totals(),
+            "rows_first_part": first_part[0] if first_part else 0,
+            "cpu_first_part": first_part[1] if first_part else {}}
 
 
 # --- main --------------------------------------------------------------------------------------
@@ -222,6 +295,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--rows-per-file", type=int, default=10_000)
     parser.add_argument("--kill-after", type=int, default=None,
                         help="SIGKILL the driver once this many rows are written, then rerun")
+    parser.add_argument("--cpu-detail", action="store_true",
+                        help="CPU per row of each Ray process title (read tasks, actors...)")
     parser.add_argument("--dir", default=None, help="work folder (default: a temporary one)")
     parser.add_argument("--serve", nargs=2, metavar=("PORT", "LATENCY_S"), help=argparse.SUPPRESS)
     parser.add_argument("--drive", action="store_true", help=argparse.SUPPRESS)
@@ -230,12 +305,46 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     return parser.parse_args(argv)
 
 
+GROUPS = ("driver", "scorer actors", "other Ray workers", "Ray daemons", "bench process",
+          "loopback server")
+
+
+def cpu_per_row(run: dict, steady: bool = False) -> dict[str, float]:
+    """CPU ms per scored row of each process group, the client's total (everything but the
+    loopback server, which stands for the model server) and the total with the server;
+    `steady`: only from the first part file on (no process start-up, no actor building)."""
+    scored = ((run["summary"] or {}).get("run") or {}).get("rows_scored") or 0
+    cpu_s = run["cpu_s"]
+    if steady:
+        scored -= run["rows_first_part"]
+        cpu_s = {g: v - run["cpu_first_part"].get(g, 0.0) for g, v in cpu_s.items()}
+    if scored <= 0:
+        return {}
+    ms = {g: round(cpu_s.get(g, 0.0) / scored * 1e3, 3) for g in GROUPS}
+    client = sum(v for g, v in cpu_s.items() if g != "loopback server")
+    ms["client total"] = round(client / scored * 1e3, 3)
+    ms["total with server"] = round(ms["client total"] + ms["loopback server"], 3)
+    if any(g not in GROUPS for g in cpu_s):  # --cpu-detail
+        ms.update({f"  {g}": round(v / scored * 1e3, 3) for g, v in
+                   sorted(cpu_s.items(), key=lambda kv: -kv[1]) if g not in GROUPS})
+    return ms
+
+
 def report(name: str, run: dict, out: str) -> None:
     summary = run["summary"] or {}
     rate = (summary.get("run") or {}).get("rows_per_s")
     print(f"{name}: rows written so far {rows_written(out):,}  peak driver RSS "
           f"{run['peak_rss'] / 2**20:,.0f} MiB  wall {run['elapsed_s']:.1f} s  "
-          f"rows/s {rate if rate is not None else '-'}  killed={run['killed']}", flush=True)
+          f"rows/s {rate if rate is not None else '-'}  killed={run['killed']}  load "
+          f"{os.getloadavg()[0]:.2f}", flush=True)
+    for steady in (False, True):
+        ms = cpu_per_row(run, steady)
+        if ms:
+            print(f"  CPU ms per row{' from the first part file on' if steady else ''}: "
+                  + ", ".join(f"{g.strip()} {v:.3f}" for g, v in ms.items()))
+            print(f"    2 cores allow {2000 / ms['client total']:,.0f} rows/s of client CPU, "
+                  f"{2000 / ms['total with server']:,.0f} rows/s with the loopback server on "
+                  "the same cores", flush=True)
 
 
 def check_output(out: str, rows: int) -> dict:
@@ -265,12 +374,12 @@ def bench(args: argparse.Namespace, work: str) -> int:
               f"{os.getloadavg()[0]:.2f}", flush=True)
         runs = []
         if args.kill_after is not None:
-            runs.append(("first run", run_driver(args, work, address, args.kill_after)))
+            runs.append(("first run", run_driver(args, work, address, server.pid, args.kill_after)))
             report(*runs[-1], f"{work}/out")
             time.sleep(2.0)  # the killed driver's actors are gone
             server_call(port, "/reset", post=True)
         done_before = _done_ids(f"{work}/out")
-        runs.append(("rerun" if runs else "run", run_driver(args, work, address, None)))
+        runs.append(("rerun" if runs else "run", run_driver(args, work, address, server.pid, None)))
         report(*runs[-1], f"{work}/out")
         return summarize(args, work, port, runs, done_before)
     finally:
@@ -300,6 +409,9 @@ def summarize(args: argparse.Namespace, work: str, port: int, runs: list, done: 
         "rows_written": output["rows"], "unique_ids": output["unique_ids"],
         "expected_rows": args.rows, "peak_driver_rss_mib": round(peak / 2**20, 1),
         "rows_per_s": (summary.get("run") or {}).get("rows_per_s"),
+        "cpu_ms_per_row": cpu_per_row(final),
+        "cpu_ms_per_row_from_first_part": cpu_per_row(final, steady=True),
+        "load_average_1min": round(os.getloadavg()[0], 2),
         "reward": summary.get("reward"), "metrics": summary.get("metrics"),
         "last_run_rows_scored": (summary.get("run") or {}).get("rows_scored"),
         "last_run_rows_skipped": (summary.get("run") or {}).get("rows_skipped"),

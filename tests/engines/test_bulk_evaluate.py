@@ -23,7 +23,7 @@ import pytest
 
 import synaray
 from helpers.openai_stub import OpenAIStub, StubReply
-from synaray.engines.ray.bulk_io import (
+from synaray.data.bulk_io import (
     RESULT_SCHEMA,
     ResultStore,
     rank_candidates,
@@ -449,8 +449,8 @@ def test_top_k_of_a_run_folder(stub, tmp_path):
 
 
 def test_scorer_marks_rows_that_do_not_fit(stub, tmp_path):
+    from synaray.data.bulk_io import DataInfo
     from synaray.engines.ray.bulk_evaluate import BulkScorer, ColumnMap
-    from synaray.engines.ray.bulk_io import DataInfo
 
     program = asyncio.run(build_program(stub))
     info = DataInfo("mem", [], ["id", "question", "answer"], 2)
@@ -472,3 +472,88 @@ def test_empty_data_writes_an_empty_summary(saved, tmp_path):
     summary = run(saved, str(tmp_path / "d.parquet"), tmp_path / "out")
     assert summary["input_rows"] == summary["rows"] == 0 and summary["complete"]
     assert summary["reward"] is None and summary["run"]["rows_scored"] == 0
+
+
+def _scorer(program, batch_size):
+    from synaray.data.bulk_io import DataInfo
+    from synaray.engines.ray.bulk_evaluate import BulkScorer, ColumnMap
+
+    info = DataInfo("mem", [], ["id", "question", "answer"], 0)
+    columns = ColumnMap.build(program, info, "id", {"q": "question"}, None)
+    spec = {"program_id": "p", "payload": program.to_payload(),
+            "reward": synaray.saving.serialize_object(program.reward),
+            "metrics": [synaray.saving.serialize_object(m) for m in program.metrics]}
+    return BulkScorer([spec], columns, max_concurrency=8, batch_size=batch_size)
+
+
+def _merged(program, rows) -> dict:
+    """What the driver makes of the rows' metric states: succeeded rows' merged."""
+    from synaray.data.bulk_io import failed_mask
+
+    table = pa.Table.from_pylist(rows)
+    failed = failed_mask(table).to_pylist()
+    metrics = [type(m).from_config(m.get_config()) for m in program.metrics]
+    for row, is_failed in zip(rows, failed, strict=True):
+        if row["metric_state"] is not None and not is_failed:
+            state = json.loads(row["metric_state"])
+            for metric in metrics:
+                metric.merge_state(state[metric.name])
+    return {m.name: m.result() for m in metrics}
+
+
+async def test_a_block_scores_like_its_rows_one_by_one(stub, monkeypatch):
+    """Per-block work (batches of a block run together, one metric state for the rows that
+    succeeded) gives what scoring each row alone gives: predictions, rewards, errors, usage,
+    and, once the driver merges them, the same metrics."""
+    from synaray.engines.ray import bulk_evaluate
+
+    program = await build_program(stub)
+    n = 26  # the stub fails 0, 11, 22 (HTTP 400) and answers 7, 14, 21 wrongly
+    block = pa.table({"id": [f"r{i}" for i in range(n)], "question": [str(i) for i in range(n)],
+                      "answer": [label(i) for i in range(n)]})
+    sizes: list[int] = []
+    evaluate = bulk_evaluate.evaluate_request
+
+    async def recording(pool, reward, request, rows, semaphore):
+        sizes.append(len(rows))
+        return await evaluate(pool, reward, request, rows, semaphore)
+
+    monkeypatch.setattr(bulk_evaluate, "evaluate_request", recording)
+    whole = (await _scorer(program, batch_size=4)(block)).to_pylist()
+    assert sorted(sizes) == [2] + [4] * 6  # batches of `batch_size` rows, one request each
+    one_scorer = _scorer(program, batch_size=4)
+    alone = [(await one_scorer(block.slice(i, 1))).to_pylist()[0] for i in range(n)]
+
+    columns = [c for c in whole[0] if c != "metric_state"]
+    assert [{c: r[c] for c in columns} for r in whole] == \
+        [{c: r[c] for c in columns} for r in alone]
+    failed = {f"r{i}" for i in (0, 11, 22)}
+    assert {r["id"] for r in whole if r["error"]} == failed
+    # a failed row keeps its own state (a rerun takes it out); the others share one
+    assert all(r["metric_state"] for r in whole if r["id"] in failed)
+    assert sum(r["metric_state"] is not None for r in whole if r["id"] not in failed) == 1
+    merged = _merged(program, whole)
+    assert merged == _merged(program, alone)
+    assert merged["accuracy"] == pytest.approx(20 / 23)  # 23 answered, 3 of them wrong
+
+
+def test_blocks_hold_whole_batches_of_about_the_rows_in_flight():
+    from synaray.engines.ray.bulk_evaluate import _pool_sizes, block_rows
+
+    assert block_rows(128, 256) == 256 and block_rows(64, 16) == 64
+    assert block_rows(8, 20) == 24 and block_rows(1, 64) == 64
+    assert _pool_sizes((2, 4), rows=300, rows_per_block=256) == (2, 2)
+    assert _pool_sizes((2, 4), rows=200, rows_per_block=256) == (1, 1)
+
+
+def test_ray_data_context_is_set_while_scoring_and_restored_after():
+    from ray.data import DataContext
+
+    from synaray.engines.ray.bulk_evaluate import _data_context
+
+    context = DataContext.get_current()
+    before = (context.enable_progress_bars, context.memory_usage_poll_interval_s)
+    with _data_context():
+        assert context.memory_usage_poll_interval_s is None  # no poller thread per task
+        assert context.enable_progress_bars is False
+    assert (context.enable_progress_bars, context.memory_usage_poll_interval_s) == before

@@ -37,7 +37,7 @@ def jsonl_to_parquet(uri: str, out: str, id_field: str = "id") -> str:
     import pyarrow as pa
     import pyarrow.parquet as pq
 
-    from synaray.engines.ray.bulk_io import filesystem
+    from synaray.data.bulk_io import filesystem
 
     rows = read_jsonl_rows(uri)
     if not rows:
@@ -62,7 +62,7 @@ def jsonl_to_parquet(uri: str, out: str, id_field: str = "id") -> str:
 def _absent(out: str) -> bool:
     import pyarrow.fs as pafs
 
-    from synaray.engines.ray.bulk_io import filesystem
+    from synaray.data.bulk_io import filesystem
 
     fs, root = filesystem(out)
     return fs.get_file_info(root).type == pafs.FileType.NotFound
@@ -72,7 +72,7 @@ def _remove_partial_output(out: str, created: bool, converted: str | None) -> No
     """After a failure: nothing scored -> remove what this command wrote (best effort)."""
     import pyarrow.fs as pafs
 
-    from synaray.engines.ray.bulk_io import filesystem
+    from synaray.data.bulk_io import filesystem
 
     try:
         fs, root = filesystem(out)
@@ -91,7 +91,7 @@ def _remove_partial_output(out: str, created: bool, converted: str | None) -> No
 
 
 def _payloads(program: Any, top_k: int | None) -> list[dict]:
-    from synaray.engines.ray.bulk_io import resolve_programs
+    from synaray.data.bulk_io import resolve_programs
 
     return [spec.payload for spec in resolve_programs(program, top_k)]
 

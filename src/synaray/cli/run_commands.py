@@ -272,7 +272,8 @@ def _evaluate_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--metric", action="append", default=None,
                         help="metric id (default: the program's; repeat as needed)")
     parser.add_argument("--batch-size", type=positive_int, default=64,
-                        help="rows per Ray Data batch (default: 64)")
+                        help="rows per batch: a batch reward sees one batch at a "
+                             "time (default: 64)")
     parser.add_argument("--concurrency", type=positive_int, default=16,
                         help="samples in flight per worker (default: 16)")
     parser.add_argument("--num-workers", type=positive_int, default=2,

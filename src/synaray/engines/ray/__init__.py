@@ -1,8 +1,8 @@
 """RayEngine: evaluator actors, a checkpointed optimizer actor, cluster-wide rate limits.
 
 The only place (with the CLI and the functions of `synaray.runs.ray_connect`) that imports
-Ray. `RayEngine` is loaded on first use, so the Ray-free helpers of this package (`bulk_io`)
-import without Ray; run storage is `synaray.runs.storage`.
+Ray. `RayEngine` is loaded on first use, so the package imports
+without Ray; bulk I/O is `synaray.data.bulk_io`, run storage is `synaray.runs.storage`.
 """
 
 from __future__ import annotations

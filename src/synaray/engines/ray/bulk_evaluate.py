@@ -4,23 +4,28 @@ DESIGN §3: Ray Data, streaming, bounded memory whatever the dataset size. The p
 
     read_parquet(only the needed columns)
       -> drop rows already in `out`           (tasks; only on a rerun)
-      -> blocks of `batch_size` rows          (streaming repartition)
-      -> BulkScorer actor pool                (each actor builds the programs once and runs a
-                                               batch's rows concurrently with asyncio, at
-                                               most `concurrency` samples in flight; Ray
-                                               Data keeps one event loop per actor, so its
-                                               LM requests share one keep-alive pool)
+      -> blocks of `block_rows` rows          (streaming repartition: about `concurrency`
+                                               rows, whole batches of `batch_size`)
+      -> BulkScorer actor pool                (each actor builds the programs once and runs
+                                               the batches of a block concurrently with
+                                               asyncio, at most `concurrency` samples in
+                                               flight; Ray Data keeps one event loop per
+                                               actor, so its LM requests share one
+                                               keep-alive pool)
       -> driver: part files, metric states, progress bar
 
 The per-sample work is `synaray.engines.evaluation.evaluate_request`, the routine every
 engine uses: each row runs inside a trace, its element-wise reward is computed next to the
 prediction, a failure is a scored result (reward 0, error kept), never an exception. A
 `BatchReward` sees one batch (`batch_size` rows) at a time: streaming never holds the whole
-dataset. Metrics keep exact sufficient statistics: each row's metric state travels with the
-row, the driver merges them (`merge_state`) into the state of each part file (kept in its
-footer) and the summary merges the files' states: never an average of averages.
+dataset. Metrics keep exact sufficient statistics: each block's rows that succeeded send one
+metric state, a failed row its own; the driver merges them (`merge_state`) into the state of
+each part file (kept in its footer) and the summary merges the files' states: never an
+average of averages. What Ray Data charges per block (a task, an object, the driver's
+bookkeeping) and what the scorer does per block (rows from Arrow, metric states, columns
+back to Arrow) is paid once per `block_rows` rows, not once per batch.
 
-The results folder is described in `synaray.engines.ray.bulk_io`. A killed run loses at most
+The results folder is described in `synaray.data.bulk_io`. A killed run loses at most
 the rows of the part file it had not yet written (`rows_per_file`, `flush_every_s`); a rerun
 with the same `out` scores the rows that are not in it and retries the failed ones (scored
 with an error: an LM call that failed for good...), which it first takes out of the folder,
@@ -47,10 +52,7 @@ import pyarrow.compute as pc
 import pydantic
 import ray
 
-from synaray.data.data_model import JsonDataModel
-from synaray.data.schema_utils import data_model_from_schema
-from synaray.engines.evaluation import ProgramPool, evaluate_request
-from synaray.engines.ray.bulk_io import (
+from synaray.data.bulk_io import (
     RESULT_SCHEMA,
     SUMMARY,
     DataInfo,
@@ -61,6 +63,9 @@ from synaray.engines.ray.bulk_io import (
     payload_hash,
     resolve_programs,
 )
+from synaray.data.data_model import JsonDataModel
+from synaray.data.schema_utils import data_model_from_schema
+from synaray.engines.evaluation import ProgramPool, evaluate_request
 from synaray.engines.ray.rate_limiter import rate_limiter_actor
 from synaray.errors import ConfigError, DataError, MissingExtraError
 from synaray.optimizers.protocol import EvalRequest, EvalResult
@@ -73,7 +78,8 @@ __all__ = ["BulkScorer", "ColumnMap", "bulk_evaluate", "drop_done"]
 
 SPLIT = "bulk"
 SCORED_SCHEMA = RESULT_SCHEMA.append(pa.field("metric_state", pa.string()))
-"""What scorer actors return: the result columns plus each row's metric state (JSON)."""
+"""What scorer actors return: the result columns plus `metric_state` (JSON): set on a failed
+row (its own) and on the first row of a block's rows that succeeded (theirs, merged)."""
 
 
 # --- columns ---------------------------------------------------------------------------------
@@ -191,6 +197,8 @@ class BulkScorer:
             as `serialize_object` configs).
         columns: the `ColumnMap`.
         max_concurrency: samples in flight in this actor.
+        batch_size: rows per request of the per-sample routine (a `BatchReward` sees one
+            such batch at a time); a block holds one or more batches. None: the block.
         done: `[ObjectRef]` of `{program_id: pyarrow string array}` ids already written, or
             None; such (program, row) pairs are not scored again.
         rate_limiter: a `RateLimiterActor` handle shared by the cluster, or None.
@@ -203,10 +211,11 @@ class BulkScorer:
     """
 
     def __init__(self, programs: Sequence[Mapping[str, Any]], columns: ColumnMap,
-                 max_concurrency: int, done: list | None = None,
+                 max_concurrency: int, batch_size: int | None = None, done: list | None = None,
                  rate_limiter: Any = None) -> None:
         self.columns = columns
         self.max_concurrency = max_concurrency
+        self.batch_size = batch_size
         self._x_model = data_model_from_schema(columns.input_schema)
         self._y_model = data_model_from_schema(columns.output_schema)
         self.entries = [self._entry(p) for p in programs]
@@ -244,10 +253,11 @@ class BulkScorer:
                     JsonDataModel(json=value.get_json(), schema=schema))
         return out
 
-    async def __call__(self, batch: pa.Table) -> pa.Table:
+    async def __call__(self, block: pa.Table) -> pa.Table:
+        """Score a block of rows: its batches (`batch_size` rows each) run concurrently."""
         if self._semaphore is None:
             self._semaphore = asyncio.Semaphore(self.max_concurrency)
-        rows = [self.parse(r) for r in batch.to_pylist()]
+        rows = [self.parse(r) for r in block.to_pylist()]
         outs = await asyncio.gather(*(self._score(e, rows) for e in self.entries))
         columns: dict[str, list] = {name: [] for name in SCORED_SCHEMA.names}
         for out in outs:
@@ -259,34 +269,51 @@ class BulkScorer:
         done = self.done.get(entry.program_id, frozenset())
         todo = [r for r in rows if r.id not in done]
         valid = [r for r in todo if r.error is None]
-        results: dict[str, EvalResult] = {}
-        if valid:
-            request = EvalRequest(entry.program_id, entry.state, tuple(r.id for r in valid),
-                                  SPLIT)
-            scored = await evaluate_request(entry.pool, entry.reward, request,
-                                            [(r.x, r.y) for r in valid], self._semaphore)
-            results = {r.example_id: r for r in scored}
+        size = self.batch_size or len(valid) or 1
+        batches = [valid[i:i + size] for i in range(0, len(valid), size)]
+        scored = await asyncio.gather(*(
+            evaluate_request(entry.pool, entry.reward,
+                             EvalRequest(entry.program_id, entry.state,
+                                         tuple(r.id for r in batch), SPLIT),
+                             [(r.x, r.y) for r in batch], self._semaphore)
+            for batch in batches))
+        results = {r.example_id: r for part in scored for r in part}
         states = await _metric_states(entry, valid, results)
         return _result_columns(entry.program_id, todo, results, states)
 
 
 async def _metric_states(entry: _Entry, valid: list[_Row],
                          results: Mapping[str, EvalResult]) -> dict[str, str]:
-    """Each row's metric states (`get_state` JSON), from metrics fresh for this batch."""
+    """Metric states (`get_state` JSON) for the driver, from metrics fresh for this block.
+
+    The rows that succeeded share one state, computed in one pass over them and carried by
+    the first of them (the driver merges every state it receives, so one merged state per
+    block counts the same as one per row); a failed row carries its own, which the driver
+    keeps apart so that a rerun can take the row out.
+    """
     if not entry.metrics:
         return {}
     metrics = [deserialize_object(config) for config in entry.metrics]
-    states = {}
-    for row in valid:
-        y_pred = results[row.id].y_pred
-        pred = None if y_pred is None else JsonDataModel(json=y_pred,
-                                                         schema=entry.output_schema)
+
+    async def state_of(rows: list[_Row]) -> str:
+        y_true, y_pred = [], []
+        for row in rows:
+            pred = results[row.id].y_pred
+            y_true.append(row.y)
+            y_pred.append(None if pred is None
+                          else JsonDataModel(json=pred, schema=entry.output_schema))
         state = {}
         for metric in metrics:
             metric.reset_state()
-            await metric.update_state([row.y], [pred])
+            await metric.update_state(y_true, y_pred)
             state[metric.name] = metric.get_state()
-        states[row.id] = json.dumps(state, separators=(",", ":"))
+        return json.dumps(state, separators=(",", ":"))
+
+    succeeded = [r for r in valid if results[r.id].error is None]
+    states = {row.id: await state_of([row]) for row in valid
+              if results[row.id].error is not None}
+    if succeeded:
+        states[succeeded[0].id] = await state_of(succeeded)
     return states
 
 
@@ -534,17 +561,31 @@ def _dataset(plan: _Plan, batch_size: int, concurrency: int, sizes: tuple[int, i
         done_ref = ray.put(plan.done)
         ds = ds.map_batches(drop_done, batch_size=None, batch_format="pyarrow",
                             fn_kwargs={"done": [done_ref], "id_field": plan.columns.id_field})
-    ds = ds.repartition(target_num_rows_per_block=batch_size)
-    calls_per_actor = math.ceil(concurrency / batch_size) + 1
+    rows = block_rows(batch_size, concurrency)
+    ds = ds.repartition(target_num_rows_per_block=rows)
+    calls_per_actor = math.ceil(concurrency / rows) + 1
     compute = data.ActorPoolStrategy(min_size=sizes[0], max_size=sizes[1],
                                 max_concurrent_calls_per_actor=calls_per_actor)
     return ds.map_batches(
-        BulkScorer, batch_size=batch_size, batch_format="pyarrow", compute=compute,
+        BulkScorer, batch_size=rows, batch_format="pyarrow", compute=compute,
         num_cpus=worker_num_cpus,
         fn_constructor_kwargs={"programs": plan.programs, "columns": plan.columns,
-                               "max_concurrency": concurrency,
+                               "max_concurrency": concurrency, "batch_size": batch_size,
                                "done": [done_ref] if done_ref is not None else None,
                                "rate_limiter": rate_limiter})
+
+
+def block_rows(batch_size: int, concurrency: int) -> int:
+    """Rows per Ray Data block: what one actor has in flight (`concurrency`), rounded up to
+    whole batches. Ray Data pays a task, an object and the driver's bookkeeping per block, so
+    blocks of a single small batch cost more CPU than the rows themselves; blocks much
+    bigger than the rows in flight would only delay the part files and the progress bar.
+
+    Example:
+        >>> block_rows(128, 256), block_rows(64, 16), block_rows(8, 20)
+        (256, 64, 24)
+    """
+    return batch_size * max(1, math.ceil(concurrency / batch_size))
 
 
 def _ray_data() -> Any:
@@ -557,17 +598,25 @@ def _ray_data() -> Any:
     return ray.data
 
 
+#: Ray Data settings while bulk_evaluate builds its dataset (datasets copy the context when
+#: they are made, and their tasks run with that copy): Ray Data's own progress output off
+#: while our bar (rows, LM calls, failures) runs, and no memory poller in each map task (a
+#: thread and /proc reads per block, for statistics that bulk_evaluate does not show).
+_DATA_CONTEXT = {"enable_progress_bars": False, "memory_usage_poll_interval_s": None}
+
+
 @contextlib.contextmanager
 def _data_context() -> Iterator[None]:
-    """Ray Data's own progress output off while our bar (rows, LM calls, failures) runs;
-    datasets copy the context when they are made, so this wraps their creation."""
+    """Ray Data's context set to `_DATA_CONTEXT` while the dataset is made and run."""
     context = _ray_data().DataContext.get_current()
-    saved = context.enable_progress_bars
-    context.enable_progress_bars = False
+    saved = {name: getattr(context, name) for name in _DATA_CONTEXT}
+    for name, value in _DATA_CONTEXT.items():
+        setattr(context, name, value)
     try:
         yield
     finally:
-        context.enable_progress_bars = saved
+        for name, value in saved.items():
+            setattr(context, name, value)
 
 
 def _stream(ds: Any, writer: _PartWriter, bar: Progress) -> int:
@@ -631,7 +680,8 @@ def bulk_evaluate(program: Any, data: str | os.PathLike, out: str | os.PathLike,
         reward: overrides the programs' compiled reward (an identifier or instance).
         metrics: overrides the programs' compiled metrics.
         top_k: with a run folder as `program`, score its `top_k` best candidates.
-        batch_size: rows per Ray Data batch (a `BatchReward` sees one batch at a time).
+        batch_size: rows per request of the per-sample routine (a `BatchReward` sees one
+            batch at a time); Ray Data blocks hold about `concurrency` rows, whole batches.
         concurrency: samples in flight per worker. LM calls are also capped by each
             `LanguageModel`'s own `max_concurrency`.
         num_workers: scorer actors, or a (min, max) autoscaling range.
@@ -685,15 +735,15 @@ def bulk_evaluate(program: Any, data: str | os.PathLike, out: str | os.PathLike,
     return _write_summary(plan, scored, time.monotonic() - t0)
 
 
-def _pool_sizes(sizes: tuple[int, int], rows: int, batch_size: int) -> tuple[int, int]:
-    """No more scorer actors than blocks of `batch_size` rows: a small input starts fewer
+def _pool_sizes(sizes: tuple[int, int], rows: int, rows_per_block: int) -> tuple[int, int]:
+    """No more scorer actors than blocks (`block_rows`): a small input starts fewer
     (an actor without a block would only hold memory, and Ray Data warns about it).
 
     Example:
-        >>> _pool_sizes((2, 4), rows=50, batch_size=64), _pool_sizes((2, 4), 1000, 64)
+        >>> _pool_sizes((2, 4), rows=50, rows_per_block=64), _pool_sizes((2, 4), 1000, 64)
         ((1, 1), (2, 4))
     """
-    blocks = max(1, math.ceil(rows / batch_size))
+    blocks = max(1, math.ceil(rows / rows_per_block))
     return min(sizes[0], blocks), min(sizes[1], blocks)
 
 
@@ -702,7 +752,7 @@ def _score(plan: _Plan, batch_size: int, concurrency: int, sizes: tuple[int, int
            rate_limits: Mapping[str, Any] | None, verbose: bool) -> int:
     """Run the pipeline to the end; returns the rows written by this run."""
     rows = math.ceil(plan.to_score / max(1, len(plan.specs)))
-    sizes = _pool_sizes(sizes, rows, batch_size)
+    sizes = _pool_sizes(sizes, rows, block_rows(batch_size, concurrency))
     _warn_if_no_cpu_left(sizes[0] * worker_num_cpus)
     limiter = rate_limiter_actor(rate_limits)
     try:
