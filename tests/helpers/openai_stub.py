@@ -209,6 +209,45 @@ def _error_body(status: int, message: str | None = None) -> dict:
                       "code": str(status)}}
 
 
+def _write_stream(handler: BaseHTTPRequestHandler, stub: OpenAIStub, body: dict,
+                  reply: StubReply) -> None:
+    """The answer as server-sent events, stopped when the client goes away."""
+    content = reply.content or ""
+    size = max(1, reply.chunk_chars)
+    pieces = [content[i:i + size] for i in range(0, len(content), size)]
+    base = {"id": "chatcmpl-stream", "object": "chat.completion.chunk",
+            "created": int(time.time()), "model": body.get("model", stub.model_id)}
+    events = [{**base, "choices": [{"index": 0, "delta": {"content": piece},
+                                    "finish_reason": None}]} for piece in pieces]
+    events.append({**base, "choices": [{"index": 0, "delta": {},
+                                        "finish_reason": "stop"}]})
+    if stub.stream_usage and (body.get("stream_options") or {}).get("include_usage"):
+        events.append({**base, "choices": [], "usage": {
+            "prompt_tokens": reply.prompt_tokens,
+            "completion_tokens": reply.completion_tokens,
+            "total_tokens": reply.prompt_tokens + reply.completion_tokens}})
+    sent = 0
+    handler.close_connection = True
+    try:
+        handler.send_response(200)
+        handler.send_header("Content-Type", "text/event-stream")
+        handler.send_header("Connection", "close")
+        handler.end_headers()
+        for event in events:
+            handler.wfile.write(f"data: {json.dumps(event)}\n\n".encode())
+            handler.wfile.flush()
+            sent += 1
+            if reply.chunk_delay_s:
+                time.sleep(reply.chunk_delay_s)
+        handler.wfile.write(b"data: [DONE]\n\n")
+        handler.wfile.flush()
+    except (BrokenPipeError, ConnectionResetError):
+        with stub._lock:
+            stub.stream_closed_early += 1
+    with stub._lock:
+        stub.stream_sent.append(sent)
+
+
 def _make_handler(stub: OpenAIStub) -> type[BaseHTTPRequestHandler]:
     class Handler(BaseHTTPRequestHandler):
         protocol_version = "HTTP/1.1"
@@ -229,43 +268,6 @@ def _make_handler(stub: OpenAIStub) -> type[BaseHTTPRequestHandler]:
             except (BrokenPipeError, ConnectionResetError):  # client gave up (timeout test)
                 pass
 
-        def _stream(self, body: dict, reply: StubReply) -> None:
-            """The answer as server-sent events, stopped when the client goes away."""
-            content = reply.content or ""
-            size = max(1, reply.chunk_chars)
-            pieces = [content[i:i + size] for i in range(0, len(content), size)]
-            base = {"id": "chatcmpl-stream", "object": "chat.completion.chunk",
-                    "created": int(time.time()), "model": body.get("model", stub.model_id)}
-            events = [{**base, "choices": [{"index": 0, "delta": {"content": piece},
-                                            "finish_reason": None}]} for piece in pieces]
-            events.append({**base, "choices": [{"index": 0, "delta": {},
-                                                "finish_reason": "stop"}]})
-            if stub.stream_usage and (body.get("stream_options") or {}).get("include_usage"):
-                events.append({**base, "choices": [], "usage": {
-                    "prompt_tokens": reply.prompt_tokens,
-                    "completion_tokens": reply.completion_tokens,
-                    "total_tokens": reply.prompt_tokens + reply.completion_tokens}})
-            sent = 0
-            self.close_connection = True
-            try:
-                self.send_response(200)
-                self.send_header("Content-Type", "text/event-stream")
-                self.send_header("Connection", "close")
-                self.end_headers()
-                for event in events:
-                    self.wfile.write(f"data: {json.dumps(event)}\n\n".encode())
-                    self.wfile.flush()
-                    sent += 1
-                    if reply.chunk_delay_s:
-                        time.sleep(reply.chunk_delay_s)
-                self.wfile.write(b"data: [DONE]\n\n")
-                self.wfile.flush()
-            except (BrokenPipeError, ConnectionResetError):
-                with stub._lock:
-                    stub.stream_closed_early += 1
-            with stub._lock:
-                stub.stream_sent.append(sent)
-
         def do_GET(self) -> None:
             models = {"object": "list", "data": [{"id": stub.model_id, "object": "model"}]}
             self._send(200, models, {})
@@ -284,7 +286,7 @@ def _make_handler(stub: OpenAIStub) -> type[BaseHTTPRequestHandler]:
             if delay:
                 time.sleep(delay)
             if streamed and reply.status == 200 and reply.body is None:
-                self._stream(body, reply)
+                _write_stream(self, stub, body, reply)
                 return
             if reply.body is not None:
                 payload = reply.body

@@ -299,11 +299,12 @@ class LanguageModel(ModelClient):
     def _raise_if_stopped(self, reply: ChatReply, data_model: type | None, when: str) -> None:
         if reply.loop_unit is None:
             return
-        fits = f" does not fit {data_model.__name__}{when}" if data_model is not None else ""
+        fits = (f" the answer does not fit {data_model.__name__}{when}:"
+                if data_model is not None else "")
         tokens = (f"about {reply.completion_tokens} tokens (estimated: the stream was closed "
                   "before the server's usage)" if reply.usage_estimated
                   else f"{reply.completion_tokens} tokens")
-        raise LMOutputError(f"{self.model}: the answer{fits}: the answer repeats "
+        raise LMOutputError(f"{self.model}:{fits} the answer repeats "
                             f"{reply.loop_unit[:80]!r} (generation stopped early after "
                             f"{len(reply.text or '')} characters, {tokens})")
 

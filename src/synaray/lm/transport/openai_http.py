@@ -46,7 +46,7 @@ from synaray.lm.errors import error_class_for_status, retry_after_seconds
 from synaray.lm.transport.choice import CONTROL_KEYS
 from synaray.lm.transport.reply import ChatReply
 
-__all__ = ["DEFAULT_API_BASE", "clip", "client_timeout", "headers_for", "post_chat",
+__all__ = ["DEFAULT_API_BASE", "client_timeout", "clip", "headers_for", "post_chat",
            "proxy_for", "reply_from_body", "request_body", "shared_session", "status_error"]
 
 DEFAULT_API_BASE = "https://api.openai.com/v1"

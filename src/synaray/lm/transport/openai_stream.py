@@ -16,8 +16,8 @@ and the prompt tokens the 4-characters-per-token estimate, and `usage_estimated`
 Servers that refuse streaming (HTTP 415 or 501, or 400/422 with an error message that names
 `stream`, to a streamed request that a plain request passes) are remembered per endpoint:
 the request is sent again without streaming, and so are all later ones to that endpoint, in
-this process. Other errors are raised as they are (a bad request costs one request, not two). A server that ignores
-`stream` and answers with one JSON body is read as such.
+this process. Other errors are raised as they are (a bad request costs one request, not
+two). A server that ignores `stream` and answers with one JSON body is read as such.
 
 Example:
     >>> events = [b'data: {"choices": [{"delta": {"content": "Hi"}}]}\\n', b'\\n',
