@@ -209,6 +209,11 @@ def _error_body(status: int, message: str | None = None) -> dict:
                       "code": str(status)}}
 
 
+def _write_chunk(handler: BaseHTTPRequestHandler, data: bytes) -> None:
+    handler.wfile.write(f"{len(data):x}\r\n".encode() + data + b"\r\n")
+    handler.wfile.flush()
+
+
 def _write_stream(handler: BaseHTTPRequestHandler, stub: OpenAIStub, body: dict,
                   reply: StubReply) -> None:
     """The answer as server-sent events, stopped when the client goes away."""
@@ -227,21 +232,20 @@ def _write_stream(handler: BaseHTTPRequestHandler, stub: OpenAIStub, body: dict,
             "completion_tokens": reply.completion_tokens,
             "total_tokens": reply.prompt_tokens + reply.completion_tokens}})
     sent = 0
-    handler.close_connection = True
-    try:
+    try:  # chunked transfer encoding: the connection stays open for the next request
         handler.send_response(200)
         handler.send_header("Content-Type", "text/event-stream")
-        handler.send_header("Connection", "close")
+        handler.send_header("Transfer-Encoding", "chunked")
         handler.end_headers()
         for event in events:
-            handler.wfile.write(f"data: {json.dumps(event)}\n\n".encode())
-            handler.wfile.flush()
+            _write_chunk(handler, f"data: {json.dumps(event)}\n\n".encode())
             sent += 1
             if reply.chunk_delay_s:
                 time.sleep(reply.chunk_delay_s)
-        handler.wfile.write(b"data: [DONE]\n\n")
-        handler.wfile.flush()
+        _write_chunk(handler, b"data: [DONE]\n\n")
+        _write_chunk(handler, b"")
     except (BrokenPipeError, ConnectionResetError):
+        handler.close_connection = True
         with stub._lock:
             stub.stream_closed_early += 1
     with stub._lock:
