@@ -7,6 +7,10 @@ against the same loopback server (fixed latency, many concurrent requests):
   C at a time, answers decoded: the wire's limit on this machine;
 - `bare`: the same loop with `litellm.acompletion`: the ceiling of anything built on litellm;
 - `local`: `LocalEngine(max_concurrency=C)` evaluating a one-Generator program;
+- `local-after`: the same with `LanguageModel(loop_stop="after")`: plain (not streamed)
+  requests; `local` uses the default `loop_stop="auto"`, which streams this program's
+  requests (a free-text answer: `max_tokens` 512), so the two rows give the cost of the
+  streamed early stop (`--only local,local-after`);
 - `ray-1`, `ray-2`, `ray-4`: `RayEngine` with 1, 2 and 4 evaluators, C // n samples in
   flight on each.
 
@@ -19,7 +23,9 @@ clock starts; the timed part is one `evaluate` of N examples, repeated in rounds
 alternate with a raw-loop and a bare-loop run. Printed: median samples/s, the medians of
 the per-round ratios to the raw loop (target >= 0.5) and to the bare loop (target >= 3),
 and the driver's CPU per sample. The server is an aiohttp app in a subprocess, so its CPU
-is not the client's.
+is not the client's. A streamed request is answered with server-sent events, one per
+token of the answer (6 for `{"answer": "123"}`, as SmolLM2's tokenizer splits it), then a
+usage event.
 
 Example:
     $ python scripts/bench/throughput.py                       # C=64, N=1200, 50 ms
@@ -50,10 +56,12 @@ def serve(port: int, latency_s: float) -> None:
     """An OpenAI-compatible chat endpoint that answers `{"answer": q}` after `latency_s`."""
     from aiohttp import web
 
-    async def chat(request: web.Request) -> web.Response:
+    async def chat(request: web.Request) -> web.StreamResponse:
         body = await request.json()
         q = json.loads(body["messages"][-1]["content"])["q"]
         await asyncio.sleep(latency_s)
+        if body.get("stream"):
+            return await stream(request, body, json.dumps({"answer": q}))
         return web.json_response({
             "id": "bench", "object": "chat.completion", "created": int(time.time()),
             "model": body.get("model", "bench"),
@@ -61,6 +69,23 @@ def serve(port: int, latency_s: float) -> None:
                          "message": {"role": "assistant",
                                      "content": json.dumps({"answer": q})}}],
             "usage": {"prompt_tokens": 40, "completion_tokens": 6, "total_tokens": 46}})
+
+    async def stream(request: web.Request, body: dict, content: str) -> web.StreamResponse:
+        response = web.StreamResponse(headers={"Content-Type": "text/event-stream"})
+        await response.prepare(request)
+        base = {"id": "bench", "object": "chat.completion.chunk", "created": int(time.time()),
+                "model": body.get("model", "bench")}
+        pieces = [content[:1], content[1:9], content[9:11], content[11:-2], content[-2:-1],
+                  content[-1:]]
+        for piece in pieces:
+            event = {**base, "choices": [{"index": 0, "delta": {"content": piece},
+                                          "finish_reason": None}]}
+            await response.write(f"data: {json.dumps(event)}\n\n".encode())
+        usage = {**base, "choices": [], "usage": {"prompt_tokens": 40, "completion_tokens": 6,
+                                                  "total_tokens": 46}}
+        await response.write(f"data: {json.dumps(usage)}\n\ndata: [DONE]\n\n".encode())
+        await response.write_eof()
+        return response
 
     async def ping(request: web.Request) -> web.Response:
         return web.json_response({"ok": True})
@@ -93,7 +118,7 @@ def start_server(latency_s: float) -> tuple[subprocess.Popen, str]:
 
 
 # --- what is measured ----------------------------------------------------------------------
-async def build_program(api_base: str, concurrency: int):
+async def build_program(api_base: str, concurrency: int, loop_stop: str = "auto"):
     import synaray
 
     class Question(synaray.DataModel):
@@ -103,7 +128,7 @@ async def build_program(api_base: str, concurrency: int):
         answer: str
 
     lm = synaray.LanguageModel(MODEL, api_base=api_base, cache=False, retries=0,
-                               max_concurrency=concurrency)
+                               max_concurrency=concurrency, loop_stop=loop_stop)
     inputs = synaray.Input(data_model=Question)
     outputs = await synaray.Generator(data_model=Answer, language_model=lm)(inputs)
     program = synaray.Program(inputs=inputs, outputs=outputs, name="bench")
@@ -289,6 +314,10 @@ async def run(args: argparse.Namespace,
     if "local" in names:
         first["local"] = EngineRun(program, LocalEngine(max_concurrency=c), question, answer,
                                    n, warmup=c)
+    if "local-after" in names:
+        plain, _, _ = await build_program(api_base, args.concurrency, loop_stop="after")
+        first["local-after"] = EngineRun(plain, LocalEngine(max_concurrency=c), question,
+                                         answer, n, warmup=c)
     rounds = await measure(first, n, args.repeat)
     table.update({name: summary(rounds, name) for name in first})
     for name in first:
@@ -323,7 +352,8 @@ def main() -> None:
     parser.add_argument("--concurrency", "-c", type=int, default=64)
     parser.add_argument("--examples", "-n", type=int, default=1200)
     parser.add_argument("--latency", type=float, default=0.05, help="server latency, s")
-    parser.add_argument("--only", default="", help="comma list: local,ray-1,ray-2,ray-4 "
+    parser.add_argument("--only", default="", help="comma list: local,local-after,ray-1,"
+                        "ray-2,ray-4 "
                         "(the raw and bare loops always run)")
     parser.add_argument("--transport", choices=["auto", "litellm", "http"], default="auto",
                         help="SYNARAY_LM_TRANSPORT for the engines (default: auto)")

@@ -190,3 +190,18 @@ async def test_loop_stop_per_call_and_in_the_config(openai_stub):
         make_lm(openai_stub, loop_stop="sometimes")
     with pytest.raises(ConfigError, match="loop_stop"):
         await lm(MESSAGES, loop_stop="never")
+
+
+@pytest.mark.parametrize(("loop_stop", "api_base", "max_tokens", "streamed"), [
+    ("auto", "http://127.0.0.1:8080/v1", 512, True),
+    ("auto", "http://localhost:11434/v1", None, True),
+    ("auto", "http://127.0.0.1:8080/v1", 64, False),  # a label: little to save
+    ("auto", "https://api.openai.com/v1", 512, False),  # hosted: rarely loops, CPU per call
+    ("stream", "https://api.openai.com/v1", 16, True),
+    ("after", "http://127.0.0.1:8080/v1", 512, False),
+])
+def test_when_auto_streams(loop_stop, api_base, max_tokens, streamed):
+    from synaray.lm.language_model import _streams
+
+    request = {"api_base": api_base, **({"max_tokens": max_tokens} if max_tokens else {})}
+    assert _streams(loop_stop, request) is streamed

@@ -38,9 +38,9 @@ __all__ = ["LOOP_STOP_MODES", "STRUCTURED_OUTPUT_MODES", "LanguageModel"]
 
 STRUCTURED_OUTPUT_MODES = ("auto", "json_schema", "json_object", "grammar", "none")
 LOOP_STOP_MODES = ("auto", "stream", "after")
-#: Under `loop_stop="auto"`, a request is streamed (and closed when it loops) when it may
-#: run to at least this many tokens: a loop is seen after about 50 tokens
-#: (`synaray.lm.parsing.STREAM_LOOP_MIN_CHARS`), so a shorter budget has little to save.
+#: Under `loop_stop="auto"`, a request to a server on this machine is streamed (and closed
+#: when it loops) when it may run to at least this many tokens: a loop is seen after about
+#: 50 tokens (`synaray.lm.parsing.STREAM_LOOP_MIN_CHARS`), so a shorter budget saves little.
 STREAM_MIN_MAX_TOKENS = 128
 _CACHE_VERSION = 1
 DEFAULT_TIMEOUT_S = 60.0
@@ -108,9 +108,11 @@ class LanguageModel(ModelClient):
             its tail repeats: the call fails with `LMOutputError` "the answer repeats ..."
             without spending the whole `max_tokens`), "after" (the whole answer is received,
             then checked when it does not validate) or "auto" (the default: "stream" for
-            requests through the direct client whose `max_tokens` is None or at least
-            `STREAM_MIN_MAX_TOKENS`, "after" otherwise). The litellm transport always
-            checks after (see docs/architecture.md, "Looping answers").
+            `local/...` models and servers on this machine (a loopback `api_base`: llama.cpp,
+            vLLM, Ollama) when `max_tokens` is None or at least `STREAM_MIN_MAX_TOKENS`,
+            "after" otherwise: for hosted APIs, which rarely loop, streaming would cost
+            about a fifth more client CPU per call). The litellm transport always checks
+            after (see docs/architecture.md, "Looping answers").
         **litellm_kwargs: passed to `litellm.acompletion` with every request (e.g. `seed`,
             `top_p`, `mock_response`); OpenAI parameters are sent as they are by the direct
             client, any other keyword makes "auto" use litellm.
@@ -430,6 +432,8 @@ def _streams(loop_stop: str, request: dict[str, Any]) -> bool:
     """Whether a direct-client request is streamed with the loop check (`loop_stop`)."""
     if loop_stop != "auto":
         return loop_stop == "stream"
+    if not _is_loopback(request.get("api_base")):
+        return False
     budget = request.get("max_tokens", request.get("max_completion_tokens"))
     return budget is None or budget >= STREAM_MIN_MAX_TOKENS
 
