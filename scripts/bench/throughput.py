@@ -6,6 +6,9 @@ against the same loopback server (fixed latency, many concurrent requests):
 - `raw`: an asyncio loop of plain aiohttp POSTs with the messages the program would send,
   C at a time, answers decoded: the wire's limit on this machine;
 - `bare`: the same loop with `litellm.acompletion`: the ceiling of anything built on litellm;
+- `bare-stream` (`--only ...,bare-stream`): the bare loop with `stream=True` (and
+  `stream_options={"include_usage": True}`), every chunk read: what a streamed loop check
+  on the litellm path would cost;
 - `local`: `LocalEngine(max_concurrency=C)` evaluating a one-Generator program;
 - `local-after`: the same with `LanguageModel(loop_stop="after")`: plain (not streamed)
   requests; `local` uses the default `loop_stop="auto"`, which streams this program's
@@ -179,6 +182,38 @@ class BareLoop:
         pass
 
 
+class BareStreamLoop(BareLoop):
+    """The bare loop, streamed: litellm's chunk wrapper, every chunk read."""
+
+    async def start(self) -> None:
+        import litellm
+
+        from synaray.data.data_model import to_json_data_model
+        from synaray.lm._litellm import NO_SDK_RETRIES
+
+        generator = next(m for m in self.program.modules if hasattr(m, "build_messages"))
+        lm = generator.language_model
+        target = await lm._resolve_target()
+        mode = lm._mode_for(target)
+        semaphore = asyncio.Semaphore(self.c)
+
+        async def one(i: int) -> None:
+            messages = generator.build_messages(to_json_data_model(self.question(q=str(i))))
+            request = lm._request(target, messages, generator.schema, mode, {})
+            async with semaphore:
+                response = await litellm.acompletion(**{
+                    **request, "max_retries": NO_SDK_RETRIES, "stream": True,
+                    "stream_options": {"include_usage": True}})
+                text = ""
+                async for chunk in response:
+                    if chunk.choices and chunk.choices[0].delta.content:
+                        text += chunk.choices[0].delta.content
+            assert text
+
+        self.one = one
+        await asyncio.gather(*(one(i) for i in range(min(self.c, 32))))  # warm-up
+
+
 class RawLoop(BareLoop):
     """Plain aiohttp POSTs, C at a time, with the bodies litellm would send: the wire."""
 
@@ -306,11 +341,14 @@ async def run(args: argparse.Namespace,
     program, question, answer = await build_program(api_base, args.concurrency)
     names = args.only.split(",") if args.only else ["local", "ray-1", "ray-2", "ray-4"]
     names = [k for k in names if k not in ("raw", "bare")]
+    extra_refs = {"bare-stream": BareStreamLoop} if "bare-stream" in names else {}
+    names = [k for k in names if k not in extra_refs]
     n, c = args.examples, args.concurrency
     # raw, bare and local alternate in the same rounds; each Ray engine runs alone (its
     # workers would take CPU from the others), alternating with the raw and bare loops.
     table: dict[str, tuple[float, float, float, float]] = {}
     first = references(program, question, n, c)
+    first.update({name: kind(program, question, n, c) for name, kind in extra_refs.items()})
     if "local" in names:
         first["local"] = EngineRun(program, LocalEngine(max_concurrency=c), question, answer,
                                    n, warmup=c)
@@ -334,7 +372,7 @@ async def run(args: argparse.Namespace,
                   f"{summary(rounds, 'bare')[0]:.1f} samples/s)", flush=True)
             print_row(name, *table[name])
     print("summary:", flush=True)
-    for name in ["raw", "bare", *names]:
+    for name in ["raw", "bare", *extra_refs, *names]:
         print_row(name, *table[name])
     return table
 

@@ -485,7 +485,8 @@ class TrainingConfig(_Section):
                     "(their end) for validation.")
     compare_initial: bool = Field(
         default=True, description="Score the program as given on the validation and test "
-                                  "data before the search, and report the gain per row.")
+                                  "data before the search, and report the gain per row "
+                                  "(false by default in sweep trials).")
     preflight: bool | None = Field(
         default=None, description="Send each model one cheap request before the run (None: "
                                   "yes unless $SYNARAY_PREFLIGHT=0).")
