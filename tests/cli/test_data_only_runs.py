@@ -228,3 +228,31 @@ def test_fit_data_flags_name_what_is_missing(tmp_path, monkeypatch, capsys, argv
     write_jsonl(tmp_path / "q.jsonl", parity_rows(range(4)))
     assert main(argv) == 1
     assert message in capsys.readouterr().err
+
+
+def test_evaluate_maps_rows_to_the_fields_fit_read(tmp_path, monkeypatch, capsys) -> None:
+    import pyarrow.parquet as pq
+
+    from synaray.engines.ray import bulk_evaluate as bulk
+
+    config = parity_config(tmp_path, inputs={"question": {
+        "template": "{input} Options: {choices}"}})
+    (tmp_path / "run.yaml").write_text(yaml.safe_dump(config))
+    build(config).save(tmp_path / "program.json")
+    seen: dict = {}
+
+    def scored(program, data, out, **kwargs):  # Ray Data's scoring itself is tested elsewhere
+        seen.update(data=data, **kwargs)
+        return {"programs": {}}
+
+    monkeypatch.setattr(bulk, "bulk_evaluate", scored)
+    argv = ["evaluate", "--program", str(tmp_path / "program.json"), "--config",
+            str(tmp_path / "run.yaml"), "--data", config["data"]["test"], "--quiet"]
+    assert main([*argv, "--out", str(tmp_path / "res")]) == 0
+    rows = pq.read_table(seen["data"]).to_pylist()
+    assert rows[0] == {"id": "p200", "question": 'Is 200 even or odd? Options: ["even", "odd"]',
+                       "answer": "even"}  # as fit read it: the template holds the choices
+    assert len(rows) == 6 and seen["input_fields"] is None
+    assert main([*argv, "--out", str(tmp_path / "res2"), "--input-field", "input=question"]) == 1
+    assert "Leave the field maps out" in capsys.readouterr().err
+    assert not (tmp_path / "res2").exists()

@@ -298,6 +298,10 @@ def _evaluate_arguments(parser: argparse.ArgumentParser) -> None:
     source.add_argument("--run", help="a run's name in --storage (its best program, or its "
                                       "--top-k best candidates)")
     parser.add_argument("--storage", help="where the --run is kept")
+    parser.add_argument("--config", default=None, metavar="CONFIG",
+                        help="a run config describing the data (data.inputs/data.outputs): "
+                             "rows are mapped to the program's fields as fit mapped them "
+                             "(default: the --run's own run_config.json)")
     parser.add_argument("--top-k", type=positive_int, default=None,
                         help="with --run: score the run's K best candidates")
     parser.add_argument("--data", required=True,
@@ -359,6 +363,32 @@ def _program_source(args: argparse.Namespace) -> str:
     return store.uri("").rstrip("/")  # the run folder: its top-k candidates
 
 
+def _data_description(args: argparse.Namespace) -> Any:
+    """The `data` section of a run described by its data (`data.inputs`), from --config or
+    the run's run_config.json; None for runs whose data classes come from Python."""
+    from synaray.config import read_config_file
+    from synaray.config.schema import DataConfig
+
+    if args.config is not None:
+        section, source = read_config_file(args.config).get("data"), args.config
+    elif args.run is not None and args.storage:
+        from synaray.config.runner import open_existing_run
+
+        store = open_existing_run(args.storage, args.run)
+        if not store.exists("run_config.json"):
+            return None
+        section = (store.read_json("run_config.json") or {}).get("data")
+        source = store.display_uri("run_config.json")
+    else:
+        return None
+    if not isinstance(section, dict) or not section.get("inputs"):
+        return None
+    try:
+        return DataConfig.model_validate(section)
+    except ValueError as exc:
+        raise ConfigError(f"{source}: data: {exc}") from None
+
+
 def _print_summary(summary: dict, out: str, as_json: bool = False) -> None:
     if as_json:
         log_event("summary", {"out": out, **summary})
@@ -393,7 +423,8 @@ def evaluate_command(args: argparse.Namespace) -> int:
             id_field=args.id_field, reward=args.reward, metrics=args.metric,
             batch_size=args.batch_size, concurrency=args.concurrency,
             num_workers=args.num_workers, address=args.address, verbose=not args.quiet,
-            preflight=False if args.no_preflight else None)
+            preflight=False if args.no_preflight else None,
+            data_description=_data_description(args))
     _print_summary(summary, args.out if "://" in args.out else os.path.abspath(args.out),
                    json_output(args))
     return 0
