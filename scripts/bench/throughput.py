@@ -84,6 +84,8 @@ def serve(port: int, latency_s: float) -> None:
             event = {**base, "choices": [{"index": 0, "delta": {"content": piece},
                                           "finish_reason": None}]}
             await response.write(f"data: {json.dumps(event)}\n\n".encode())
+        done = {**base, "choices": [{"index": 0, "delta": {}, "finish_reason": "stop"}]}
+        await response.write(f"data: {json.dumps(done)}\n\n".encode())
         usage = {**base, "choices": [], "usage": {"prompt_tokens": 40, "completion_tokens": 6,
                                                   "total_tokens": 46}}
         await response.write(f"data: {json.dumps(usage)}\n\ndata: [DONE]\n\n".encode())

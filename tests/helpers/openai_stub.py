@@ -53,6 +53,8 @@ class StubReply:
         body: a full JSON body to send instead of the generated one.
         chunk_chars: characters per event when the request is streamed.
         chunk_delay_s: seconds between two events of a streamed answer.
+        interrupted: a streamed answer stops halfway with `[DONE]` and no `finish_reason`
+            (as llama-cpp-python's server does when another request waits).
     """
 
     content: str | None = "ok"
@@ -64,6 +66,7 @@ class StubReply:
     body: dict | None = None
     chunk_chars: int = 4
     chunk_delay_s: float = 0.0
+    interrupted: bool = False
 
 
 def stub_embedding(text: str, dim: int = 8) -> list[float]:
@@ -224,9 +227,13 @@ def _write_stream(handler: BaseHTTPRequestHandler, stub: OpenAIStub, body: dict,
             "created": int(time.time()), "model": body.get("model", stub.model_id)}
     events = [{**base, "choices": [{"index": 0, "delta": {"content": piece},
                                     "finish_reason": None}]} for piece in pieces]
-    events.append({**base, "choices": [{"index": 0, "delta": {},
-                                        "finish_reason": "stop"}]})
-    if stub.stream_usage and (body.get("stream_options") or {}).get("include_usage"):
+    if reply.interrupted:
+        events = events[:len(events) // 2]
+    else:
+        events.append({**base, "choices": [{"index": 0, "delta": {},
+                                            "finish_reason": "stop"}]})
+    wants_usage = (body.get("stream_options") or {}).get("include_usage")
+    if not reply.interrupted and stub.stream_usage and wants_usage:
         events.append({**base, "choices": [], "usage": {
             "prompt_tokens": reply.prompt_tokens,
             "completion_tokens": reply.completion_tokens,

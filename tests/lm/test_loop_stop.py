@@ -159,6 +159,17 @@ async def test_a_server_that_refuses_streaming_is_remembered(openai_stub):
     assert openai_stub_refused(openai_stub)
 
 
+async def test_a_stream_cut_by_the_server_is_sent_again_plainly(openai_stub):
+    openai_stub.script(StubReply('{"answer": "cut in the middle"}', interrupted=True),
+                       StubReply('{"answer": "whole"}'), StubReply('{"answer": "next"}'))
+    lm = make_lm(openai_stub)
+    first = await lm(MESSAGES, data_model=Answer)
+    second = await lm(MESSAGES, data_model=Answer)
+    assert first.json == {"answer": "whole"} and second.json == {"answer": "next"}
+    assert [bool(body.get("stream")) for body in openai_stub.requests] == [True, False, False]
+    assert openai_stub_refused(openai_stub)
+
+
 def openai_stub_refused(stub) -> bool:
     return openai_stream.streaming_refused(stub.api_base)
 

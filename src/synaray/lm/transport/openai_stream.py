@@ -17,7 +17,10 @@ Servers that refuse streaming (HTTP 415 or 501, or 400/422 with an error message
 `stream`, to a streamed request that a plain request passes) are remembered per endpoint:
 the request is sent again without streaming, and so are all later ones to that endpoint, in
 this process. Other errors are raised as they are (a bad request costs one request, not
-two). A server that ignores `stream` and answers with one JSON body is read as such.
+two). A server that ignores `stream` and answers with one JSON body is read as such. A
+stream that ends without a `finish_reason` was cut by the server (llama-cpp-python's
+`interrupt_requests`, on by default, ends a stream with `[DONE]` when another request
+waits): the request is sent again without streaming and the endpoint is remembered too.
 
 Example:
     >>> events = [b'data: {"choices": [{"delta": {"content": "Hi"}}]}\\n', b'\\n',
@@ -48,11 +51,7 @@ _NO_STREAM_ENDPOINTS: set[str] = set()
 
 
 class _StreamRefused(Exception):
-    """The server answered a streamed request with an error status (maybe the streaming)."""
-
-    def __init__(self, error: LMError) -> None:
-        super().__init__(str(error))
-        self.error = error
+    """The server refused a streamed request, or ended its stream before the answer did."""
 
 
 def streaming_refused(api_base: str | None) -> bool:
@@ -117,7 +116,7 @@ async def stream_chat(request: Mapping[str, Any], model: str) -> ChatReply:
                 error = openai_http.status_error(model, response.status, raw,
                                                  response.headers)
                 if _refuses_streaming(response.status, raw.decode(errors="replace")):
-                    raise _StreamRefused(error)
+                    raise _StreamRefused(str(error))
                 raise error
             if not response.content_type.startswith("text/event-stream"):
                 return openai_http.reply_from_body(json.loads(await response.read()),
@@ -145,6 +144,7 @@ async def _read_events(response: Any, model: str, request: Mapping[str, Any]) ->
     pieces: list[str] = []
     usage: dict | None = None
     loop_unit: str | None = None
+    finished = False
     async for line in response.content:
         payload = event_payload(line)
         if payload is None:
@@ -159,6 +159,7 @@ async def _read_events(response: Any, model: str, request: Mapping[str, Any]) ->
         choices = payload.get("choices")
         if not choices:
             continue
+        finished = finished or bool(choices[0].get("finish_reason"))
         delta = choices[0].get("delta") or {}
         piece = delta.get("content")
         if piece:
@@ -167,6 +168,8 @@ async def _read_events(response: Any, model: str, request: Mapping[str, Any]) ->
             if loop_unit is not None:
                 response.close()  # the server sees the client go and stops generating
                 break
+    if loop_unit is None and not finished:
+        raise _StreamRefused(f"{model}: the stream ended without a finish_reason")
     text = "".join(pieces)
     estimated = usage is None
     if estimated:
