@@ -6,7 +6,7 @@ with `loop_stop="after"` (the whole answer is generated, then found to loop) and
 `loop_stop="stream"` (the answer is streamed and the connection closed once its tail
 repeats), alternately, `--rounds` times. Printed per mode: median completion tokens and
 wall time, and their ratio in the same run; then the wall time of a 4-token request sent
-right after a streamed call is closed, next to the same request on an idle server (if the
+right after a streamed call is closed, next to the same request after a call read to the end (if the
 server kept generating the abandoned answer, the short request would wait for it).
 
 Example:
@@ -72,7 +72,7 @@ async def run(args: argparse.Namespace, model: str, api_base: str) -> None:
     print(f"stream saves: x{statistics.median(token_ratios):.1f} tokens, "
           f"x{statistics.median(ratios):.1f} wall time (median of per-round ratios)")
     print(f"4-token request after a closed stream: {statistics.median(following):.2f} s; "
-          f"on an idle server: {statistics.median(idle):.2f} s")
+          f"after a call read to the end: {statistics.median(idle):.2f} s")
 
 
 def main() -> None:
