@@ -216,3 +216,14 @@ def test_when_auto_streams(loop_stop, api_base, max_tokens, streamed):
 
     request = {"api_base": api_base, **({"max_tokens": max_tokens} if max_tokens else {})}
     assert _streams(loop_stop, request) is streamed
+
+
+def test_the_run_config_sets_loop_stop():
+    from synaray.config.components import build_language_model
+    from synaray.config.schema import ModelConfig
+
+    lm = build_language_model(ModelConfig(model="openai/x", loop_stop="stream"), "run.yaml",
+                              "model")
+    assert lm.loop_stop == "stream"
+    with pytest.raises(ValueError, match="loop_stop"):
+        ModelConfig(model="openai/x", loop_stop="sometimes")

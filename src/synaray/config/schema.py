@@ -406,6 +406,11 @@ class ModelConfig(_Section):
     structured_output: Literal["auto", "json_schema", "json_object", "grammar", "none"] = Field(
         default="auto", description="How answers are constrained to the output schema "
                                     "('auto': what the provider supports).")
+    loop_stop: Literal["auto", "stream", "after"] = Field(
+        default="auto", description="How a looping answer is caught: 'stream' (streamed, "
+                                    "closed once its tail repeats), 'after' (checked once "
+                                    "received) or 'auto' (stream for servers on this machine "
+                                    "when max_tokens >= 128).")
 
     @field_validator("max_tokens", mode="before")
     @classmethod
