@@ -259,8 +259,18 @@ def _write_stream(handler: BaseHTTPRequestHandler, stub: OpenAIStub, body: dict,
         stub.stream_sent.append(sent)
 
 
+class _ClosingHandler(BaseHTTPRequestHandler):
+    """Quiet about clients that close a connection early (a stream closed on a loop)."""
+
+    def handle(self) -> None:
+        try:
+            super().handle()
+        except (ConnectionResetError, BrokenPipeError):
+            self.close_connection = True
+
+
 def _make_handler(stub: OpenAIStub) -> type[BaseHTTPRequestHandler]:
-    class Handler(BaseHTTPRequestHandler):
+    class Handler(_ClosingHandler):
         protocol_version = "HTTP/1.1"
 
         def log_message(self, format: str, *args: Any) -> None:  # silence the console

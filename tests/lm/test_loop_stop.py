@@ -227,3 +227,9 @@ def test_the_run_config_sets_loop_stop():
     assert lm.loop_stop == "stream"
     with pytest.raises(ValueError, match="loop_stop"):
         ModelConfig(model="openai/x", loop_stop="sometimes")
+
+
+def test_a_long_run_of_one_short_unit_counts_as_a_loop():
+    """The documented edge: 200+ characters of one value repeated (here `0, `) is a loop."""
+    assert looping_unit("[" + "0, " * 66) is None  # 199 characters of the run
+    assert looping_unit("[" + "0, " * 67) in ("0, ", ", 0", " 0,")
