@@ -6,7 +6,14 @@ against the same loopback server (fixed latency, many concurrent requests):
 - `raw`: an asyncio loop of plain aiohttp POSTs with the messages the program would send,
   C at a time, answers decoded: the wire's limit on this machine;
 - `bare`: the same loop with `litellm.acompletion`: the ceiling of anything built on litellm;
+- `bare-stream` (`--only ...,bare-stream`): the bare loop with `stream=True` (and
+  `stream_options={"include_usage": True}`), every chunk read: what a streamed loop check
+  on the litellm path would cost;
 - `local`: `LocalEngine(max_concurrency=C)` evaluating a one-Generator program;
+- `local-after`: the same with `LanguageModel(loop_stop="after")`: plain (not streamed)
+  requests; `local` uses the default `loop_stop="auto"`, which streams this program's
+  requests (a free-text answer: `max_tokens` 512), so the two rows give the cost of the
+  streamed early stop (`--only local,local-after`);
 - `ray-1`, `ray-2`, `ray-4`: `RayEngine` with 1, 2 and 4 evaluators, C // n samples in
   flight on each.
 
@@ -19,7 +26,9 @@ clock starts; the timed part is one `evaluate` of N examples, repeated in rounds
 alternate with a raw-loop and a bare-loop run. Printed: median samples/s, the medians of
 the per-round ratios to the raw loop (target >= 0.5) and to the bare loop (target >= 3),
 and the driver's CPU per sample. The server is an aiohttp app in a subprocess, so its CPU
-is not the client's.
+is not the client's. A streamed request is answered with server-sent events, one per
+token of the answer (6 for `{"answer": "123"}`, as SmolLM2's tokenizer splits it), then a
+usage event.
 
 Example:
     $ python scripts/bench/throughput.py                       # C=64, N=1200, 50 ms
@@ -50,10 +59,12 @@ def serve(port: int, latency_s: float) -> None:
     """An OpenAI-compatible chat endpoint that answers `{"answer": q}` after `latency_s`."""
     from aiohttp import web
 
-    async def chat(request: web.Request) -> web.Response:
+    async def chat(request: web.Request) -> web.StreamResponse:
         body = await request.json()
         q = json.loads(body["messages"][-1]["content"])["q"]
         await asyncio.sleep(latency_s)
+        if body.get("stream"):
+            return await stream(request, body, json.dumps({"answer": q}))
         return web.json_response({
             "id": "bench", "object": "chat.completion", "created": int(time.time()),
             "model": body.get("model", "bench"),
@@ -61,6 +72,25 @@ def serve(port: int, latency_s: float) -> None:
                          "message": {"role": "assistant",
                                      "content": json.dumps({"answer": q})}}],
             "usage": {"prompt_tokens": 40, "completion_tokens": 6, "total_tokens": 46}})
+
+    async def stream(request: web.Request, body: dict, content: str) -> web.StreamResponse:
+        response = web.StreamResponse(headers={"Content-Type": "text/event-stream"})
+        await response.prepare(request)
+        base = {"id": "bench", "object": "chat.completion.chunk", "created": int(time.time()),
+                "model": body.get("model", "bench")}
+        pieces = [content[:1], content[1:9], content[9:11], content[11:-2], content[-2:-1],
+                  content[-1:]]
+        for piece in pieces:
+            event = {**base, "choices": [{"index": 0, "delta": {"content": piece},
+                                          "finish_reason": None}]}
+            await response.write(f"data: {json.dumps(event)}\n\n".encode())
+        done = {**base, "choices": [{"index": 0, "delta": {}, "finish_reason": "stop"}]}
+        await response.write(f"data: {json.dumps(done)}\n\n".encode())
+        usage = {**base, "choices": [], "usage": {"prompt_tokens": 40, "completion_tokens": 6,
+                                                  "total_tokens": 46}}
+        await response.write(f"data: {json.dumps(usage)}\n\ndata: [DONE]\n\n".encode())
+        await response.write_eof()
+        return response
 
     async def ping(request: web.Request) -> web.Response:
         return web.json_response({"ok": True})
@@ -93,7 +123,7 @@ def start_server(latency_s: float) -> tuple[subprocess.Popen, str]:
 
 
 # --- what is measured ----------------------------------------------------------------------
-async def build_program(api_base: str, concurrency: int):
+async def build_program(api_base: str, concurrency: int, loop_stop: str = "auto"):
     import synaray
 
     class Question(synaray.DataModel):
@@ -103,7 +133,7 @@ async def build_program(api_base: str, concurrency: int):
         answer: str
 
     lm = synaray.LanguageModel(MODEL, api_base=api_base, cache=False, retries=0,
-                               max_concurrency=concurrency)
+                               max_concurrency=concurrency, loop_stop=loop_stop)
     inputs = synaray.Input(data_model=Question)
     outputs = await synaray.Generator(data_model=Answer, language_model=lm)(inputs)
     program = synaray.Program(inputs=inputs, outputs=outputs, name="bench")
@@ -152,6 +182,38 @@ class BareLoop:
 
     async def stop(self) -> None:
         pass
+
+
+class BareStreamLoop(BareLoop):
+    """The bare loop, streamed: litellm's chunk wrapper, every chunk read."""
+
+    async def start(self) -> None:
+        import litellm
+
+        from synaray.data.data_model import to_json_data_model
+        from synaray.lm._litellm import NO_SDK_RETRIES
+
+        generator = next(m for m in self.program.modules if hasattr(m, "build_messages"))
+        lm = generator.language_model
+        target = await lm._resolve_target()
+        mode = lm._mode_for(target)
+        semaphore = asyncio.Semaphore(self.c)
+
+        async def one(i: int) -> None:
+            messages = generator.build_messages(to_json_data_model(self.question(q=str(i))))
+            request = lm._request(target, messages, generator.schema, mode, {})
+            async with semaphore:
+                response = await litellm.acompletion(**{
+                    **request, "max_retries": NO_SDK_RETRIES, "stream": True,
+                    "stream_options": {"include_usage": True}})
+                text = ""
+                async for chunk in response:
+                    if chunk.choices and chunk.choices[0].delta.content:
+                        text += chunk.choices[0].delta.content
+            assert text
+
+        self.one = one
+        await asyncio.gather(*(one(i) for i in range(min(self.c, 32))))  # warm-up
 
 
 class RawLoop(BareLoop):
@@ -281,14 +343,21 @@ async def run(args: argparse.Namespace,
     program, question, answer = await build_program(api_base, args.concurrency)
     names = args.only.split(",") if args.only else ["local", "ray-1", "ray-2", "ray-4"]
     names = [k for k in names if k not in ("raw", "bare")]
+    extra_refs = {"bare-stream": BareStreamLoop} if "bare-stream" in names else {}
+    names = [k for k in names if k not in extra_refs]
     n, c = args.examples, args.concurrency
     # raw, bare and local alternate in the same rounds; each Ray engine runs alone (its
     # workers would take CPU from the others), alternating with the raw and bare loops.
     table: dict[str, tuple[float, float, float, float]] = {}
     first = references(program, question, n, c)
+    first.update({name: kind(program, question, n, c) for name, kind in extra_refs.items()})
     if "local" in names:
         first["local"] = EngineRun(program, LocalEngine(max_concurrency=c), question, answer,
                                    n, warmup=c)
+    if "local-after" in names:
+        plain, _, _ = await build_program(api_base, args.concurrency, loop_stop="after")
+        first["local-after"] = EngineRun(plain, LocalEngine(max_concurrency=c), question,
+                                         answer, n, warmup=c)
     rounds = await measure(first, n, args.repeat)
     table.update({name: summary(rounds, name) for name in first})
     for name in first:
@@ -305,7 +374,7 @@ async def run(args: argparse.Namespace,
                   f"{summary(rounds, 'bare')[0]:.1f} samples/s)", flush=True)
             print_row(name, *table[name])
     print("summary:", flush=True)
-    for name in ["raw", "bare", *names]:
+    for name in ["raw", "bare", *extra_refs, *names]:
         print_row(name, *table[name])
     return table
 
@@ -323,7 +392,8 @@ def main() -> None:
     parser.add_argument("--concurrency", "-c", type=int, default=64)
     parser.add_argument("--examples", "-n", type=int, default=1200)
     parser.add_argument("--latency", type=float, default=0.05, help="server latency, s")
-    parser.add_argument("--only", default="", help="comma list: local,ray-1,ray-2,ray-4 "
+    parser.add_argument("--only", default="", help="comma list: local,local-after,ray-1,"
+                        "ray-2,ray-4 "
                         "(the raw and bare loops always run)")
     parser.add_argument("--transport", choices=["auto", "litellm", "http"], default="auto",
                         help="SYNARAY_LM_TRANSPORT for the engines (default: auto)")

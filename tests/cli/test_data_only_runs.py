@@ -9,13 +9,17 @@ are answered by a FakeLanguageModel (`helpers.data_only`).
 from __future__ import annotations
 
 import asyncio
+import json
 import typing
 from pathlib import Path
 
 import pytest
+import yaml
 
 import synaray
-from helpers.data_only import parity_handler, parity_rows, write_jsonl
+from helpers.data_only import parity_handler, parity_reply, parity_rows, write_jsonl
+from helpers.openai_stub import OpenAIStub
+from synaray.cli.main import main
 from synaray.config import load_run_config, parse_run_config
 from synaray.config.data_loading import load_splits
 from synaray.config.data_program import (
@@ -185,3 +189,70 @@ def test_the_data_only_example_loads_with_its_splits(monkeypatch) -> None:
     assert (len(splits.train), len(splits.val), len(splits.test)) == (18, 6, 8)
     x, y = splits.test.fetch([splits.test.ids[0]])[0]
     assert y.get_json()["answer"] in x.get_json()["choices"]
+
+
+def test_fit_data_flags_run_the_config_init_writes(tmp_path, monkeypatch, capsys) -> None:
+    monkeypatch.chdir(tmp_path)
+    write_jsonl(tmp_path / "q.jsonl", parity_rows(range(20)))
+    flags = ["--input", "input", "--output", "target", "--choices", "choices"]
+    with OpenAIStub(handler=parity_reply) as stub:
+        overrides = ["--set", "model.model=openai/test", "--set",
+                     f"model.api_base={stub.api_base}", "--set", "model.cache=false"]
+        assert main(["fit", "--data", "q.jsonl", *flags, "--run-name", "d", "--storage",
+                     str(tmp_path / "runs"), *overrides]) == 0
+    out = capsys.readouterr().out
+    assert "synaray init q.jsonl --input input --output target --choices choices" in out
+    assert "before/after" in out  # a full fit: scored before and after
+    saved = json.loads((tmp_path / "runs" / "d" / "run_config.json").read_text())
+    assert main(["init", "q.jsonl", *flags]) == 0
+    written = parse_run_config(yaml.safe_load(Path("q.yaml").read_text()), "q.yaml")
+    assert saved["data"]["inputs"] == written.model_dump(mode="json")["data"]["inputs"]
+    assert saved["data"]["outputs"]["answer"]["choices"] == "choices"
+    assert saved["data"]["test_split"] == written.data.test_split == 0.2
+    assert saved["program"]["instructions"] == written.program.instructions
+    assert saved["training"]["validation_split"] == written.training.validation_split
+    assert saved["optimizer"]["name"] == written.optimizer.name
+
+
+@pytest.mark.parametrize(("argv", "message"), [
+    (["fit"], "fit needs a CONFIG file, or --data FILE"),
+    (["fit", "--input", "input"], "--input goes with --data FILE"),
+    (["fit", "run.yaml", "--data", "q.jsonl"], "not both"),
+    (["fit", "--data", "q.jsonl", "--input", "input"], "--data needs --input COLUMN"),
+    (["fit", "--data", "q.jsonl", "--input", "nope", "--output", "target"],
+     "--input nope: no such column"),
+])
+def test_fit_data_flags_name_what_is_missing(tmp_path, monkeypatch, capsys, argv,
+                                             message) -> None:
+    monkeypatch.chdir(tmp_path)
+    write_jsonl(tmp_path / "q.jsonl", parity_rows(range(4)))
+    assert main(argv) == 1
+    assert message in capsys.readouterr().err
+
+
+def test_evaluate_maps_rows_to_the_fields_fit_read(tmp_path, monkeypatch, capsys) -> None:
+    import pyarrow.parquet as pq
+
+    from synaray.engines.ray import bulk_evaluate as bulk
+
+    config = parity_config(tmp_path, inputs={"question": {
+        "template": "{input} Options: {choices}"}})
+    (tmp_path / "run.yaml").write_text(yaml.safe_dump(config))
+    build(config).save(tmp_path / "program.json")
+    seen: dict = {}
+
+    def scored(program, data, out, **kwargs):  # Ray Data's scoring itself is tested elsewhere
+        seen.update(data=data, **kwargs)
+        return {"programs": {}}
+
+    monkeypatch.setattr(bulk, "bulk_evaluate", scored)
+    argv = ["evaluate", "--program", str(tmp_path / "program.json"), "--config",
+            str(tmp_path / "run.yaml"), "--data", config["data"]["test"], "--quiet"]
+    assert main([*argv, "--out", str(tmp_path / "res")]) == 0
+    rows = pq.read_table(seen["data"]).to_pylist()
+    assert rows[0] == {"id": "p200", "question": 'Is 200 even or odd? Options: ["even", "odd"]',
+                       "answer": "even"}  # as fit read it: the template holds the choices
+    assert len(rows) == 6 and seen["input_fields"] is None
+    assert main([*argv, "--out", str(tmp_path / "res2"), "--input-field", "input=question"]) == 1
+    assert "Leave the field maps out" in capsys.readouterr().err
+    assert not (tmp_path / "res2").exists()

@@ -8,6 +8,13 @@ each request's `Authorization` header in `authorizations` (same order), so a tes
 which key every request carried. With `api_key`, a request with another key gets HTTP 401
 (as a provider rejecting the key does).
 
+A chat request with `"stream": true` is answered with server-sent events: the content in
+pieces of `chunk_chars` characters, `chunk_delay_s` apart, then a usage event when the
+request asks for it (`stream_options.include_usage`) and `stream_usage` is on, then
+`[DONE]`. `stream_sent` records, per streamed request, the pieces written before the
+stream ended or the client went away (`stream_closed_early` counts the latter). With
+`streaming=False` the stub refuses streamed requests with HTTP 400, as some servers do.
+
 Example:
     >>> with OpenAIStub() as stub:
     ...     stub.script(StubReply(status=429, headers={"Retry-After": "0"}), StubReply("hi"))
@@ -44,6 +51,10 @@ class StubReply:
         prompt_tokens: usage reported in the answer.
         completion_tokens: usage reported in the answer.
         body: a full JSON body to send instead of the generated one.
+        chunk_chars: characters per event when the request is streamed.
+        chunk_delay_s: seconds between two events of a streamed answer.
+        interrupted: a streamed answer stops halfway with `[DONE]` and no `finish_reason`
+            (as llama-cpp-python's server does when another request waits).
     """
 
     content: str | None = "ok"
@@ -53,6 +64,9 @@ class StubReply:
     prompt_tokens: int = 11
     completion_tokens: int = 7
     body: dict | None = None
+    chunk_chars: int = 4
+    chunk_delay_s: float = 0.0
+    interrupted: bool = False
 
 
 def stub_embedding(text: str, dim: int = 8) -> list[float]:
@@ -88,6 +102,10 @@ class OpenAIStub:
         self.requests: list[dict[str, Any]] = []
         self.paths: list[str] = []
         self.authorizations: list[str | None] = []
+        self.streaming = True
+        self.stream_usage = True
+        self.stream_sent: list[int] = []
+        self.stream_closed_early = 0
         self._lock = threading.Lock()
         self._server: ThreadingHTTPServer | None = None
         self._thread: threading.Thread | None = None
@@ -139,6 +157,8 @@ class OpenAIStub:
             self.requests.clear()
             self.paths.clear()
             self.authorizations.clear()
+            self.stream_sent.clear()
+            self.stream_closed_early = 0
 
     def keys_seen(self) -> dict[str | None, int]:
         """Requests per key sent (the `Authorization: Bearer` value; None without one)."""
@@ -146,12 +166,15 @@ class OpenAIStub:
             keys = [a.removeprefix("Bearer ") if a else None for a in self.authorizations]
         return {k: keys.count(k) for k in dict.fromkeys(keys)}
 
-    def _next_reply(self, path: str, body: dict, authorization: str | None = None
-                    ) -> StubReply:
+    def _record(self, path: str, body: dict, authorization: str | None) -> None:
         with self._lock:
             self.requests.append(body)
             self.paths.append(path)
             self.authorizations.append(authorization)
+
+    def _next_reply(self, path: str, body: dict, authorization: str | None = None
+                    ) -> StubReply:
+        self._record(path, body, authorization)
         if self.api_key is not None and authorization != f"Bearer {self.api_key}":
             return StubReply(status=401)
         if self.handler is not None:
@@ -182,14 +205,72 @@ class OpenAIStub:
         }
 
 
-def _error_body(status: int) -> dict:
+def _error_body(status: int, message: str | None = None) -> dict:
     kind = {429: "rate_limit_error", 400: "invalid_request_error",
             401: "authentication_error", 404: "not_found_error"}.get(status, "server_error")
-    return {"error": {"message": f"stub error {status}", "type": kind, "code": str(status)}}
+    return {"error": {"message": message or f"stub error {status}", "type": kind,
+                      "code": str(status)}}
+
+
+def _write_chunk(handler: BaseHTTPRequestHandler, data: bytes) -> None:
+    handler.wfile.write(f"{len(data):x}\r\n".encode() + data + b"\r\n")
+    handler.wfile.flush()
+
+
+def _write_stream(handler: BaseHTTPRequestHandler, stub: OpenAIStub, body: dict,
+                  reply: StubReply) -> None:
+    """The answer as server-sent events, stopped when the client goes away."""
+    content = reply.content or ""
+    size = max(1, reply.chunk_chars)
+    pieces = [content[i:i + size] for i in range(0, len(content), size)]
+    base = {"id": "chatcmpl-stream", "object": "chat.completion.chunk",
+            "created": int(time.time()), "model": body.get("model", stub.model_id)}
+    events = [{**base, "choices": [{"index": 0, "delta": {"content": piece},
+                                    "finish_reason": None}]} for piece in pieces]
+    if reply.interrupted:
+        events = events[:len(events) // 2]
+    else:
+        events.append({**base, "choices": [{"index": 0, "delta": {},
+                                            "finish_reason": "stop"}]})
+    wants_usage = (body.get("stream_options") or {}).get("include_usage")
+    if not reply.interrupted and stub.stream_usage and wants_usage:
+        events.append({**base, "choices": [], "usage": {
+            "prompt_tokens": reply.prompt_tokens,
+            "completion_tokens": reply.completion_tokens,
+            "total_tokens": reply.prompt_tokens + reply.completion_tokens}})
+    sent = 0
+    try:  # chunked transfer encoding: the connection stays open for the next request
+        handler.send_response(200)
+        handler.send_header("Content-Type", "text/event-stream")
+        handler.send_header("Transfer-Encoding", "chunked")
+        handler.end_headers()
+        for event in events:
+            _write_chunk(handler, f"data: {json.dumps(event)}\n\n".encode())
+            sent += 1
+            if reply.chunk_delay_s:
+                time.sleep(reply.chunk_delay_s)
+        _write_chunk(handler, b"data: [DONE]\n\n")
+        _write_chunk(handler, b"")
+    except (BrokenPipeError, ConnectionResetError):
+        handler.close_connection = True
+        with stub._lock:
+            stub.stream_closed_early += 1
+    with stub._lock:
+        stub.stream_sent.append(sent)
+
+
+class _ClosingHandler(BaseHTTPRequestHandler):
+    """Quiet about clients that close a connection early (a stream closed on a loop)."""
+
+    def handle(self) -> None:
+        try:
+            super().handle()
+        except (ConnectionResetError, BrokenPipeError):
+            self.close_connection = True
 
 
 def _make_handler(stub: OpenAIStub) -> type[BaseHTTPRequestHandler]:
-    class Handler(BaseHTTPRequestHandler):
+    class Handler(_ClosingHandler):
         protocol_version = "HTTP/1.1"
 
         def log_message(self, format: str, *args: Any) -> None:  # silence the console
@@ -216,10 +297,18 @@ def _make_handler(stub: OpenAIStub) -> type[BaseHTTPRequestHandler]:
             length = int(self.headers.get("Content-Length") or 0)
             raw = self.rfile.read(length) if length else b""
             body = json.loads(raw or b"{}")
+            streamed = bool(body.get("stream")) and self.path.endswith("/chat/completions")
+            if streamed and not stub.streaming:  # refused before the script is consumed
+                stub._record(self.path, body, self.headers.get("Authorization"))
+                self._send(400, _error_body(400, "stream: streaming is not supported"), {})
+                return
             reply = stub._next_reply(self.path, body, self.headers.get("Authorization"))
             delay = reply.delay_s + stub.latency_s
             if delay:
                 time.sleep(delay)
+            if streamed and reply.status == 200 and reply.body is None:
+                _write_stream(self, stub, body, reply)
+                return
             if reply.body is not None:
                 payload = reply.body
             elif reply.status == 200:

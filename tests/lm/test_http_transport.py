@@ -16,7 +16,7 @@ import synaray
 from helpers.openai_stub import StubReply
 from synaray.errors import ConfigError
 from synaray.lm import LanguageModel
-from synaray.lm.transport import TRANSPORT_ENV, choose_transport, openai_http
+from synaray.lm.transport import TRANSPORT_ENV, choose_transport, openai_http, openai_stream
 from synaray.lm.transport.choice import transport_setting
 
 MESSAGES = [{"role": "user", "content": "Is this plausible?"}]
@@ -82,13 +82,13 @@ def test_request_body_matches_what_litellm_sends_for_openai_models():
 
 async def test_auto_sends_openai_models_with_an_api_base_directly(openai_stub, monkeypatch):
     sent = []
-    real = openai_http.post_chat
+    real = openai_stream.send_chat
 
-    async def spy(request, model):
+    async def spy(request, model, stream):
         sent.append(request["model"])
-        return await real(request, model)
+        return await real(request, model, stream)
 
-    monkeypatch.setattr(openai_http, "post_chat", spy)
+    monkeypatch.setattr(openai_stream, "send_chat", spy)
     lm = LanguageModel("openai/test", api_base=openai_stub.api_base, cache=False)
     assert (await lm(MESSAGES)).ok
     assert sent == ["openai/test"]

@@ -1,7 +1,9 @@
 """LanguageModel against the loopback OpenAI stub: retries, errors, cache, repair, usage.
 
-Every test runs twice, once per transport (`SYNARAY_LM_TRANSPORT=litellm` and `=http`): the
-direct HTTP client must behave exactly as litellm does (synaray.lm.transport).
+Every test runs three times: through litellm (`SYNARAY_LM_TRANSPORT=litellm`), through the
+direct HTTP client with plain requests, and through the direct client with streamed
+requests (the loop check of `loop_stop="stream"`): all must behave alike
+(synaray.lm.transport).
 """
 
 from __future__ import annotations
@@ -18,9 +20,9 @@ import pytest
 import synaray
 from helpers.openai_stub import StubReply
 from synaray.errors import ConfigError
-from synaray.lm import LanguageModel, get_usage
+from synaray.lm import LanguageModel, get_usage, language_model
 from synaray.lm.call_slots import limit_lm_calls
-from synaray.lm.transport import openai_http
+from synaray.lm.transport import openai_stream
 from synaray.utils.tracing import trace_scope
 
 MESSAGES = [{"role": "user", "content": "Is this plausible?"}]
@@ -32,24 +34,31 @@ class Verdict(synaray.DataModel):
     reason: str
 
 
-@pytest.fixture(autouse=True, params=["litellm", "http"])
+@pytest.fixture(autouse=True, params=["litellm", "http", "http-streamed"])
 def transport(request, monkeypatch, openai_stub):
-    """Each test once through litellm and once through the direct HTTP client; the spy
-    proves which one sent the requests."""
-    monkeypatch.setenv("SYNARAY_LM_TRANSPORT", request.param)
+    """Each test through litellm, the direct client (plain) and the direct client
+    (streamed); the spy proves which one sent the requests, the stub how they were sent."""
+    monkeypatch.setenv("SYNARAY_LM_TRANSPORT", request.param.split("-")[0])
+    if request.param != "litellm":
+        streamed = request.param == "http-streamed"
+        monkeypatch.setattr(language_model, "_streams", lambda loop_stop, req: streamed)
     sent = []
-    real = openai_http.post_chat
+    real = openai_stream.send_chat
 
-    async def spy(req, model):
+    async def spy(req, model, stream):
         sent.append(model)
-        return await real(req, model)
+        return await real(req, model, stream)
 
-    monkeypatch.setattr(openai_http, "post_chat", spy)
+    monkeypatch.setattr(openai_stream, "send_chat", spy)
     yield request.param
     if request.param == "litellm":
         assert not sent, "the litellm run went through the direct client"
-    else:
-        assert len(sent) >= openai_stub.request_count, "requests went through litellm"
+        return
+    assert len(sent) >= openai_stub.request_count, "requests went through litellm"
+    chats = [body for body, path in zip(openai_stub.requests, openai_stub.paths, strict=True)
+             if path.endswith("/chat/completions")]
+    want = request.param == "http-streamed"
+    assert all(bool(body.get("stream")) == want for body in chats), "streaming not as set"
 
 
 def make_lm(stub, **kwargs) -> LanguageModel:

@@ -64,15 +64,26 @@ async def test_greedy_answers_are_deterministic(local_lm):
 
 async def test_both_transports_give_the_same_answers(local_lm_server):
     """Greedy decoding, same prompts, same grammar: litellm and the direct HTTP client get
-    the same text, token counts and parsed answers from the real model."""
+    the same text, token counts and parsed answers from the real model; streamed (the loop
+    check of `loop_stop="stream"`, the default for this server at 160 tokens) gives the same
+    texts and completion tokens (llama-cpp-python sends no usage in a stream: one event per
+    token is counted, the prompt is estimated)."""
     prompts = [*sports_prompts(6), [{"role": "user", "content": "Write one word about the sea."}]]
     answers = {}
-    for transport in ("litellm", "http"):
-        lm = local_lm_server.language_model(cache=False, transport=transport)
+    for transport, loop_stop in (("litellm", "after"), ("http", "after"), ("http", "stream")):
+        lm = local_lm_server.language_model(cache=False, transport=transport,
+                                            loop_stop=loop_stop)
+        asked = prompts[:-1] if loop_stop == "after" else prompts[:2]
         results = await asyncio.gather(*(lm(messages, data_model=Judgement, max_tokens=160)
-                                         for messages in prompts[:-1]))
-        results.append(await lm(prompts[-1], max_tokens=10))
-        answers[transport] = [(r.ok, r.text, r.json, r.prompt_tokens, r.completion_tokens)
-                              for r in results]
-    assert answers["http"] == answers["litellm"]
-    assert sum(ok for ok, *_ in answers["http"]) >= 5
+                                         for messages in asked))
+        results.append(await lm(prompts[-1], max_tokens=10, loop_stop=loop_stop))
+        answers[transport, loop_stop] = [(r.ok, r.text, r.json, r.prompt_tokens,
+                                          r.completion_tokens) for r in results]
+    plain = answers["http", "after"]
+    assert plain == answers["litellm", "after"]
+    assert sum(ok for ok, *_ in plain) >= 5
+    streamed = answers["http", "stream"]
+    expected = [*plain[:2], plain[-1]]
+    assert [(ok, text, data, out) for ok, text, data, _, out in streamed] == [
+        (ok, text, data, out) for ok, text, data, _, out in expected]
+    assert all(0 < p for *_, p, _ in streamed)

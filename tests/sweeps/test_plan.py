@@ -29,6 +29,27 @@ def test_plan_validates_every_trial_and_names_runs(tmp_path):
     assert not plan.uses_local_model()
 
 
+def test_trials_skip_the_before_after_scoring_unless_the_file_asks(tmp_path):
+    plan = plan_sweep(sweep_config(tmp_path, GRID), storage=str(tmp_path / "s"), name="a")
+    assert {c.training.compare_initial for c in plan.configs} == {False}
+    config = sweep_config(tmp_path, GRID)
+    config.setdefault("training", {})["compare_initial"] = True
+    asked = plan_sweep(config, storage=str(tmp_path / "s"), name="b")
+    assert {c.training.compare_initial for c in asked.configs} == {True}
+    overridden = plan_sweep(sweep_config(tmp_path, GRID), storage=str(tmp_path / "s"),
+                            name="c", overrides={"training.compare_initial": True})
+    assert {c.training.compare_initial for c in overridden.configs} == {True}
+    swept = plan_sweep(sweep_config(tmp_path, {"training.compare_initial":
+                                               {"values": [True, False]}}),
+                       storage=str(tmp_path / "s"), name="d")
+    assert [c.training.compare_initial for c in swept.configs] == [True, False]
+    from synaray.config import parse_run_config
+
+    fit = parse_run_config({k: v for k, v in sweep_config(tmp_path, GRID).items()
+                            if k != "sweep"}, "fit.yaml")
+    assert fit.training.compare_initial  # `synaray fit` keeps it on
+
+
 def test_plan_reads_a_file_and_defaults_its_name_and_storage(tmp_path):
     path = tmp_path / "my_sweep.yaml"
     path.write_text(yaml.safe_dump(sweep_config(tmp_path, GRID), sort_keys=False))

@@ -273,6 +273,22 @@ def _command_line(args: argparse.Namespace) -> str:
     return " ".join(parts)
 
 
+def data_file_config(data: str, inputs: list[str], output: str, choices: str | None = None
+                     ) -> tuple[dict[str, Any], list[str], str]:
+    """What `synaray init DATA --input ... --output ... [--choices ...]` would write (with
+    init's defaults for every other option): (the config, the lines describing the file and
+    the choices made, that init command line). `synaray fit --data` runs it."""
+    parser = argparse.ArgumentParser(prog="synaray init", add_help=False)
+    _init_arguments(parser)
+    argv = [data, *(f"--input={column}" for column in inputs), f"--output={output}"]
+    if choices:
+        argv.append(f"--choices={choices}")
+    args = parser.parse_args(argv)
+    rows = _read(data)
+    config, chosen = suggest_config(rows, args, data)
+    return config, _describe(chosen, data, len(rows)), _command_line(args)
+
+
 @command("init", arguments=_init_arguments,
          help="Inspect a JSONL/Parquet file and write a run config for it (no Python needed).")
 def init_command(args: argparse.Namespace) -> int:

@@ -6,6 +6,10 @@
 - When a program uses the bundled local model and no server is reachable, one runs for the
   duration of the command (exported to a Ray cluster this command starts, not to one it
   joins).
+- A run described by its data (`data.inputs` / `data.outputs`, as `synaray init` writes):
+  the rows are mapped to the program's fields the way `fit` read them (columns renamed,
+  templates filled, choices lists) into `<out>/input-<name>.parquet` (`described_to_parquet`);
+  the description comes from the run's run_config.json (`--run`) or a config (`--config`).
 - The programs are read (in safe mode, see `synaray.saving`) before anything is written;
   a command that fails before any row is scored leaves no output behind (the results
   folder if it made it, else the converted JSONL); scored rows stay, for a rerun to skip.
@@ -27,23 +31,54 @@ from typing import Any
 from synaray.data.datasets import read_jsonl_rows, repeated_ids
 from synaray.errors import ConfigError, DataError
 
-__all__ = ["jsonl_to_parquet", "run_bulk_evaluate"]
+__all__ = ["described_to_parquet", "jsonl_to_parquet", "run_bulk_evaluate"]
 
 JSONL_SUFFIXES = (".jsonl", ".ndjson")
 
 
 def jsonl_to_parquet(uri: str, out: str, id_field: str = "id") -> str:
     """Write a JSONL file's rows as `<out>/input-<name>.parquet`; returns that path."""
-    import pyarrow as pa
-    import pyarrow.parquet as pq
-
-    from synaray.data.bulk_io import filesystem
-
     rows = read_jsonl_rows(uri)
     if not rows:
         raise DataError(f"{uri}: no rows to score.")
     if id_field == "id" and all("id" not in row for row in rows):
         rows = [{"id": str(n), **row} for n, row in enumerate(rows)]
+    return _write_input_rows(rows, uri, out, id_field)
+
+
+def described_to_parquet(uri: str, out: str, data: Any, id_field: str = "id") -> str:
+    """The rows of a JSONL or Parquet file as the fields of a program built from `data` (a
+    `DataConfig` with `inputs` / `outputs`), written as `<out>/input-<name>.parquet`.
+
+    Rows keep their id (numbered from 0 when no row has one); the expected outputs are
+    included when every row has their columns (else the rows are scored unlabelled).
+    """
+    from synaray.config.checks import data_format
+    from synaray.config.data_program import input_row, output_row, read_file_rows
+
+    rows = read_file_rows(uri, data_format(uri, None, uri, "--data"))
+    if not rows:
+        raise DataError(f"{uri}: no rows to score.")
+    numbered = all(id_field not in row for row in rows)
+    labelled = all((spec.column or name) in row for row in rows
+                   for name, spec in (data.outputs or {}).items())
+    mapped = []
+    for n, row in enumerate(rows):
+        where = f"{uri}, row {n + 1}"
+        values = {id_field: str(n) if numbered else row.get(id_field),
+                  **input_row(data, row, where)}
+        if labelled:
+            values.update(output_row(data, row, where))
+        mapped.append(values)
+    return _write_input_rows(mapped, uri, out, id_field)
+
+
+def _write_input_rows(rows: list[dict], uri: str, out: str, id_field: str) -> str:
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    from synaray.data.bulk_io import filesystem
+
     repeated = repeated_ids([row.get(id_field) for row in rows])
     if repeated:
         raise DataError(f"{uri}: ids in column {id_field!r} must be unique; {repeated}.")
@@ -108,8 +143,11 @@ def run_bulk_evaluate(program: Any, data: str, out: str, *, top_k: int | None = 
                       reward: Any = None, metrics: Sequence[Any] | None = None,
                       batch_size: int = 64, concurrency: int = 16, num_workers: int = 2,
                       address: str | None = None, verbose: bool = True,
-                      preflight: bool | None = None) -> dict:
+                      preflight: bool | None = None, data_description: Any = None) -> dict:
     """`bulk_evaluate` with JSONL input and the local model handled; returns its summary.
+
+    `data_description`: the `DataConfig` of a run described by its data (`data.inputs`):
+    the rows are mapped to the program's fields first (`described_to_parquet`).
 
     First (unless `preflight` is False) each model of the programs gets one cheap request
     (`synaray.lm.preflight`): a model that cannot work stops the command before it writes.
@@ -132,7 +170,15 @@ def run_bulk_evaluate(program: Any, data: str, out: str, *, top_k: int | None = 
     needed = any(payload_uses_local_model(p) for p in payloads)
     created, converted, source = _absent(str(out)), None, data
     try:
-        if str(data).lower().endswith(JSONL_SUFFIXES):
+        if data_description is not None and data_description.inputs:
+            if input_fields or output_fields:
+                raise ConfigError("--input-field/--output-field: the run describes its fields "
+                                  "(data.inputs/data.outputs); its columns are used as fit "
+                                  "used them. Leave the field maps out.")
+            data = converted = described_to_parquet(str(data), str(out), data_description,
+                                                    id_field)
+            say(f"rows mapped to the program's fields (data.inputs/data.outputs): {data}")
+        elif str(data).lower().endswith(JSONL_SUFFIXES):
             data = converted = jsonl_to_parquet(str(data), str(out), id_field)
             say(f"JSONL converted to {data}")
         with local_model_session(needed, export=not _joining(address), say=say):

@@ -72,14 +72,26 @@ def _fit_arguments(parser: argparse.ArgumentParser) -> None:
     parser.epilog = (
         "examples:\n"
         "  synaray fit examples/object_counting_random_few_shot.toml\n"
+        "  synaray fit --data questions.jsonl --input input --output target --choices choices\n"
         "  synaray fit examples/sports_population_search.yaml --engine ray \\\n"
         "      --set optimizer.population_size=4 --set training.epochs=2\n"
         "  ray job submit --working-dir . -- synaray fit examples/sports_population_search.yaml"
         " \\\n      --address auto --storage \"$PWD/synaray_runs\"\n\n"
         "The run's folder <storage>/<run name>/ holds run_config.json, the checkpoints and\n"
         "best_program.json; continue a stopped run with `synaray resume RUN --storage ...`.")
-    parser.add_argument("config", metavar="CONFIG",
-                        help="the run config (.yaml, .yml, .toml or .json)")
+    parser.add_argument("config", metavar="CONFIG", nargs="?", default=None,
+                        help="the run config (.yaml, .yml, .toml or .json); or --data")
+    data = parser.add_argument_group(
+        "without a config file", "run the config `synaray init DATA --input ... --output ...` "
+        "would write (kept in the run folder as run_config.json)")
+    data.add_argument("--data", default=None, metavar="FILE",
+                      help="a JSONL or Parquet file of rows")
+    data.add_argument("--input", dest="data_inputs", action="append", default=[],
+                      metavar="COLUMN", help="a column the program reads (repeatable)")
+    data.add_argument("--output", dest="data_output", default=None, metavar="COLUMN",
+                      help="the column with the expected answer")
+    data.add_argument("--choices", dest="data_choices", default=None, metavar="COLUMN",
+                      help="a column listing each row's allowed answers")
     parser.add_argument("--engine", choices=["local", "ray"], default=None,
                         help="where evaluations run (overrides engine.type)")
     parser.add_argument("--address", default=None,
@@ -181,16 +193,46 @@ def print_before_after(outcome: Any) -> None:
 @one_line_io_errors
 def fit_command(args: argparse.Namespace) -> int:
     """Load the config (with overrides), run it, print the best program and its rewards."""
-    from synaray.config import load_run_config, run_fit
+    from synaray.config import run_fit
 
     overrides = _fit_overrides(args)
-    if not args.quiet:
-        _say(f"loading {args.config}")
     with _trust(args):
-        config = load_run_config(args.config, overrides)
+        config = _fit_config(args, overrides)
         outcome = run_fit(config, resume=args.resume, verbose=not args.quiet)
     print_outcome(outcome, json_output(args))
     return 0
+
+
+def _fit_config(args: argparse.Namespace, overrides: dict[str, Any]) -> Any:
+    """The run config of `fit`: the CONFIG file, or the one `synaray init` makes for --data."""
+    from synaray.config import load_run_config, parse_run_config
+
+    data_flags = [flag for flag, value in (("--input", args.data_inputs),
+                                           ("--output", args.data_output),
+                                           ("--choices", args.data_choices)) if value]
+    if args.data is None:
+        if data_flags:
+            raise ConfigError(f"{data_flags[0]} goes with --data FILE (a run without a "
+                              "config file); with a CONFIG file, describe the data in it.")
+        if args.config is None:
+            raise ConfigError("fit needs a CONFIG file, or --data FILE with --input COLUMN "
+                              "and --output COLUMN.")
+        if not args.quiet:
+            _say(f"loading {args.config}")
+        return load_run_config(args.config, overrides)
+    if args.config is not None:
+        raise ConfigError(f"Give a CONFIG file ({args.config}) or --data, not both.")
+    if not args.data_inputs or args.data_output is None:
+        raise ConfigError("--data needs --input COLUMN (one or more) and --output COLUMN.")
+    from synaray.cli.config_commands import data_file_config
+
+    data, lines, init_line = data_file_config(args.data, args.data_inputs, args.data_output,
+                                              args.data_choices)
+    if not args.quiet:
+        for line in lines:
+            _say(line)
+        _say(f"running the config `{init_line}` writes (saved in the run folder)")
+    return parse_run_config(data, args.data, overrides)
 
 
 # --- resume -------------------------------------------------------------------------------
@@ -256,6 +298,10 @@ def _evaluate_arguments(parser: argparse.ArgumentParser) -> None:
     source.add_argument("--run", help="a run's name in --storage (its best program, or its "
                                       "--top-k best candidates)")
     parser.add_argument("--storage", help="where the --run is kept")
+    parser.add_argument("--config", default=None, metavar="CONFIG",
+                        help="a run config describing the data (data.inputs/data.outputs): "
+                             "rows are mapped to the program's fields as fit mapped them "
+                             "(default: the --run's own run_config.json)")
     parser.add_argument("--top-k", type=positive_int, default=None,
                         help="with --run: score the run's K best candidates")
     parser.add_argument("--data", required=True,
@@ -319,6 +365,32 @@ def _program_source(args: argparse.Namespace) -> str:
     return store.uri("").rstrip("/")  # the run folder: its top-k candidates
 
 
+def _data_description(args: argparse.Namespace) -> Any:
+    """The `data` section of a run described by its data (`data.inputs`), from --config or
+    the run's run_config.json; None for runs whose data classes come from Python."""
+    from synaray.config import read_config_file
+    from synaray.config.schema import DataConfig
+
+    if args.config is not None:
+        section, source = read_config_file(args.config).get("data"), args.config
+    elif args.run is not None and args.storage:
+        from synaray.config.runner import open_existing_run
+
+        store = open_existing_run(args.storage, args.run)
+        if not store.exists("run_config.json"):
+            return None
+        section = (store.read_json("run_config.json") or {}).get("data")
+        source = store.display_uri("run_config.json")
+    else:
+        return None
+    if not isinstance(section, dict) or not section.get("inputs"):
+        return None
+    try:
+        return DataConfig.model_validate(section)
+    except ValueError as exc:
+        raise ConfigError(f"{source}: data: {exc}") from None
+
+
 def _print_summary(summary: dict, out: str, as_json: bool = False) -> None:
     if as_json:
         log_event("summary", {"out": out, **summary})
@@ -353,7 +425,8 @@ def evaluate_command(args: argparse.Namespace) -> int:
             id_field=args.id_field, reward=args.reward, metrics=args.metric,
             batch_size=args.batch_size, concurrency=args.concurrency,
             num_workers=args.num_workers, address=args.address, verbose=not args.quiet,
-            preflight=False if args.no_preflight else None)
+            preflight=False if args.no_preflight else None,
+            data_description=_data_description(args))
     _print_summary(summary, args.out if "://" in args.out else os.path.abspath(args.out),
                    json_output(args))
     return 0

@@ -194,7 +194,7 @@ def build_language_model(spec: ModelConfig, source: str, path: str = "model",
               "temperature": spec.temperature,
               "max_tokens": spec.max_tokens, "timeout": spec.timeout, "retries": spec.retries,
               "cache": spec.cache, "max_concurrency": spec.max_concurrency,
-              "structured_output": spec.structured_output}
+              "structured_output": spec.structured_output, "loop_stop": spec.loop_stop}
     try:
         return LanguageModel(spec.model, **kwargs)
     except ConfigError as exc:

@@ -406,6 +406,11 @@ class ModelConfig(_Section):
     structured_output: Literal["auto", "json_schema", "json_object", "grammar", "none"] = Field(
         default="auto", description="How answers are constrained to the output schema "
                                     "('auto': what the provider supports).")
+    loop_stop: Literal["auto", "stream", "after"] = Field(
+        default="auto", description="How a looping answer is caught: 'stream' (streamed, "
+                                    "closed once its tail repeats), 'after' (checked once "
+                                    "received) or 'auto' (stream for servers on this machine "
+                                    "when max_tokens >= 128).")
 
     @field_validator("max_tokens", mode="before")
     @classmethod
@@ -485,7 +490,8 @@ class TrainingConfig(_Section):
                     "(their end) for validation.")
     compare_initial: bool = Field(
         default=True, description="Score the program as given on the validation and test "
-                                  "data before the search, and report the gain per row.")
+                                  "data before the search, and report the gain per row "
+                                  "(false by default in sweep trials).")
     preflight: bool | None = Field(
         default=None, description="Send each model one cheap request before the run (None: "
                                   "yes unless $SYNARAY_PREFLIGHT=0).")

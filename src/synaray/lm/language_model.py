@@ -34,9 +34,14 @@ from synaray.lm.transport import ChatReply, check_transport, choose_transport
 from synaray.lm.transport.choice import transport_setting
 from synaray.lm.transport.reply import reply_from_litellm
 
-__all__ = ["STRUCTURED_OUTPUT_MODES", "LanguageModel"]
+__all__ = ["LOOP_STOP_MODES", "STRUCTURED_OUTPUT_MODES", "LanguageModel"]
 
 STRUCTURED_OUTPUT_MODES = ("auto", "json_schema", "json_object", "grammar", "none")
+LOOP_STOP_MODES = ("auto", "stream", "after")
+#: Under `loop_stop="auto"`, a request to a server on this machine is streamed (and closed
+#: when it loops) when it may run to at least this many tokens: a loop is seen after about
+#: 50 tokens (`synaray.lm.parsing.STREAM_LOOP_MIN_CHARS`), so a shorter budget saves little.
+STREAM_MIN_MAX_TOKENS = 128
 _CACHE_VERSION = 1
 DEFAULT_TIMEOUT_S = 60.0
 
@@ -98,6 +103,16 @@ class LanguageModel(ModelClient):
             `local/...` models only). With "auto", the environment variable
             `SYNARAY_LM_TRANSPORT` ("litellm" or "http") decides instead. Both give the same
             answers, retries, errors and usage (see `synaray.lm.transport`).
+        loop_stop: how an answer that loops (one piece of text repeated over and over) is
+            caught: "stream" (the direct client streams the answer and closes it as soon as
+            its tail repeats: the call fails with `LMOutputError` "the answer repeats ..."
+            without spending the whole `max_tokens`), "after" (the whole answer is received,
+            then checked when it does not validate) or "auto" (the default: "stream" for
+            `local/...` models and servers on this machine (a loopback `api_base`: llama.cpp,
+            vLLM, Ollama) when `max_tokens` is None or at least `STREAM_MIN_MAX_TOKENS`,
+            "after" otherwise: for hosted APIs, which rarely loop, streaming would cost
+            about a fifth more client CPU per call). The litellm transport always checks
+            after (see docs/architecture.md, "Looping answers").
         **litellm_kwargs: passed to `litellm.acompletion` with every request (e.g. `seed`,
             `top_p`, `mock_response`); OpenAI parameters are sent as they are by the direct
             client, any other keyword makes "auto" use litellm.
@@ -116,7 +131,8 @@ class LanguageModel(ModelClient):
         (True, {'answer': '4'})
     """
 
-    transport = "auto"  # class default: objects pickled before the argument existed
+    transport = "auto"  # class defaults: objects pickled before the arguments existed
+    loop_stop = "auto"
 
     def __init__(self, model: str, api_base: str | None = None, api_key: str | None = None,
                  temperature: float = 0.0, max_tokens: int | str | None = "auto",
@@ -124,7 +140,7 @@ class LanguageModel(ModelClient):
                  max_concurrency: int = 8, structured_output: str = "auto",
                  backoff_base_s: float = 1.0, backoff_max_s: float = 30.0,
                  api_key_env: str | None = None, transport: str = "auto",
-                 **litellm_kwargs: Any) -> None:
+                 loop_stop: str = "auto", **litellm_kwargs: Any) -> None:
         if timeout is None:
             timeout = LOCAL_TIMEOUT_S if str(model).startswith("local/") else DEFAULT_TIMEOUT_S
         super().__init__(model, api_base=api_base, api_key=api_key, api_key_env=api_key_env,
@@ -147,11 +163,13 @@ class LanguageModel(ModelClient):
 
             check_local_language_model(model)
         check_transport(transport, "argument `transport`")
+        _check_loop_stop(loop_stop, "argument `loop_stop`")
         if transport == "http" and not model.startswith(("openai/", "local/")):
             raise ConfigError(f"Invalid value for argument `transport`. Received: 'http' for "
                               f"model {model!r}. Expected an 'openai/...' or 'local/...' model "
                               "(the direct client speaks the OpenAI API), or 'auto'/'litellm'.")
         self.transport = transport
+        self.loop_stop = loop_stop
         self.temperature = float(temperature)
         self.max_tokens = max_tokens
         self.structured_output = structured_output
@@ -170,6 +188,8 @@ class LanguageModel(ModelClient):
                       structured_output=self.structured_output)
         if self.transport != "auto":  # saved configs of the default stay as they were
             config["transport"] = self.transport
+        if self.loop_stop != "auto":
+            config["loop_stop"] = self.loop_stop
         return config
 
     # -- the call --------------------------------------------------------------------
@@ -209,6 +229,7 @@ class LanguageModel(ModelClient):
         messages = _check_messages(messages)
         data_model, schema = _output_model(schema, data_model)
         mode = overrides.pop("structured_output", None)
+        loop_stop = _check_loop_stop(overrides.pop("loop_stop", self.loop_stop), "`loop_stop`")
         target = await self._resolve_target()
         if schema is not None:
             mode = mode or self._mode_for(target)
@@ -220,7 +241,7 @@ class LanguageModel(ModelClient):
             result = LMResult(ok=True, json=hit.get("json"), text=hit.get("text"),
                               cached=True, model=self.model)
         else:
-            result = await self._complete(request, data_model)
+            result = await self._complete(request, data_model, loop_stop)
             if result.ok and cache is not None and key is not None:
                 await cache.aset(key, {"json": result.json, "text": result.text})
         result.latency_s = time.perf_counter() - start
@@ -232,12 +253,19 @@ class LanguageModel(ModelClient):
         return result
 
     async def _complete(self, request: dict[str, Any],
-                        data_model: type[pydantic.BaseModel] | None) -> LMResult:
-        """Send the request (and one repair if needed); failures become `ok=False`."""
+                        data_model: type[pydantic.BaseModel] | None,
+                        loop_stop: str = "auto") -> LMResult:
+        """Send the request (and one repair if needed); failures become `ok=False`.
+
+        An answer closed early because it looped (`loop_stop`) fails at once, as a finished
+        answer that loops does: a repair would loop again.
+        """
         tally = _Tally()
         text: str | None = None
         try:
-            text = await self._send(request, tally)
+            reply = await self._send(request, tally, loop_stop)
+            text = reply.text
+            self._raise_if_stopped(reply, data_model, "")
             if data_model is None:
                 return self._result(tally, ok=True, text=text)
             try:
@@ -248,7 +276,9 @@ class LanguageModel(ModelClient):
             self._raise_if_looping(text, data_model, "")  # a repair would loop again
             repair = {**request,
                       "messages": repair_messages(request["messages"], text, problem)}
-            text = await self._send(repair, tally)
+            reply = await self._send(repair, tally, loop_stop)
+            text = reply.text
+            self._raise_if_stopped(reply, data_model, " after one repair attempt")
             try:
                 data = validate_json(extract_json(text), data_model)
             except (ValueError, pydantic.ValidationError) as exc:
@@ -268,23 +298,38 @@ class LanguageModel(ModelClient):
                                 f"{when}: the answer repeats {unit[:80]!r} (a looping answer "
                                 f"of {len(text or '')} characters)")
 
+    def _raise_if_stopped(self, reply: ChatReply, data_model: type | None, when: str) -> None:
+        if reply.loop_unit is None:
+            return
+        fits = (f" the answer does not fit {data_model.__name__}{when}:"
+                if data_model is not None else "")
+        tokens = (f"about {reply.completion_tokens} tokens (estimated: the stream was closed "
+                  "before the server's usage)" if reply.usage_estimated
+                  else f"{reply.completion_tokens} tokens")
+        raise LMOutputError(f"{self.model}:{fits} the answer repeats "
+                            f"{reply.loop_unit[:80]!r} (generation stopped early after "
+                            f"{len(reply.text or '')} characters, {tokens})")
+
     def _result(self, tally: _Tally, **fields: Any) -> LMResult:
         return LMResult(prompt_tokens=tally.prompt_tokens,
                         completion_tokens=tally.completion_tokens, cost=tally.cost,
                         attempts=tally.attempts, model=self.model, **fields)
 
-    async def _send(self, request: dict[str, Any], tally: _Tally) -> str | None:
-        """One logical request: retried on 429/timeout/5xx; returns the answer text."""
+    async def _send(self, request: dict[str, Any], tally: _Tally,
+                    loop_stop: str = "auto") -> ChatReply:
+        """One logical request: retried on 429/timeout/5xx; returns the answer."""
         tokens = estimate_tokens([str(m.get("content") or "") for m in request["messages"]],
                                  request.get("max_tokens") or 0)
         if choose_transport(transport_setting(self.transport), request) == "http":
-            from synaray.lm.transport.openai_http import post_chat, reply_from_body
+            from synaray.lm.transport import openai_stream
+
+            stream = _streams(loop_stop, request)
 
             def send() -> Any:
-                return post_chat(request, self.model)
+                return openai_stream.send_chat(request, self.model, stream)
 
-            def read(body: Any) -> ChatReply:
-                return reply_from_body(body, self.model, request)
+            def read(reply: Any) -> ChatReply:
+                return reply
         else:
             litellm = import_litellm()
 
@@ -302,7 +347,7 @@ class LanguageModel(ModelClient):
         tally.prompt_tokens += reply.prompt_tokens
         tally.completion_tokens += reply.completion_tokens
         tally.cost += reply.cost
-        return reply.text
+        return reply
 
     # -- building requests -----------------------------------------------------------
     async def _resolve_target(self) -> _Target:
@@ -374,6 +419,23 @@ class LanguageModel(ModelClient):
         mode = ("" if self.structured_output == "auto"
                 else f" structured_output={self.structured_output}")
         return f"<LanguageModel model={self.model}{base}{mode}>"
+
+
+def _check_loop_stop(value: Any, name: str) -> str:
+    if value not in LOOP_STOP_MODES:
+        raise ConfigError(f"Invalid value for {name}. Received: {value!r}. "
+                          f"Expected one of {LOOP_STOP_MODES}.")
+    return value
+
+
+def _streams(loop_stop: str, request: dict[str, Any]) -> bool:
+    """Whether a direct-client request is streamed with the loop check (`loop_stop`)."""
+    if loop_stop != "auto":
+        return loop_stop == "stream"
+    if not _is_loopback(request.get("api_base")):
+        return False
+    budget = request.get("max_tokens", request.get("max_completion_tokens"))
+    return budget is None or budget >= STREAM_MIN_MAX_TOKENS
 
 
 def _check_messages(messages: Any) -> list[dict[str, Any]]:

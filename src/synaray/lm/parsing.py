@@ -21,7 +21,9 @@ import pydantic
 from synaray.lm.field_descriptions import redundant_description
 
 __all__ = [
+    "LoopGuard",
     "extract_json",
+    "looping_unit",
     "prompt_schema",
     "repair_messages",
     "repeating_tail",
@@ -184,6 +186,88 @@ def repeating_tail(text: str | None, min_repeats: int = 3, min_chars: int = 40,
         if length - start >= min_chars:
             return text[start:start + period]
     return None
+
+
+#: Thresholds of the check run while an answer streams in (`LoopGuard`): stricter than
+#: `repeating_tail`'s, which only judges answers that already failed validation, because a
+#: hit here ends an answer that might still have been valid.
+STREAM_LOOP_MIN_REPEATS = 4
+STREAM_LOOP_MIN_CHARS = 200
+STREAM_LOOP_MAX_UNIT = 200
+_PROBE_CHARS = 16
+
+
+def looping_unit(text: str, min_repeats: int = STREAM_LOOP_MIN_REPEATS,
+                 min_chars: int = STREAM_LOOP_MIN_CHARS,
+                 max_unit: int = STREAM_LOOP_MAX_UNIT) -> str | None:
+    """The unit `text` ends by repeating, when that run is at least `min_repeats` copies of
+    a unit of at most `max_unit` characters and covers at least `min_chars` characters.
+
+    The same question as `repeating_tail`, answered fast enough to ask it while an answer
+    streams in: a period of the tail must move its last 16 characters onto an earlier
+    occurrence of them, so only the few earlier occurrences (found by `str.rfind`) are
+    tried; for most text there is none and the check ends there.
+
+    Example:
+        >>> looping_unit('{"answer": "' + "The answer is: " * 20)
+        'The answer is: '
+        >>> looping_unit(", ".join(f"item {i}" for i in range(60))) is None
+        True
+    """
+    n = len(text)
+    if n < max(min_chars, _PROBE_CHARS + 1):
+        return None
+    probe = text[n - _PROBE_CHARS:]
+    lowest = max(0, n - _PROBE_CHARS - max_unit)
+    pos = text.rfind(probe, lowest, n - 1)
+    while pos != -1:
+        period = n - _PROBE_CHARS - pos
+        span = max(min_chars, min_repeats * period)
+        if span <= n and text[n - span + period:] == text[n - span:n - period]:
+            start = n - span
+            while start > 0 and text[start - 1] == text[start - 1 + period]:
+                start -= 1
+            return text[start:start + period]
+        pos = text.rfind(probe, lowest, pos + _PROBE_CHARS - 1)
+    return None
+
+
+class LoopGuard:
+    """Watches an answer as it streams in and says when it loops (`looping_unit`).
+
+    `feed` takes each new piece of text and returns the repeated unit once the answer's
+    tail is a loop (else None). The check runs at most once per `every` new characters, on
+    the last `window` characters only, so a long answer costs a few microseconds per check.
+
+    Example:
+        >>> guard = LoopGuard()
+        >>> hits = [guard.feed(piece) for piece in ['{"answer": "'] + ["The answer is: "] * 30]
+        >>> next(hit for hit in hits if hit), guard.chars < 15 * 30
+        ('The answer is: ', True)
+    """
+
+    def __init__(self, every: int = 24,
+                 window: int = STREAM_LOOP_MAX_UNIT * STREAM_LOOP_MIN_REPEATS + 400) -> None:
+        self.every = every
+        self.window = window
+        self.chars = 0
+        self._pieces: list[str] = []
+        self._tail = ""
+        self._unchecked = 0
+
+    def feed(self, piece: str) -> str | None:
+        """Add `piece`; the repeated unit if the answer now loops, else None."""
+        if not piece:
+            return None
+        self._pieces.append(piece)
+        self.chars += len(piece)
+        self._unchecked += len(piece)
+        if self._unchecked < self.every or self.chars < STREAM_LOOP_MIN_CHARS:
+            return None
+        self._unchecked = 0
+        self._tail = (self._tail + "".join(self._pieces))[-self.window:]
+        self._pieces.clear()
+        return looping_unit(self._tail)
 
 
 def describe_validation_error(exc: Exception) -> str:

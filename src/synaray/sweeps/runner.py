@@ -6,7 +6,9 @@ plus the trial's overrides) before anything starts, so a bad key or value fails 
 names the key. Each trial is a Tune trial (a Ray actor holding `cpus_per_trial` CPUs) that
 calls `run_fit` with a `TuneReporter` callback, by default with `engine.type: local`, and
 finally reports its validation reward, LM calls and best program path. The driver ranks the
-trials and writes `results.csv` and `results.json`.
+trials and writes `results.csv` and `results.json`. Trials do not score the program as given
+(`training.compare_initial` defaults to false in a sweep, `TRIAL_DEFAULTS`: that would be
+the same extra evaluation in every trial); a sweep file that sets it keeps its value.
 
 Layout of `<storage>/<sweep name>/`::
 
@@ -109,11 +111,29 @@ def _check_overrides(spec: SweepSpec, overrides: Mapping[str, Any], source: str)
                               "trials' runs itself (use --name and --storage).")
 
 
+#: Set in every trial unless the sweep file, an override or the grid sets it: scoring the
+#: program as given (the before/after table of `fit`) costs each trial one evaluation of
+#: the validation and test data, the same for every trial of a sweep.
+TRIAL_DEFAULTS = {"training.compare_initial": False}
+
+
+def _trial_defaults(run: Mapping[str, Any], overrides: Mapping[str, Any],
+                    trial: Mapping[str, Any]) -> dict[str, Any]:
+    defaults = {}
+    for key, value in TRIAL_DEFAULTS.items():
+        section, name = key.split(".", 1)
+        given = run.get(section) if isinstance(run.get(section), Mapping) else {}
+        if key not in overrides and key not in trial and name not in given:
+            defaults[key] = value
+    return defaults
+
+
 def _trial_config(run: dict, source: str, overrides: dict, index: int, trial: dict) -> Any:
     from synaray.config import parse_run_config
 
     try:
-        return parse_run_config(run, source, {**overrides, **trial})
+        return parse_run_config(run, source, {**_trial_defaults(run, overrides, trial),
+                                              **overrides, **trial})
     except ConfigError as exc:
         settings = ", ".join(f"{k}={v!r}" for k, v in trial.items())
         raise ConfigError(f"sweep trial {index} ({settings}): {exc}") from None

@@ -180,7 +180,10 @@ def start_local_lm_server(port: int | None = None, n_ctx: int = 4096,
     port = port if port is not None else _free_port(host)
     command = [sys.executable, "-m", "llama_cpp.server", "--model", str(gguf),
                "--model_alias", LOCAL_LM_ALIAS, "--host", host, "--port", str(port),
-               "--n_ctx", str(n_ctx), "--n_threads", str(n_threads), *extra_args]
+               "--n_ctx", str(n_ctx), "--n_threads", str(n_threads),
+               # llama-cpp-python's default ends a streamed answer early ("[DONE]") as soon
+               # as another request waits: streams (LanguageModel(loop_stop=...)) must finish
+               "--interrupt_requests", "False", *extra_args]
     fd, log_name = tempfile.mkstemp(prefix="synaray-llama-server-", suffix=".log")
     with os.fdopen(fd, "wb") as log:
         # A new session: Ctrl-C in a terminal reaches only us, and we stop the server.

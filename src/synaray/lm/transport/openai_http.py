@@ -46,8 +46,8 @@ from synaray.lm.errors import error_class_for_status, retry_after_seconds
 from synaray.lm.transport.choice import CONTROL_KEYS
 from synaray.lm.transport.reply import ChatReply
 
-__all__ = ["DEFAULT_API_BASE", "post_chat", "reply_from_body", "request_body",
-           "shared_session"]
+__all__ = ["DEFAULT_API_BASE", "client_timeout", "clip", "headers_for", "post_chat",
+           "proxy_for", "reply_from_body", "request_body", "shared_session", "status_error"]
 
 DEFAULT_API_BASE = "https://api.openai.com/v1"
 _MAX_MESSAGE_CHARS = 500
@@ -123,7 +123,7 @@ def request_body(request: Mapping[str, Any]) -> dict[str, Any]:
     return body
 
 
-def _headers(request: Mapping[str, Any]) -> dict[str, str]:
+def headers_for(request: Mapping[str, Any]) -> dict[str, str]:
     headers = {"Content-Type": "application/json"}
     key = request.get("api_key") or os.environ.get("OPENAI_API_KEY")
     if key:
@@ -133,7 +133,7 @@ def _headers(request: Mapping[str, Any]) -> dict[str, str]:
 
 
 @functools.lru_cache(maxsize=64)
-def _proxy_for(url: str) -> str | None:
+def proxy_for(url: str) -> str | None:
     """The proxy `HTTP(S)_PROXY` / `NO_PROXY` give for `url` (read once per URL)."""
     parts = urllib.parse.urlsplit(url)
     if parts.hostname and urllib.request.proxy_bypass(parts.hostname):
@@ -142,7 +142,7 @@ def _proxy_for(url: str) -> str | None:
 
 
 @functools.lru_cache(maxsize=64)
-def _client_timeout(seconds: float | None) -> Any:
+def client_timeout(seconds: float | None) -> Any:
     import aiohttp
 
     return aiohttp.ClientTimeout(total=seconds)
@@ -157,9 +157,9 @@ async def post_chat(request: Mapping[str, Any], model: str) -> dict[str, Any]:
     timeout = request.get("timeout")
     session = await shared_session()
     try:
-        async with session.post(url, data=data, headers=_headers(request),
-                                timeout=_client_timeout(timeout),
-                                proxy=_proxy_for(url)) as response:
+        async with session.post(url, data=data, headers=headers_for(request),
+                                timeout=client_timeout(timeout),
+                                proxy=proxy_for(url)) as response:
             raw = await response.read()
             status, headers = response.status, response.headers
     except TimeoutError as exc:  # aiohttp's timeouts are asyncio.TimeoutError subclasses
@@ -167,21 +167,21 @@ async def post_chat(request: Mapping[str, Any], model: str) -> dict[str, Any]:
                         status_code=408) from exc
     except (aiohttp.ClientError, OSError) as exc:
         raise LMServerError(f"{model}: APIConnectionError: {type(exc).__name__}: "
-                            f"{_clip(str(exc))}") from exc
+                            f"{clip(str(exc))}") from exc
     if status >= 400:
-        raise _status_error(model, status, raw, headers)
+        raise status_error(model, status, raw, headers)
     try:
         return json.loads(raw)
     except ValueError as exc:
         raise LMServerError(f"{model}: APIError: the server answered HTTP {status} with a "
-                            f"body that is not JSON: {_clip(raw.decode(errors='replace'))}",
+                            f"body that is not JSON: {clip(raw.decode(errors='replace'))}",
                             status_code=status) from exc
 
 
-def _status_error(model: str, status: int, raw: bytes, headers: Mapping[str, Any]) -> LMError:
+def status_error(model: str, status: int, raw: bytes, headers: Mapping[str, Any]) -> LMError:
     kind = error_class_for_status(status)
     name = _STATUS_NAMES.get(status) or ("InternalServerError" if status >= 500 else "APIError")
-    return kind(f"{model}: {name} (HTTP {status}): {_clip(_provider_message(raw))}",
+    return kind(f"{model}: {name} (HTTP {status}): {clip(_provider_message(raw))}",
                 status_code=status, retry_after_s=retry_after_seconds(headers))
 
 
@@ -203,7 +203,7 @@ def _provider_message(raw: bytes) -> str:
     return text
 
 
-def _clip(text: str) -> str:
+def clip(text: str) -> str:
     return text if len(text) <= _MAX_MESSAGE_CHARS else text[:_MAX_MESSAGE_CHARS] + "..."
 
 

@@ -14,6 +14,10 @@ __all__ = ["ChatReply", "reply_from_litellm"]
 class ChatReply:
     """The answer text and accounting of one request.
 
+    `loop_unit` is the unit a streamed answer kept repeating when it was closed early
+    (`synaray.lm.transport.openai_stream`), else None; `usage_estimated` is True when the
+    token counts are estimates (no usage from the server).
+
     Example:
         >>> ChatReply(text="hi", prompt_tokens=3, completion_tokens=1).text
         'hi'
@@ -23,6 +27,8 @@ class ChatReply:
     prompt_tokens: int = 0
     completion_tokens: int = 0
     cost: float = 0.0
+    loop_unit: str | None = None
+    usage_estimated: bool = False
 
 
 def reply_from_litellm(litellm: Any, response: Any, model: str) -> ChatReply:

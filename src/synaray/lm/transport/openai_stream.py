@@ -1,0 +1,195 @@
+"""Streamed chat completions over the direct HTTP client, closed early when the answer loops.
+
+`send_chat(request, model, stream=True)` sends the request with `"stream": true` and
+`"stream_options": {"include_usage": true}` and reads the server-sent events as they come:
+the text of each `delta` goes to a `LoopGuard` (`synaray.lm.parsing`). When the answer's
+tail turns into a loop (one unit repeated, see `looping_unit`), the connection is closed at
+once, so that the server stops generating (llama.cpp, vLLM and OpenAI end a generation
+whose client went away), and the `ChatReply` carries the repeated unit in `loop_unit`:
+`LanguageModel` turns it into the same `LMOutputError` the check of a finished answer gives.
+
+Usage is the server's when it sends it (the last event, with `include_usage`); otherwise
+(a stream closed before its end, a server that sends none, such as llama-cpp-python) the
+completion tokens are the text pieces received (servers send about one token per event)
+and the prompt tokens the 4-characters-per-token estimate, and `usage_estimated` says so.
+
+Servers that refuse streaming (HTTP 415 or 501, or 400/422 with an error message that names
+`stream`, to a streamed request that a plain request passes) are remembered per endpoint:
+the request is sent again without streaming, and so are all later ones to that endpoint, in
+this process. Other errors are raised as they are (a bad request costs one request, not
+two). A server that ignores `stream` and answers with one JSON body is read as such. A
+stream that ends without a `finish_reason` was cut by the server (llama-cpp-python's
+`interrupt_requests`, on by default, ends a stream with `[DONE]` when another request
+waits): the request is sent again without streaming and the endpoint is remembered too.
+
+Example:
+    >>> events = [b'data: {"choices": [{"delta": {"content": "Hi"}}]}\\n', b'\\n',
+    ...           b'data: [DONE]\\n']
+    >>> [event_payload(line) for line in events]
+    [{'choices': [{'delta': {'content': 'Hi'}}]}, None, 'DONE']
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping
+from typing import Any
+
+from synaray.errors import LMError, LMInputError, LMServerError, LMTimeout
+from synaray.lm.base import estimate_tokens
+from synaray.lm.parsing import LoopGuard
+from synaray.lm.transport import openai_http
+from synaray.lm.transport.reply import ChatReply
+
+__all__ = ["STREAM_REFUSED_STATUSES", "event_payload", "send_chat", "stream_chat",
+           "streaming_refused"]
+
+#: Statuses with which a server may refuse `stream` / `stream_options` it does not support
+#: (400 and 422 only with a message that names `stream`).
+STREAM_REFUSED_STATUSES = frozenset({400, 415, 422, 501})
+_NO_STREAM_ENDPOINTS: set[str] = set()
+
+
+class _StreamRefused(Exception):
+    """The server refused a streamed request, or ended its stream before the answer did."""
+
+
+def streaming_refused(api_base: str | None) -> bool:
+    """True when this process learned that the endpoint refuses streamed requests."""
+    return _endpoint(api_base) in _NO_STREAM_ENDPOINTS
+
+
+def _endpoint(api_base: str | None) -> str:
+    return (api_base or openai_http.DEFAULT_API_BASE).rstrip("/")
+
+
+async def send_chat(request: Mapping[str, Any], model: str, stream: bool) -> ChatReply:
+    """One request through the direct client: streamed with the loop check when `stream`
+    (and the endpoint has not refused streaming), else one JSON answer."""
+    if stream and not streaming_refused(request.get("api_base")):
+        try:
+            return await stream_chat(request, model)
+        except _StreamRefused:
+            # Resent plainly: if this fails too, the request itself was refused (its error
+            # is raised) and the endpoint is not marked.
+            reply = openai_http.reply_from_body(
+                await openai_http.post_chat(request, model), model, request)
+            _NO_STREAM_ENDPOINTS.add(_endpoint(request.get("api_base")))
+            return reply
+    body = await openai_http.post_chat(request, model)
+    return openai_http.reply_from_body(body, model, request)
+
+
+def event_payload(line: bytes) -> dict | str | None:
+    """The JSON of one `data:` line of an event stream, "DONE" for `[DONE]`, else None."""
+    if not line.startswith(b"data:"):
+        return None  # blank separators, comments (": ping"), `event:` / `id:` fields
+    data = line[5:].strip()
+    if not data:
+        return None
+    if data == b"[DONE]":
+        return "DONE"
+    try:
+        payload = json.loads(data)
+    except ValueError:
+        return None
+    return payload if isinstance(payload, dict) else None
+
+
+async def stream_chat(request: Mapping[str, Any], model: str) -> ChatReply:
+    """Send `request` streamed; stop reading (and close the connection) when it loops."""
+    import aiohttp
+
+    url = f"{_endpoint(request.get('api_base'))}/chat/completions"
+    body = openai_http.request_body(request)
+    body["stream"] = True
+    body["stream_options"] = {"include_usage": True}
+    timeout = request.get("timeout")
+    session = await openai_http.shared_session()
+    try:
+        async with session.post(url, data=json.dumps(body).encode(),
+                                headers=openai_http.headers_for(request),
+                                timeout=openai_http.client_timeout(timeout),
+                                proxy=openai_http.proxy_for(url)) as response:
+            if response.status >= 400:
+                raw = await response.read()
+                error = openai_http.status_error(model, response.status, raw,
+                                                 response.headers)
+                if _refuses_streaming(response.status, raw.decode(errors="replace")):
+                    raise _StreamRefused(str(error))
+                raise error
+            if not response.content_type.startswith("text/event-stream"):
+                return openai_http.reply_from_body(json.loads(await response.read()),
+                                                   model, request)
+            return await _read_events(response, model, request)
+    except TimeoutError as exc:
+        raise LMTimeout(f"{model}: Timeout: no answer within {timeout} s from {url}",
+                        status_code=408) from exc
+    except (aiohttp.ClientError, OSError) as exc:
+        raise LMServerError(f"{model}: APIConnectionError: {type(exc).__name__}: "
+                            f"{openai_http.clip(str(exc))}") from exc
+    except ValueError as exc:  # a JSON body that does not parse
+        raise LMServerError(f"{model}: APIError: the server answered a streamed request "
+                            f"with a body that is not JSON: {exc}") from exc
+
+
+def _refuses_streaming(status: int, message: str) -> bool:
+    if status not in STREAM_REFUSED_STATUSES:
+        return False
+    return status in (415, 501) or "stream" in message.lower()
+
+
+async def _read_events(response: Any, model: str, request: Mapping[str, Any]) -> ChatReply:
+    guard = LoopGuard()
+    pieces: list[str] = []
+    usage: dict | None = None
+    loop_unit: str | None = None
+    finished = False
+    async for line in response.content:
+        payload = event_payload(line)
+        if payload is None:
+            continue
+        if payload == "DONE":
+            break
+        assert isinstance(payload, dict)
+        if isinstance(payload.get("usage"), dict):
+            usage = payload["usage"]
+        if payload.get("error"):
+            raise _stream_error(model, payload["error"])
+        choices = payload.get("choices")
+        if not choices:
+            continue
+        finished = finished or bool(choices[0].get("finish_reason"))
+        delta = choices[0].get("delta") or {}
+        piece = delta.get("content")
+        if piece:
+            pieces.append(piece)
+            loop_unit = guard.feed(piece)
+            if loop_unit is not None:
+                response.close()  # the server sees the client go and stops generating
+                break
+    if loop_unit is None and not finished:
+        raise _StreamRefused(f"{model}: the stream ended without a finish_reason")
+    text = "".join(pieces)
+    estimated = usage is None
+    if estimated:
+        prompt = estimate_tokens([str(m.get("content") or "")
+                                  for m in request.get("messages") or []])
+        usage = {"prompt_tokens": prompt, "completion_tokens": len(pieces)}
+    reply = openai_http.reply_from_body(
+        {"choices": [{"message": {"content": text}}], "usage": usage}, model, request)
+    return ChatReply(text=text, prompt_tokens=reply.prompt_tokens,
+                     completion_tokens=reply.completion_tokens, cost=reply.cost,
+                     loop_unit=loop_unit, usage_estimated=estimated)
+
+
+def _stream_error(model: str, error: Any) -> LMError:
+    """An error event inside a stream (vLLM, OpenAI: `{"error": {...}}` after the headers)."""
+    message = error.get("message") if isinstance(error, dict) else error
+    code = error.get("code") if isinstance(error, dict) else None
+    status = int(code) if isinstance(code, int) or (isinstance(code, str) and code.isdigit()) \
+        else None
+    kind = LMInputError if status is not None and 400 <= status < 500 and status not in (
+        408, 429) else LMServerError
+    return kind(f"{model}: APIError (in the stream): {openai_http.clip(str(message))}",
+                status_code=status)
