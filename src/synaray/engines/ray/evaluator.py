@@ -85,7 +85,7 @@ class EvaluatorActor:
         if rate_limiter is not None:
             import ray
 
-            from synaray.engines.ray.engine import NAMESPACE
+            from synaray.engines.ray.dispatch import NAMESPACE
             from synaray.engines.ray.rate_limiter import install_rate_limiter
 
             install_rate_limiter(ray.get_actor(rate_limiter, namespace=NAMESPACE))
