@@ -206,8 +206,8 @@ class RayEngine(Engine):
 
     # --- evaluation -------------------------------------------------------------------
     async def _evaluate(self, requests: list[EvalRequest]) -> list[EvalResult]:
-        if self._pool is None:
-            pool = EvaluatorPool(self.run_name, self.payload, self.reward, self.datasets,
+        if self._pool is None:  # named apart from a fit's evaluators (same run name)
+            pool = EvaluatorPool(f"{self.run_name}-eval", self.payload, self.reward, self.datasets,
                                  self._pool_settings(), metric_splits=tuple(self.metric_splits),
                                  metrics=self.metrics, keys=self._keys)
             await pool.start()
