@@ -78,6 +78,7 @@ class Engine(abc.ABC):
         self.metric_states: dict[tuple[str, str], dict[str, Any]] = {}
         self.metrics: list[Any] = []  # the program's compiled metrics, set by `_start`
         self._on_results: Callable[[list[EvalResult]], None] | None = None
+        self._val: Any = None  # the fit's validation Dataset (`host_optimizer`)
 
     async def start(self, program: Any, reward: Any, datasets: dict[str, Any]) -> None:
         """Get ready to run `program` with `reward` on `datasets` (after a `finish`, or
@@ -130,7 +131,7 @@ class Engine(abc.ABC):
     async def run_search(self, optimizer: Any, search: SearchSpec, events: Any) -> None:
         """Run the search loop of a fit to its end, feeding `events` (a callable taking
         each event; `CallbackEvents` for a fit). The base runs it in this process."""
-        loop = SearchLoop(optimizer, self, val=getattr(self, "_val", None),
+        loop = SearchLoop(optimizer, self, val=self._val,
                           metrics=self.metrics, conditions=search.conditions,
                           breaker=search.breaker, info=search.info, emit=events)
         if isinstance(events, CallbackEvents):

@@ -191,7 +191,7 @@ class SearchLoop:
         if kind in STORED_KINDS:
             event["seq"] = len(self.events)
             event["step"] = self.step
-            if self.optimizer is not None and getattr(self.optimizer, "_ready", True):
+            if self.optimizer is not None:
                 event["view"] = optimizer_view(self.optimizer, self.step)
             event["time"] = time.time()
             self.events.append(event)

@@ -126,6 +126,9 @@ class RayEngine(Engine):
             raise ConfigError(f"Invalid value for argument `env_vars`: {missing} not set in "
                               "this process's environment.")
         self.runtime_env = runtime_env
+        #: With `detach`, a fit returns once its search started on the cluster (follow it
+        #: with `synaray status RUN --watch`); its History is then empty.
+        self.detach = False
         self._started_ray = False
         self._keys: list = []
         self.optimizer_actor: Any = None
@@ -279,6 +282,8 @@ class RayEngine(Engine):
         goes on; the actor restarts the search by itself after its own restart.
         """
         since = await self.start_search(search)
+        if self.detach:
+            return
         actor = self.optimizer_actor
         if isinstance(events, CallbackEvents):
             events.request_stop = lambda: actor.request_stop.remote()
