@@ -228,8 +228,18 @@ class Explode(callbacks.Callback):
             raise RuntimeError("driver crashed")
 
 
-@pytest.mark.parametrize("how", ["failed", "stopped"])
+class StopTraining(callbacks.Callback):
+    def on_batch_end(self, step, logs=None):
+        if step == 1:
+            self.program.stop_training = True
+
+
+@pytest.mark.parametrize("how", ["failed", "stopped", "early"])
 async def test_status_of_a_fit_that_failed_or_was_stopped(how, tmp_path, capsys):
+    """A driver callback raising: "failed"; setting program.stop_training: "stopped" (after
+    the step the optimizer actor is in); EarlyStopping, a stop condition evaluated in the
+    actor: "finished" with its reason (changed: it was "stopped" when the loop ran on the
+    driver)."""
     import ray
 
     from synaray.engines.ray import RayEngine
@@ -242,18 +252,25 @@ async def test_status_of_a_fit_that_failed_or_was_stopped(how, tmp_path, capsys)
             with pytest.raises(RuntimeError, match="driver crashed"):
                 await program.fit(xs, ys, epochs=1, batch_size=6, engine=engine,
                                   callbacks=[Explode()], verbose=False)
+        elif how == "stopped":
+            await program.fit(xs, ys, epochs=3, batch_size=6, engine=engine,
+                              callbacks=[StopTraining()], verbose=False)
         else:
             stop = callbacks.EarlyStopping(monitor="val_reward", patience=0)
             await program.fit(xs, ys, epochs=3, batch_size=12, validation_split=0.25,
                               engine=engine, callbacks=[stop], verbose=False)
             assert stop.stopped_epoch is not None
     finally:
-        ray.kill(engine.optimizer_actor, no_restart=True)  # detached: still alive
+        if how != "early":  # a finished run's actor is closed by the fit
+            ray.kill(engine.optimizer_actor, no_restart=True)  # detached: still alive
     assert main(["status", how, "--storage", str(tmp_path)]) == (3 if how == "failed" else 0)
     out = capsys.readouterr().out
-    expected = ("state        failed: RuntimeError: driver crashed" if how == "failed" else
-                "state        stopped: stopped by a callback (program.stop_training)")
+    expected = {"failed": "state        failed: RuntimeError: driver crashed",
+                "stopped": "state        stopped: stopped by a callback (program.stop_training)",
+                "early": "early stopping: val_reward did not improve for 1 epoch(s)"}[how]
     assert expected in out
+    if how == "stopped":
+        assert json.loads((tmp_path / how / "status.json").read_text())["generation"] < 12
 
 
 def test_status_of_a_missing_run_lists_the_runs_there(ray_run, capsys):

@@ -54,7 +54,7 @@ class OptimizerView:
             self._apply_view(view)
 
     def _apply_view(self, view: dict) -> None:
-        self.status_snapshot = dict(view)
+        self.status_snapshot = {**self.status_snapshot, **view}  # keeps e.g. "restored"
         for key in ("epoch", "epochs", "phase", "generation", "stop_reason", "best_id",
                     "best_val_reward", "steps_per_epoch", "population"):
             setattr(self, key, view[key])
