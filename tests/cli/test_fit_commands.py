@@ -247,6 +247,9 @@ def test_fit_detach_returns_and_status_watch_follows_the_run_to_its_end(
     assert not (run_folder(tmp_path, "bg") / "outcome.json").exists()  # not waited for
     code = main(["status", "bg", "--storage", storage, "--watch", "--interval", "0.1"])
     out = capsys.readouterr().out
-    ray.kill(ray.get_actor("synaray-optimizer-bg", namespace="synaray"), no_restart=True)
+    try:  # a finished run's actor ends itself a while after its last follower
+        ray.kill(ray.get_actor("synaray-optimizer-bg", namespace="synaray"), no_restart=True)
+    except ValueError:
+        pass
     assert code == 0 and "state        finished" in out
     assert synaray.Program.load(run_folder(tmp_path, "bg") / "best_program.json").get_state()

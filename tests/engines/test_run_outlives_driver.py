@@ -37,6 +37,16 @@ def _read(path):
         return None
 
 
+def _close_actor(name):
+    """A finished run's actor ends itself a while after its last follower; end it now."""
+    import ray
+
+    try:
+        ray.kill(ray.get_actor(name, namespace="synaray"), no_restart=True)
+    except ValueError:  # gone already
+        pass
+
+
 def _wait_for(what, check, proc=None):
     deadline = time.monotonic() + DEADLINE_S
     while time.monotonic() < deadline:
@@ -78,7 +88,7 @@ async def test_run_finishes_without_driver_and_after_its_actor_restarts(ray_clus
     final = _wait_for("status.json to say finished",
                       lambda: (s := _read(storage / run / "status.json"))
                       and s["state"] == "finished" and s)
-    ray.kill(ray.get_actor(f"synaray-optimizer-{run}", namespace="synaray"), no_restart=True)
+    _close_actor(f"synaray-optimizer-{run}")
 
     xs, ys = make_data(36)
     reference = await make_held_program()

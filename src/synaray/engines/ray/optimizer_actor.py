@@ -38,6 +38,8 @@ __all__ = ["EVENTS_FILE", "SEARCH_FILE", "OptimizerActor"]
 
 FILES = ["optimizer_state.json", "best_program.json", "status.json"]
 EVENTS_FILE = "events.json"
+#: Seconds a finished run's actor waits for a follower before it ends itself.
+LINGER_S = 120.0
 SEARCH_FILE = "search.json"
 
 
@@ -98,6 +100,7 @@ class OptimizerActor:
         self._changed: asyncio.Event | None = None
         self._keys: list = []
         self.incarnation = time.time()
+        self._last_follow = time.monotonic()
         if (self.restored and self.spec is not None and not self.optimizer.finished
                 and self.events and self.events[-1]["kind"] not in TERMINAL_KINDS):
             # A restart mid-search (the actor or its node died): go on without a driver.
@@ -173,6 +176,17 @@ class OptimizerActor:
         finally:
             pool.close()
             self._notify()
+        if self.optimizer.finished:
+            await self._leave_when_unfollowed()
+
+    async def _leave_when_unfollowed(self) -> None:
+        """A finished run needs no actor: once no driver followed it for `LINGER_S` (a
+        driver that followed it to the end closes it at once), the actor ends itself."""
+        import ray
+
+        while time.monotonic() - self._last_follow < LINGER_S:
+            await asyncio.sleep(LINGER_S / 10)
+        ray.kill(ray.get_runtime_context().current_actor, no_restart=True)
 
     def _on_event(self, event: dict) -> None:
         if event["kind"] == "progress":
@@ -193,6 +207,7 @@ class OptimizerActor:
     async def follow(self, since: int, timeout_s: float = 2.0) -> dict:
         """Events from index `since` on (waits up to `timeout_s` for something new), the
         progress counts of the running step, and whether the search is running."""
+        self._last_follow = time.monotonic()
         if len(self.events) <= since and self._running():
             if self._changed is None:
                 self._changed = asyncio.Event()
