@@ -135,3 +135,19 @@ async def test_an_engine_object_is_reused_and_closed_by_a_context_manager(data):
         assert engine.state.value == "unstarted"  # finished, still usable
     assert engine.state.value == "closed"
     assert after["reward"] >= before["reward"]
+
+
+async def test_both_engines_the_pool_and_optimizers_meet_the_protocols():
+    from synaray.engines.ray.dispatch import EvaluatorPool
+    from synaray.trainers.events import OptimizerView
+    from synaray.trainers.protocols import SearchEngine, SearchOptimizer
+
+    program, engine, train, val = await _setup()
+    ray_engine = pytest.importorskip("synaray.engines.ray").RayEngine()
+    pool = EvaluatorPool("p", {}, None, {}, {"num_evaluators": 1, "max_concurrency": 1})
+    assert all(isinstance(e, SearchEngine) for e in (engine, ray_engine, pool))
+    optimizer = _new_optimizer(program, train, val)
+    view = OptimizerView()
+    assert isinstance(optimizer, SearchOptimizer) and isinstance(view, SearchOptimizer)
+    assert not isinstance(object(), SearchOptimizer)
+    await engine.close()

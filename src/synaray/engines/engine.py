@@ -12,33 +12,16 @@ from __future__ import annotations
 import abc
 import enum
 from collections.abc import Callable
-from typing import Any, Protocol, runtime_checkable
+from typing import Any
 
 from synaray.engines.evaluation import merge_metric_states
 from synaray.errors import UsageError
 from synaray.optimizers.protocol import EvalRequest, EvalResult
 from synaray.trainers.events import CallbackEvents
+from synaray.trainers.protocols import SearchOptimizer
 from synaray.trainers.search_loop import SearchLoop, SearchSpec
 
 __all__ = ["Engine", "EngineState", "SearchOptimizer"]
-
-
-@runtime_checkable
-class SearchOptimizer(Protocol):
-    """What the trainer, the search loop and callbacks use of an optimizer: a local
-    `synaray.optimizers.Optimizer`, or the driver's `OptimizerView` of one in an actor."""
-
-    epoch: int
-    epochs: int
-    phase: str
-    generation: int
-    stop_reason: str | None
-    history: list[dict]
-
-    @property
-    def finished(self) -> bool: ...
-
-    def best(self) -> Any: ...
 
 
 class EngineState(enum.Enum):
@@ -128,7 +111,8 @@ class Engine(abc.ABC):
         self._val = val
         return optimizer
 
-    async def run_search(self, optimizer: Any, search: SearchSpec, events: Any) -> None:
+    async def run_search(self, optimizer: SearchOptimizer, search: SearchSpec,
+                         events: Any) -> None:
         """Run the search loop of a fit to its end, feeding `events` (a callable taking
         each event; `CallbackEvents` for a fit). The base runs it in this process."""
         loop = SearchLoop(optimizer, self, val=self._val,

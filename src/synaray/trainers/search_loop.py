@@ -40,7 +40,9 @@ from typing import Any
 
 from synaray.data.data_model import to_json_data_model
 from synaray.errors import ConfigError
+from synaray.optimizers.optimizer import Optimizer
 from synaray.optimizers.protocol import TRAIN, EvalResult
+from synaray.trainers.protocols import SearchEngine
 from synaray.trainers.stop_conditions import (
     StopCondition,
     conditions_from_config,
@@ -138,7 +140,8 @@ class SearchLoop:
         True
     """
 
-    def __init__(self, optimizer: Any, engine: Any, *, val: Any = None,
+    def __init__(self, optimizer: Optimizer | None, engine: SearchEngine | None, *,
+                 val: Any = None,
                  metrics: list[Any] | None = None,
                  conditions: list[StopCondition | dict] | None = None, breaker: Any = None,
                  info: dict | None = None, step: int = 0, events: list[dict] | None = None,
