@@ -151,3 +151,20 @@ async def test_both_engines_the_pool_and_optimizers_meet_the_protocols():
     assert isinstance(optimizer, SearchOptimizer) and isinstance(view, SearchOptimizer)
     assert not isinstance(object(), SearchOptimizer)
     await engine.close()
+
+
+def test_a_failed_remote_search_raises_the_same_synaray_error_on_the_driver():
+    from synaray.callbacks import CallbackList
+    from synaray.errors import LMFailuresError
+    from synaray.trainers.events import CallbackEvents, SearchFailed
+
+    def failed(error_type, error):
+        events = CallbackEvents(None, CallbackList([], None, None))
+        events({"kind": "train_error", "logs": {"error_type": error_type, "error": error}})
+        return events
+
+    with pytest.raises(LMFailuresError, match=r"^stopped: all of the first 20"):
+        failed("LMFailuresError", "LMFailuresError: stopped: all of the first 20 LM calls "
+                                  "failed").raise_if_failed()
+    with pytest.raises(SearchFailed, match="KeyError: 'x'"):
+        failed("KeyError", "KeyError: 'x'").raise_if_failed()

@@ -149,5 +149,15 @@ class CallbackEvents:
             self.program.set_state(view["best"]["state"])
 
     def raise_if_failed(self) -> None:
-        if self.ended is not None and self.ended["kind"] == "train_error":
-            raise SearchFailed(f"The search failed: {self.ended['logs'].get('error')}")
+        """Raise what the search raised where it ran: the same `synaray.errors` class when
+        it is one (e.g. `LMFailuresError` from the circuit breaker), else `SearchFailed`."""
+        if self.ended is None or self.ended["kind"] != "train_error":
+            return
+        from synaray import errors
+
+        logs = self.ended["logs"]
+        cls = getattr(errors, str(logs.get("error_type")), None)
+        text = str(logs.get("error") or "")
+        if isinstance(cls, type) and issubclass(cls, errors.SynarayError):
+            raise cls(text.split(": ", 1)[-1])
+        raise SearchFailed(f"The search failed: {text}")

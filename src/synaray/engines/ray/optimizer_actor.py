@@ -163,7 +163,12 @@ class OptimizerActor:
                                emit=self._on_event, checkpoint=self._after_step)
         self.events = self.loop.events
         try:
-            await pool.start()
+            try:
+                await pool.start()
+            except Exception as exc:  # the loop never ran: say so to followers too
+                await self.loop.emit("train_error", {"error": f"{type(exc).__name__}: {exc}",
+                                                     "error_type": type(exc).__name__})
+                raise
             await self.loop.run()
         except Exception as exc:
             self._write_status(state="failed", error=f"{type(exc).__name__}: {exc}")
