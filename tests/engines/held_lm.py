@@ -27,7 +27,9 @@ def held_handler(messages, schema):
 
 
 async def make_held_program(seed=7):
-    lm = FakeLanguageModel(held_handler)
+    # a little latency: the driver's reaction to generation 2 (creating the hold file)
+    # comes long before the run could end; the test checks it did not end either way
+    lm = FakeLanguageModel(held_handler, latency_s=0.02)
     inputs = synaray.Input(data_model=Number)
     outputs = await synaray.Generator(data_model=Label, language_model=lm)(inputs)
     program = synaray.Program(inputs=inputs, outputs=outputs, name="held")
