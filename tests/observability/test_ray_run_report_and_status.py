@@ -206,10 +206,13 @@ def test_status_of_a_finished_run(ray_run, capsys):
 def test_status_mid_run_says_running_with_an_eta_then_stale(ray_run, tmp_path, capsys):
     mid = ray_run["mid"]
     status = json.loads((mid / RUN / "status.json").read_text())
-    assert status["generation"] == 3 and status["state"] == "running"
+    # copied by the driver after generation 3; the optimizer actor may be a step ahead
+    generation = status["generation"]
+    assert 3 <= generation < 8 and status["state"] == "running"
     assert main(["status", RUN, "--storage", str(mid)]) == 0
     out = capsys.readouterr().out
-    assert "state        running" in out and "generation   3/8" in out and "ETA" in out
+    assert "state        running" in out and f"generation   {generation}/8" in out
+    assert "ETA" in out
     assert f"LM calls     {status['lm_calls']}" in out
     # --watch reads until the run stops updating: here (updated just now) it goes stale
     fresh = tmp_path / "runs"
@@ -219,7 +222,7 @@ def test_status_mid_run_says_running_with_an_eta_then_stale(ray_run, tmp_path, c
                  "--stale-after", "1"])
     out = capsys.readouterr().out
     assert code == 3
-    assert f"{RUN} [running]  generation 3/8" in out and "state        stale" in out
+    assert f"{RUN} [running]  generation {generation}/8" in out and "state        stale" in out
 
 
 class Explode(callbacks.Callback):
@@ -280,16 +283,20 @@ def test_status_of_a_missing_run_lists_the_runs_there(ray_run, capsys):
 
 def test_progress_bar_shows_the_status_fields(ray_run):
     """Generation, rate, LM calls (and their rate), failures, best so far, ETA."""
+    from synaray.utils.progress import best_so_far
+
     lines = ray_run["bar_lines"]
-    status = json.loads((ray_run["mid"] / RUN / "status.json").read_text())
+    # what the run reported at generation 3 (its stored events)
+    events = json.loads((ray_run["storage"] / RUN / "events.json").read_text())["events"]
+    ends = [e for e in events if e["kind"] == "batch_end" and e["generation"] <= 3]
+    view = ends[-1]["view"]
     third = lines[2]
     assert "3/8  generations" in third and "eta " in third
     assert re.search(r"generations  [0-9.]+/(s|min)  lm_calls=", third)
-    assert f"lm_calls={status['lm_calls']} (" in third
-    assert f"failures={status['lm_failures']}" in third
-    best = status["best_val_reward"]
-    assert (f"best={best:.3f}" if best is not None else
-            f"best={status['best_reward']:.3f} (train)") in third
+    assert f"lm_calls={view['spent']['lm_calls']} (" in third
+    assert f"failures={view['spent']['lm_failures']}" in third
+    best, source = best_so_far(view["best_val_reward"], [e["logs"] for e in ends])
+    assert (f"best={best:.3f}" if source == "val" else f"best={best:.3f} (train)") in third
     assert lines[-1].startswith("fit thirds  8/8  generations")
 
 
