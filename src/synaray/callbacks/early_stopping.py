@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from synaray.callbacks.callback import Callback
 from synaray.callbacks.monitor import Monitor
 from synaray.errors import ConfigError
@@ -11,6 +13,9 @@ __all__ = ["EarlyStopping"]
 
 class EarlyStopping(Callback):
     """Stop after `patience` epochs without improvement of `monitor`.
+
+    The rule runs where the search runs (`stop_condition()`, an `EarlyStop`): the run ends
+    "finished" with reason "early stopping: ...".
 
     Args:
         monitor: the logged value to watch.
@@ -30,12 +35,22 @@ class EarlyStopping(Callback):
         if patience < 0:
             raise ConfigError(f"Invalid value for argument `patience`. Received: {patience}. "
                               "Expected an integer >= 0.")
+        self.mode = mode
         self.monitor = Monitor(monitor, mode, min_delta)
         self.patience = patience
         self.restore_best = restore_best
         self.wait = 0
         self.stopped_epoch: int | None = None
         self.best_state: dict | None = None
+
+    def stop_condition(self) -> Any:
+        """The same rule as a stop condition (`EarlyStop`): the search itself stops (on
+        RayEngine, in the optimizer actor, even with no driver left); this callback keeps
+        `best_state`."""
+        from synaray.trainers.stop_conditions import EarlyStop
+
+        return EarlyStop(self.monitor.monitor, self.patience, self.monitor.min_delta,
+                         self.mode)
 
     def on_epoch_end(self, epoch: int, logs: dict | None = None) -> None:
         if self.monitor.improved(logs):

@@ -53,9 +53,9 @@ class ProgressBar(Callback):
         self._seen_failures = opt.spent.lm_failures
         self._samples = 0
 
-    def on_results(self, results: list) -> None:
-        if self.bar is not None:
-            self._samples += len(results)
+    def on_progress(self, logs: dict | None = None) -> None:
+        if self.bar is not None and logs:
+            self._samples = int(logs.get("samples", 0))
             self.bar.update(0, samples=self._samples)
 
     def on_batch_end(self, step: int, logs: dict | None = None) -> None:

@@ -110,6 +110,10 @@ def _fit_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--resume", action="store_true",
                         help="continue the run named by --run-name (or run_name) from its "
                              "checkpoint instead of starting a new one")
+    parser.add_argument("--detach", action="store_true",
+                        help="return once the run has started on the Ray cluster (needs "
+                             "--address); it goes on there; follow it with `synaray status "
+                             "RUN --storage ... --watch` from any machine")
     parser.add_argument("--trust-code", action="store_true", help=_TRUST_HELP)
     parser.add_argument("--quiet", action="store_true", help="print only the final summary")
     add_log_format_argument(parser)
@@ -198,7 +202,11 @@ def fit_command(args: argparse.Namespace) -> int:
     overrides = _fit_overrides(args)
     with _trust(args):
         config = _fit_config(args, overrides)
-        outcome = run_fit(config, resume=args.resume, verbose=not args.quiet)
+        outcome = run_fit(config, resume=args.resume, verbose=not args.quiet,
+                          detach=args.detach)
+    if args.detach:  # the run goes on on the cluster
+        _print_detached(outcome, json_output(args))
+        return 0
     print_outcome(outcome, json_output(args))
     return 0
 
@@ -233,6 +241,20 @@ def _fit_config(args: argparse.Namespace, overrides: dict[str, Any]) -> Any:
             _say(line)
         _say(f"running the config `{init_line}` writes (saved in the run folder)")
     return parse_run_config(data, args.data, overrides)
+
+
+def _print_detached(run: Any, as_json: bool) -> None:
+    from synaray.runs.storage import redact_uri
+
+    storage = redact_uri(run.storage)
+    follow = f"synaray status {run.run_name} --storage {storage} --watch"
+    if as_json:
+        log_event("detached", {"run_name": run.run_name, "storage": storage,
+                               "follow": follow})
+        return
+    print(f"\nrun {run.run_name!r} started on the cluster; it goes on without this "
+          f"command.\nfollow it with:  {follow}\nthe best program will be in "
+          f"{storage}/{run.run_name}/best_program.json", flush=True)
 
 
 # --- resume -------------------------------------------------------------------------------

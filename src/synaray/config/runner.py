@@ -97,6 +97,14 @@ class FitOutcome:
         return dataclasses.asdict(self)
 
 
+@dataclasses.dataclass
+class DetachedRun:
+    """A run started with `detach`: it goes on on the cluster (`synaray status --watch`)."""
+
+    run_name: str
+    storage: str
+
+
 def load_saved_run_config(storage: str, run_name: str,
                           overrides: Mapping[str, Any] | None = None, *,
                           trust_code: bool = False, given: RunConfig | None = None) -> RunConfig:
@@ -231,11 +239,12 @@ def _load_data(run: _Run, read: Any = None) -> Any:
 
 
 async def _fit(run: _Run, program: Any, splits: Any, callbacks: Sequence[Any] | None,
-               verbose: bool) -> Any:
+               verbose: bool, detach: bool = False) -> Any:
     from synaray.callbacks.backup_and_restore import RunStorageCheckpoint
 
     config = run.config
     engine = _engine(config, run.storage, run.run_name)
+    engine.detach = detach
     cbs = list(callbacks or [])
     if config.engine.type == "local":  # first: a failing callback cannot skip a checkpoint
         cbs.insert(0, RunStorageCheckpoint(run.store, resume=run.resume))
@@ -352,8 +361,12 @@ def _outcome(run: _Run, history: Any, after: dict, before: dict, started: float)
 
 
 async def run_fit_async(config: RunConfig, *, callbacks: Sequence[Any] | None = None,
-                        resume: bool = False, verbose: bool = True) -> FitOutcome:
+                        resume: bool = False, verbose: bool = True,
+                        detach: bool = False) -> FitOutcome | DetachedRun:
     """`run_fit` for code already inside an event loop."""
+    if detach and not (config.uses_ray() and _joining(config)):
+        raise ConfigError("--detach needs a Ray cluster that outlives this command: run on "
+                          "one with engine.address (e.g. --address auto or host:port).")
     from synaray.config.data_loading import load_splits
     from synaray.config.data_program import with_resolved_labels
     from synaray.config.program_building import build_program, uses_local_model
@@ -383,7 +396,9 @@ async def run_fit_async(config: RunConfig, *, callbacks: Sequence[Any] | None = 
             if not resume:
                 write_run_config(run.store, run.config)
             before, before_rows = await _score_before(run, program, splits, verbose)
-            history = await _fit(run, program, splits, callbacks, verbose)
+            history = await _fit(run, program, splits, callbacks, verbose, detach)
+            if detach:  # the search runs on the cluster; nothing to score here yet
+                return DetachedRun(run.run_name, run.storage)  # type: ignore[return-value]
             after, after_rows = await _score_after(run, program, splits, verbose)
         outcome = _outcome(run, history, after, before, started)
         outcome.comparison, outcome.predictions = _compare(run, splits, before_rows, after_rows)
@@ -392,7 +407,8 @@ async def run_fit_async(config: RunConfig, *, callbacks: Sequence[Any] | None = 
 
 
 def run_fit(config: RunConfig, *, callbacks: Sequence[Any] | None = None,
-            resume: bool = False, verbose: bool = True) -> FitOutcome:
+            resume: bool = False, verbose: bool = True,
+            detach: bool = False) -> FitOutcome | DetachedRun:
     """Run the whole fit a config describes; see the module docstring for the steps.
 
     Args:
@@ -402,9 +418,11 @@ def run_fit(config: RunConfig, *, callbacks: Sequence[Any] | None = None,
         resume: continue the run `config.run_name` from its checkpoint in
             `config.storage` (data from the run's folder, optimizer state included).
         verbose: print progress (steps, a progress bar, the run's folder).
+        detach: return once the search started on the cluster (RayEngine joining a
+            cluster): it goes on there to the end; returns None.
 
     Returns:
-        A `FitOutcome`.
+        A `FitOutcome` (a `DetachedRun`, its name and storage, with `detach`).
 
     Raises:
         ConfigError: a bad config, an existing run (without `resume`) or nothing to resume.
@@ -415,4 +433,4 @@ def run_fit(config: RunConfig, *, callbacks: Sequence[Any] | None = None,
             its checkpoint is kept for `resume`.
     """
     return asyncio.run(run_fit_async(config, callbacks=callbacks, resume=resume,
-                                     verbose=verbose))
+                                     verbose=verbose, detach=detach))

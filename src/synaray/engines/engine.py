@@ -1,7 +1,15 @@
-"""The engine interface: where evaluations run (DESIGN §2, STYLE "Engines")."""
+"""The engine interface: where evaluations run and where a search's loop runs (DESIGN §2).
+
+`Engine` is the abstract base both engines extend and the trainer, the search loop and the
+optimizer actor are typed against (no `hasattr` probes): `start` / `evaluate` / `finish`
+for one fit or evaluation, `host_optimizer` + `run_search` for a fit, `close` (or `with`,
+`async with`) at the end of the engine's life. An engine object is reusable: evaluate,
+then fit, then evaluate again on the same object.
+"""
 
 from __future__ import annotations
 
+import abc
 import contextlib
 import enum
 from collections.abc import Callable, Iterator
@@ -12,8 +20,11 @@ from typing import Any
 from synaray.engines.evaluation import merge_metric_states
 from synaray.errors import UsageError
 from synaray.optimizers.protocol import EvalRequest, EvalResult
+from synaray.trainers.events import CallbackEvents
+from synaray.trainers.protocols import SearchOptimizer
+from synaray.trainers.search_loop import SearchLoop, SearchSpec
 
-__all__ = ["Engine", "EngineState"]
+__all__ = ["Engine", "EngineState", "SearchOptimizer"]
 
 
 OnResults = Callable[[list[EvalResult]], None]
@@ -38,12 +49,15 @@ class EngineState(enum.Enum):
     CLOSED = "closed"
 
 
-class Engine:
+class Engine(abc.ABC):
     """Runs `EvalRequest`s and returns one `EvalResult` per (candidate, example).
 
-    Lifecycle: `await engine.start(program, reward, datasets)` once, any number of
-    `await engine.evaluate(requests)`, then `await engine.close()`. `datasets` maps a split
-    name ("train", "val", "eval") to a `Dataset`; requests name examples by id.
+    Lifecycle of one fit or evaluation: `await engine.start(program, reward, datasets)`,
+    any number of `await engine.evaluate(requests)` (a fit: `host_optimizer` then
+    `run_search`), then `await engine.finish()`. The engine stays usable for the next
+    one; `await engine.close()` (or leaving `with engine:` / `async with engine:`) frees
+    it for good. `datasets` maps a split name ("train", "val", "eval") to a `Dataset`;
+    requests name examples by id.
 
     Metric states: for requests of a split in `metric_splits` ("eval", what `evaluate`
     scores), the program's compiled metrics are updated where the predictions are made
@@ -60,6 +74,9 @@ class Engine:
     `metric_states` holds those of the call that finished last).
     """
 
+    #: LM calls in flight at once (per evaluator on RayEngine).
+    max_concurrency: int = 16
+
     #: Splits whose requests also yield merged metric states (`metric_states`).
     metric_splits: frozenset[str] = frozenset({"eval"})
 
@@ -67,10 +84,12 @@ class Engine:
         self.state = EngineState.UNSTARTED
         self.metric_states: dict[tuple[str, str], dict[str, Any]] = {}
         self.metrics: list[Any] = []  # the program's compiled metrics, set by `_start`
+        self._val: Any = None  # the fit's validation Dataset (`host_optimizer`)
 
     async def start(self, program: Any, reward: Any, datasets: dict[str, Any]) -> None:
-        if self.state is EngineState.CLOSED:
-            raise UsageError(f"{type(self).__name__} was closed; create a new engine.")
+        """Get ready to run `program` with `reward` on `datasets` (after a `finish`, or
+        even a `close`, the engine starts again)."""
+        self.metric_states = {}
         await self._start(program, reward, datasets)
         self.state = EngineState.RUNNING
 
@@ -126,21 +145,69 @@ class Engine:
             optimizer.load_state_dict(saved, train, val)
         else:
             optimizer.setup(initial_state, train, val, batch_size=batch_size, epochs=epochs)
+        self._val = val
         return optimizer
 
-    async def close(self) -> None:
+    async def run_search(self, optimizer: SearchOptimizer, search: SearchSpec,
+                         events: Any) -> None:
+        """Run the search loop of a fit to its end, feeding `events` (a callable taking
+        each event; `CallbackEvents` for a fit). The base runs it in this process."""
+        loop = SearchLoop(optimizer, self, val=self._val,
+                          metrics=self.metrics, conditions=search.conditions,
+                          breaker=search.breaker, info=search.info, emit=events)
+        if isinstance(events, CallbackEvents):
+            events.request_stop = loop.request_stop
+        await loop.run()
+
+    async def stop_search(self, state: str, reason: str) -> None:  # noqa: B027 (optional hook)
+        """The fit's driver failed ("failed") or stopped it: say so where the run lives.
+        In-process there is nothing left to stop."""
+
+    async def finish(self) -> None:
+        """End one fit or evaluation: free what it used; the engine stays usable."""
         if self.state is EngineState.RUNNING:
-            await self._close()
+            await self._finish()
+            self.state = EngineState.UNSTARTED
+
+    async def close(self) -> None:
+        """Free the engine for good (it can still `start` again, from scratch)."""
+        await self.finish()
+        await self._close()
         self.state = EngineState.CLOSED
 
+    async def __aenter__(self) -> Engine:
+        return self
+
+    async def __aexit__(self, *exc: Any) -> None:
+        await self.close()
+
+    def __enter__(self) -> Engine:
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        import asyncio
+
+        try:
+            asyncio.get_running_loop()
+        except RuntimeError:
+            asyncio.run(self.close())
+        else:
+            raise UsageError(f"Inside a running event loop use `async with` on "
+                             f"{type(self).__name__}, not `with`.")
+
+    @abc.abstractmethod
     async def _start(self, program: Any, reward: Any, datasets: dict[str, Any]) -> None:
-        raise NotImplementedError
+        """Set up one fit's or evaluation's program, reward and data."""
 
+    @abc.abstractmethod
     async def _evaluate(self, requests: list[EvalRequest]) -> list[EvalResult]:
-        raise NotImplementedError
+        """Run the requests; results in request order."""
 
-    async def _close(self) -> None:
-        pass
+    async def _finish(self) -> None:  # noqa: B027 (optional hook)
+        """Free what one fit or evaluation used."""
+
+    async def _close(self) -> None:  # noqa: B027 (optional hook)
+        """Free the engine's own resources (a cluster it started)."""
 
     def usage(self) -> dict:
         """LM usage seen by this engine (calls, tokens, failures...)."""

@@ -51,7 +51,7 @@ class ProgramTrainingMixin:
                   validation_split: float = 0.0, validation_data: Any = None,
                   callbacks: list | None = None, engine: Any = "local", verbose: bool = True,
                   resume: bool = False, preflight: bool | None = None,
-                  circuit_breaker: Any = None) -> Any:
+                  circuit_breaker: Any = None, stop_conditions: list | None = None) -> Any:
         """Optimize the program's trainable state against the compiled reward.
 
         Args:
@@ -72,6 +72,9 @@ class ProgramTrainingMixin:
                 failing (`synaray.lm.circuit_breaker`): None/True (all of the first 20
                 fail, or more than half of the last 100), False (off), a dict of settings
                 (`first_calls`, `window`, `max_failure_rate`) or a `CircuitBreaker`.
+            stop_conditions: `synaray.trainers.stop_conditions` (`EarlyStop`,
+                `TargetReward`, `BudgetLimit`) or their config dicts, evaluated where the
+                search runs (in the optimizer actor on RayEngine).
 
         Returns:
             A `History` whose `history` dict holds the per-epoch logs.
@@ -81,7 +84,8 @@ class ProgramTrainingMixin:
         return await fit(self, x, y, epochs=epochs, batch_size=batch_size,
                          validation_split=validation_split, validation_data=validation_data,
                          callbacks=callbacks, engine=engine, verbose=verbose, resume=resume,
-                         preflight=preflight, circuit_breaker=circuit_breaker)
+                         preflight=preflight, circuit_breaker=circuit_breaker,
+                         stop_conditions=stop_conditions)
 
     async def evaluate(self, x: Any = None, y: Any = None, batch_size: int = 32,
                        engine: Any = "local", verbose: bool = True,

@@ -22,9 +22,24 @@ Example:
 
 from __future__ import annotations
 
-__all__ = ["BEFORE", "BEST_PROGRAM", "CHECKPOINT_FILES", "DATA_DIR", "LEASE_DIR", "MANIFEST",
-           "OPTIMIZER_STATE", "OUTCOME", "RUN_CONFIG", "RUN_MARKERS", "STATUS",
-           "before_file", "predictions_file", "snapshot_file"]
+__all__ = [
+    "BEFORE",
+    "BEST_PROGRAM",
+    "CHECKPOINT_FILES",
+    "DATA_DIR",
+    "EVENTS_FILE",
+    "LEASE_DIR",
+    "MANIFEST",
+    "OPTIMIZER_STATE",
+    "OUTCOME",
+    "RUN_CONFIG",
+    "RUN_MARKERS",
+    "SEARCH_FILE",
+    "STATUS",
+    "before_file",
+    "predictions_file",
+    "snapshot_file",
+]
 
 MANIFEST = "manifest.json"
 OPTIMIZER_STATE = "optimizer_state.json"
@@ -33,6 +48,10 @@ STATUS = "status.json"
 RUN_CONFIG = "run_config.json"
 OUTCOME = "outcome.json"
 BEFORE = "before.json"
+#: The events of a Ray run's search (the optimizer actor stores them before each checkpoint).
+EVENTS_FILE = "events.json"
+#: The search settings a restarted optimizer actor starts the search again with.
+SEARCH_FILE = "search.json"
 DATA_DIR = "data"
 LEASE_DIR = "lease"
 

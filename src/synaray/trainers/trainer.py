@@ -1,4 +1,8 @@
-"""fit / evaluate / predict: the loop that joins a program, an optimizer and an engine."""
+"""fit / evaluate: join a program, an optimizer and an engine; callbacks follow the search.
+
+The search loop itself is `synaray.trainers.search_loop.SearchLoop`, run by the engine
+(`Engine.run_search`); `fit` turns its events into callback calls.
+"""
 
 from __future__ import annotations
 
@@ -11,12 +15,15 @@ from synaray.callbacks import CallbackList, History, ProgressBar
 from synaray.data.data_model import to_json_data_model
 from synaray.engines import get as get_engine
 from synaray.errors import ConfigError, UsageError
-from synaray.lm.circuit_breaker import CircuitBreaker, circuit_breaker_from
+from synaray.lm.circuit_breaker import circuit_breaker_from
 from synaray.lm.preflight import preflight as run_preflight
 from synaray.lm.preflight import preflight_enabled
 from synaray.observability.config import fit_callbacks
 from synaray.optimizers.protocol import EvalRequest, candidate_id
 from synaray.trainers.data_adapter import to_dataset, train_val_datasets
+from synaray.trainers.events import CallbackEvents, OptimizerView
+from synaray.trainers.search_loop import SearchSpec, metric_logs
+from synaray.trainers.stop_conditions import stop_condition_from
 from synaray.utils.progress import Progress
 
 __all__ = ["evaluate", "fit"]
@@ -31,39 +38,6 @@ def _check_compiled(program: Any, need_optimizer: bool) -> None:
     if need_optimizer and program.optimizer is None:
         raise UsageError(f"Program {program.name!r} was compiled without an optimizer; fit "
                          "needs one (e.g. optimizer=synaray.optimizers.RandomFewShot()).")
-
-
-async def _metric_logs(program: Any, dataset: Any, y_preds: list[Any], prefix: str,
-                       states: dict | None = None) -> dict:
-    """Each metric's result: from `states` (merged by the engine from the states computed
-    where the predictions were made) when given, else from one pass over the predictions."""
-    logs = {}
-    y_true = None
-    for metric in program.metrics:
-        metric.reset_state()
-        if states is not None and metric.name in states:
-            metric.set_state(states[metric.name])
-        else:
-            if y_true is None:
-                y_true = [to_json_data_model(y) for _, y in dataset.fetch(dataset.ids)]
-            await metric.update_state(y_true, y_preds)
-        logs[prefix + metric.name] = metric.result()
-    return logs
-
-
-async def _epoch_logs(program: Any, optimizer: Any, val: Any) -> dict:
-    logs = dict(optimizer.history[-1]) if optimizer.history else {}
-    logs.pop("epoch", None)
-    best = optimizer.best()
-    logs["best_candidate"] = best.id
-    logs["lm_calls"] = optimizer.spent.lm_calls
-    logs["lm_failures"] = optimizer.spent.lm_failures
-    if val is not None and program.metrics:
-        preds = optimizer.predictions(best.id, "val", list(val.ids))
-        if preds is not None:
-            preds = [None if p is None else to_json_data_model(p) for p in preds]
-            logs.update(await _metric_logs(program, val, preds, "val_"))
-    return logs
 
 
 def _callbacks(program: Any, callbacks: list | None, verbose: bool) -> tuple[CallbackList,
@@ -93,12 +67,23 @@ def _run_info(engine: Any, train: Any, val: Any, batch_size: int, epochs: int,
     return info
 
 
+def _stop_conditions(callbacks: CallbackList) -> list:
+    """The stop conditions of the callbacks that steer the search (EarlyStopping...)."""
+    return [c for cb in callbacks.callbacks if (c := cb.stop_condition()) is not None]
+
+
 async def fit(program: Any, x: Any = None, y: Any = None, epochs: int = 1, batch_size: int = 32,
               validation_split: float = 0.0, validation_data: Any = None,
               callbacks: list | None = None, engine: Any = "local", verbose: bool = True,
               resume: bool = False, preflight: bool | None = None,
-              circuit_breaker: Any = None) -> History:
-    """Optimize `program` against its compiled reward; see `Program.fit`."""
+              circuit_breaker: Any = None, stop_conditions: list | None = None) -> History:
+    """Optimize `program` against its compiled reward; see `Program.fit`.
+
+    The search runs where the engine runs it (`Engine.run_search`): in this process on
+    LocalEngine, in the run's optimizer actor on RayEngine; this function feeds its events
+    to the callbacks. An engine named by a string is closed at the end; an engine object
+    stays usable (close it with `async with` / `close()`).
+    """
     _check_compiled(program, need_optimizer=True)
     breaker = circuit_breaker_from(circuit_breaker)
     if epochs < 1:
@@ -107,9 +92,11 @@ async def fit(program: Any, x: Any = None, y: Any = None, epochs: int = 1, batch
     if batch_size < 1:
         raise ConfigError(f"Invalid value for argument `batch_size`. Received: {batch_size}. "
                           "Expected an integer >= 1.")
+    extra = [stop_condition_from(c) for c in stop_conditions or []]
     train, val = train_val_datasets(x, y, validation_split, validation_data)
     if preflight_enabled(preflight):  # before anything is started, spent or written
         await run_preflight([program, program.reward, program.optimizer])
+    named = engine is None or isinstance(engine, str)
     engine = get_engine(engine)
     cbs, history = _callbacks(program, callbacks, verbose)
     saved = cbs.restore()
@@ -125,61 +112,20 @@ async def fit(program: Any, x: Any = None, y: Any = None, epochs: int = 1, batch
         if saved is not None and saved.get("program_state"):
             program.set_state(saved["program_state"])
         cbs.set_optimizer(optimizer)
-        info = _run_info(engine, train, val, batch_size, epochs, resume)
-        await _fit_loop(program, optimizer, engine, cbs, val, info, breaker)
+        search = SearchSpec(conditions=_stop_conditions(cbs) + extra, breaker=breaker,
+                            info=_run_info(engine, train, val, batch_size, epochs, resume))
+        events = CallbackEvents(program, cbs,
+                                view=optimizer if isinstance(optimizer, OptimizerView) else None)
+        await engine.run_search(optimizer, search, events)
+        events.raise_if_failed()
     except BaseException as exc:
-        _fit_failed(cbs, optimizer, exc)
+        if optimizer is not None:
+            await engine.stop_search("failed", f"{type(exc).__name__}: {exc}")
+        cbs.on_train_error(exc)
         raise
     finally:
-        await engine.close()
+        await (engine.close() if named else engine.finish())
     return history
-
-
-def _fit_failed(cbs: CallbackList, optimizer: Any, exc: BaseException) -> None:
-    """Tell callbacks (and a remote optimizer's status file) that the fit did not finish."""
-    if optimizer is not None and hasattr(optimizer, "mark_ended"):
-        optimizer.mark_ended("failed", f"{type(exc).__name__}: {exc}")
-    cbs.on_train_error(exc)
-
-
-async def _fit_loop(program: Any, optimizer: Any, engine: Any, cbs: CallbackList,
-                    val: Any, info: dict | None = None,
-                    breaker: CircuitBreaker | None = None) -> None:
-    cbs.on_train_begin(info or {})
-    if getattr(optimizer, "steady_state", False) is True:
-        from synaray.trainers.steady_fit import steady_fit_loop
-
-        await steady_fit_loop(program, optimizer, engine, cbs, val, breaker, _epoch_logs)
-        return
-    epoch, epoch_open, generation = None, False, optimizer.generation
-    while not optimizer.finished and not program.stop_training:
-        # (a steady-state optimizer driven by this loop may end its last epoch before it
-        # finishes: no epoch begins past `epochs`, and none ends twice)
-        if optimizer.epoch != epoch and optimizer.epoch < getattr(optimizer, "epochs",
-                                                                  float("inf")):
-            epoch, epoch_open = optimizer.epoch, True
-            cbs.on_epoch_begin(epoch)
-        started = time.monotonic()
-        phase = optimizer.phase
-        requests = optimizer.ask()
-        results = (await engine.evaluate(requests, on_results=cbs.on_results)
-                   if requests else [])
-        if breaker is not None:  # before tell: the checkpoint stays the last good step
-            breaker.update(results)
-        with engine.lm_call_scope():  # the optimizer's proposals share the LM-call bound
-            await optimizer.tell(results)
-        optimizer.add_time(time.monotonic() - started)
-        if phase == "train" and optimizer.generation != generation:
-            generation = optimizer.generation
-            cbs.on_batch_end(generation, dict(optimizer.history[-1]))
-        if epoch_open and (optimizer.epoch != epoch or optimizer.finished):
-            epoch_open = False
-            program.set_state(optimizer.best().state)
-            cbs.on_epoch_end(epoch, await _epoch_logs(program, optimizer, val))
-    program.set_state(optimizer.best().state)
-    if not optimizer.finished and hasattr(optimizer, "mark_ended"):  # e.g. EarlyStopping
-        optimizer.mark_ended("stopped", "stopped by a callback (program.stop_training)")
-    cbs.on_train_end({"stop_reason": optimizer.stop_reason})
 
 
 async def evaluate(program: Any, x: Any = None, y: Any = None, batch_size: int = 32,
@@ -193,9 +139,9 @@ async def evaluate(program: Any, x: Any = None, y: Any = None, batch_size: int =
     if batch_size < 1:
         raise ConfigError(f"Invalid value for argument `batch_size`. Received: {batch_size}. "
                           "Expected an integer >= 1.")
-    named = isinstance(engine, str)
+    named = engine is None or isinstance(engine, str)
     engine = get_engine(engine)
-    if named and hasattr(engine, "max_concurrency"):
+    if named:
         engine.max_concurrency = batch_size  # an engine object keeps its own setting
     state = program.get_state()
     request = EvalRequest(candidate_id(state), state, tuple(dataset.ids), EVAL)
@@ -209,14 +155,14 @@ async def evaluate(program: Any, x: Any = None, y: Any = None, batch_size: int =
     try:
         started = time.monotonic()
         results = await engine.evaluate([request], on_results=progress)
+        states = engine.metric_states.get((request.candidate_id, EVAL))
     finally:
-        await engine.close()
+        await (engine.close() if named else engine.finish())
     bar.close()
     rewards = np.asarray([r.reward for r in results], dtype=float)
     preds = [None if r.y_pred is None else to_json_data_model(r.y_pred) for r in results]
     logs = {"reward": float(rewards.mean()) if rewards.size else 0.0}
-    states = getattr(engine, "metric_states", {}).get((request.candidate_id, EVAL))
-    logs.update(await _metric_logs(program, dataset, preds, "", states))
+    logs.update(await metric_logs(list(program.metrics or []), dataset, preds, "", states))
     logs.update({"lm_calls": sum(r.lm_calls for r in results),
                  "lm_failures": sum(r.lm_failures for r in results),
                  "failures": sum(1 for r in results if r.error),

@@ -4,34 +4,29 @@ from __future__ import annotations
 
 import asyncio
 import os
-import zlib
 from typing import Any
 
 import ray
 from ray.util.scheduling_strategies import NodeAffinitySchedulingStrategy
 
 from synaray.engines.engine import Engine
-from synaray.engines.evaluation import apply_batch_reward, is_batch_reward
-from synaray.engines.ray.evaluator import EvaluatorActor, results_from_columns
-from synaray.engines.ray.optimizer_actor import OptimizerActor, RemoteOptimizer
-from synaray.engines.ray.rate_limiter import rate_limiter_actor
-from synaray.errors import ConfigError
+from synaray.engines.ray.dispatch import EvaluatorPool, evaluator_name, shard_of
+from synaray.engines.ray.optimizer_actor import OptimizerActor
+from synaray.errors import ConfigError, EngineError
 from synaray.lm.keys import shipped_keys
 from synaray.lm.rate_limit import RateLimits
 from synaray.optimizers.protocol import EvalRequest, EvalResult
+from synaray.runs.checkpoint import load_checkpoint
 from synaray.runs.files import BEST_PROGRAM
 from synaray.runs.naming import claim_run, new_run_name
 from synaray.runs.ray_connect import NAMESPACE, actor_runtime_env, connect
 from synaray.runs.snapshot import has_snapshot, write_snapshot
 from synaray.runs.storage import RunStorage
 from synaray.saving import serialize_object
+from synaray.trainers.events import CallbackEvents, OptimizerView
+from synaray.trainers.search_loop import TERMINAL_KINDS, SearchSpec
 
-__all__ = ["RayEngine"]
-
-
-def shard_of(example_id: str, n: int) -> int:
-    """The evaluator that holds an example: a stable hash, the same in every process."""
-    return zlib.crc32(example_id.encode()) % n
+__all__ = ["NAMESPACE", "RayEngine", "shard_of"]
 
 
 def check_env_vars(env_vars: Any) -> tuple[str, ...]:
@@ -99,6 +94,9 @@ class RayEngine(Engine):
         self.max_concurrency = max_concurrency
         self.storage = storage or os.path.abspath("synaray_runs")
         self.run_name = run_name
+        self._given_run_name = run_name
+        self._pool = None
+        self.remote_optimizer: OptimizerView | None = None
         self.rate_limits = {m: (v if isinstance(v, RateLimits) else RateLimits(**v))
                             for m, v in (rate_limits or {}).items()}
         self.max_inflight = max_inflight
@@ -109,9 +107,11 @@ class RayEngine(Engine):
             raise ConfigError(f"Invalid value for argument `env_vars`: {missing} not set in "
                               "this process's environment.")
         self.runtime_env = runtime_env
+        #: With `detach`, a fit returns once its search started on the cluster (follow it
+        #: with `synaray status RUN --watch`); its History is then empty.
+        self.detach = False
         self._started_ray = False
         self._keys: list = []
-        self.evaluators: list[Any] = []
         self.optimizer_actor: Any = None
 
     # --- cluster ----------------------------------------------------------------------
@@ -129,7 +129,8 @@ class RayEngine(Engine):
     async def _start(self, program: Any, reward: Any, datasets: dict[str, Any]) -> None:
         self._init_ray()
         self._actor_env = self._actor_runtime_env()
-        self.run_name = self.run_name or new_run_name(program.name)
+        # A name per fit or evaluation unless one was given (the engine is reusable).
+        self.run_name = self._given_run_name or new_run_name(program.name)
         self.reward = reward
         self.datasets = datasets
         self.payload = program.to_payload()
@@ -137,115 +138,45 @@ class RayEngine(Engine):
         # payload, the runtime env or a file): see `synaray.lm.keys`.
         self._keys = shipped_keys([program, reward, getattr(program, "optimizer", None)])
         self.metrics = list(getattr(program, "metrics", None) or [])
-        limiter_name = f"synaray-ratelimit-{self.run_name}" if self.rate_limits else None
-        self.rate_limiter = rate_limiter_actor(self.rate_limits, name=limiter_name,
-                                               runtime_env=self._actor_env)
-        self._limiter_name = limiter_name
-        reward_config = serialize_object(reward)
-        payload_ref = ray.put(self.payload)
-        # Per evaluator, what each call brings along (nested refs, fetched by the actor on its
-        # first call, again after a restart); held here for the engine's whole life.
-        self._evaluator_data: list[list] = []
-        self.evaluators = []
-        for index in range(self.num_evaluators):
-            shards = {split: ray.put(ds.to_arrow([i for i in ds.ids
-                                                   if shard_of(i, self.num_evaluators) == index]))
-                      for split, ds in datasets.items()}
-            self._evaluator_data.append([payload_ref, shards])
-            actor = ray.remote(EvaluatorActor).options(
-                name=f"synaray-evaluator-{self.run_name}-{index}", namespace=NAMESPACE,
-                num_cpus=0, max_restarts=-1, max_task_retries=-1, max_concurrency=1000,
-                scheduling_strategy="SPREAD", runtime_env=self._actor_env,
-            ).remote(index, reward_config, self.max_concurrency, limiter_name)
-            self.evaluators.append(actor)
-        await asyncio.gather(*(a.ready.remote(data, keys=self._keys) for a, data in zip(
-            self.evaluators, self._evaluator_data, strict=True)))
+        self._pool: EvaluatorPool | None = None
+        self.optimizer_actor = None
+        self.remote_optimizer = None
+
+    def _pool_settings(self) -> dict:
+        return {"num_evaluators": self.num_evaluators, "max_concurrency": self.max_concurrency,
+                "max_inflight": self.max_inflight, "chunk_size": self.chunk_size,
+                "rate_limits": {m: v.model_dump() for m, v in self.rate_limits.items()},
+                "runtime_env": self._actor_env}
+
+    @property
+    def evaluators(self) -> list[Any]:
+        """The run's evaluator actors: this engine's own (an evaluation), else those the
+        optimizer actor of the current fit created (found by name)."""
+        if self._pool is not None:
+            return list(self._pool.evaluators)
+        if self.optimizer_actor is None or not self.run_name:
+            return []
+        return [a for a in (_find_actor(evaluator_name(self.run_name, i))
+                            for i in range(self.num_evaluators)) if a is not None]
 
     # --- evaluation -------------------------------------------------------------------
-    def _calls(self, requests: list[EvalRequest]) -> list[tuple[int, list[tuple]]]:
-        """Per evaluator, chunks of sub-requests of at most `chunk_size` samples."""
-        per_evaluator: dict[int, list[tuple]] = {}
-        for r in requests:
-            groups: dict[int, list[str]] = {}
-            for eid in r.example_ids:
-                groups.setdefault(shard_of(eid, self.num_evaluators), []).append(eid)
-            for index, ids in groups.items():
-                for start in range(0, len(ids), self.chunk_size):
-                    per_evaluator.setdefault(index, []).append(
-                        (r.candidate_id, r.state, tuple(ids[start:start + self.chunk_size]),
-                         r.split))
-        calls = []
-        for index, subs in per_evaluator.items():
-            chunk: list[tuple] = []
-            size = 0
-            for sub in subs:
-                if chunk and size + len(sub[2]) > self.chunk_size:
-                    calls.append((index, chunk))
-                    chunk, size = [], 0
-                chunk.append(sub)
-                size += len(sub[2])
-            if chunk:
-                calls.append((index, chunk))
-        return calls
-
-    async def _dispatch(self, calls: list[tuple[int, list[tuple]]]) -> list[EvalResult]:
-        """Keep at most `max_inflight` calls per evaluator running; fold results as they come."""
-        queues: dict[int, list[list[tuple]]] = {}
-        for index, chunk in calls:
-            queues.setdefault(index, []).append(chunk)
-        results: list[EvalResult] = []
-        running: dict[asyncio.Future, int] = {}
-
-        splits = tuple(sorted(self.metric_splits))
-
-        def launch(index: int) -> None:
-            if queues.get(index):
-                ref = self.evaluators[index].evaluate.remote(
-                    queues[index].pop(0), self._evaluator_data[index], metric_splits=splits,
-                    keys=self._keys)
-                running[asyncio.ensure_future(_await_ref(ref))] = index
-
-        for index in list(queues):
-            for _ in range(self.max_inflight):
-                launch(index)
-        while running:
-            done, _ = await asyncio.wait(running, return_when=asyncio.FIRST_COMPLETED)
-            for future in done:
-                index = running.pop(future)
-                columns = future.result()
-                finished = results_from_columns(columns)
-                results.extend(finished)
-                self._report(finished)
-                self._fold_metric_states(columns.get("metric_states") or [])
-                launch(index)
-        return results
-
     async def _evaluate(self, requests: list[EvalRequest]) -> list[EvalResult]:
-        folded = {(r.candidate_id, r.split, r.example_id): r
-                  for r in await self._dispatch(self._calls(requests))}
-        ordered = []
-        for request in requests:
-            batch = [folded[(request.candidate_id, request.split, e)]
-                     for e in request.example_ids]
-            if is_batch_reward(self.reward) and batch:
-                await self._batch_reward(request, batch)
-            ordered.extend(batch)
-        return ordered
-
-    async def _batch_reward(self, request: EvalRequest, batch: list[EvalResult]) -> None:
-        from synaray.data.data_model import JsonDataModel
-
-        dataset = self.datasets[request.split]
-        y_true = [y for _, y in dataset.fetch(list(request.example_ids))]
-        schema = self.payload["config"].get("outputs") and None
-        y_pred = [None if r.y_pred is None else JsonDataModel(json=r.y_pred, schema=schema)
-                  for r in batch]
-        await apply_batch_reward(self.reward, batch, y_true, y_pred)
+        if self._pool is None:  # named apart from a fit's evaluators (same run name)
+            pool = EvaluatorPool(f"{self.run_name}-eval", self.payload, self.reward, self.datasets,
+                                 self._pool_settings(), metric_splits=tuple(self.metric_splits),
+                                 metrics=self.metrics, keys=self._keys)
+            await pool.start()
+            self._pool = pool
+        results, states = await self._pool.evaluate_with_states(requests, self._report)
+        self.metric_states.update(states)
+        return results
 
     # --- optimizer --------------------------------------------------------------------
     async def host_optimizer(self, optimizer: Any, initial_state: dict, train: Any, val: Any,
                              batch_size: int, epochs: int, saved: dict | None = None,
-                             resume: bool = False) -> Any:
+                             resume: bool = False) -> OptimizerView:
+        """Create (or find) the run's optimizer actor; the returned `OptimizerView` mirrors
+        it from the events `run_search` follows."""
         store = RunStorage(self.storage, self.run_name)
         name = f"synaray-optimizer-{self.run_name}"
         existing = _find_actor(name)
@@ -258,40 +189,92 @@ class RayEngine(Engine):
         if not has_snapshot(store):  # a restart or a resume keeps the run's own copy
             write_snapshot(store, train=train, val=val)
         setup = {"initial_state": initial_state, "batch_size": batch_size, "epochs": epochs}
+        evaluators = {**self._pool_settings(), "reward": serialize_object(self.reward)}
         # Prefer this (the driver's, usually the head) node; anywhere if it is gone.
         here = NodeAffinitySchedulingStrategy(ray.get_runtime_context().get_node_id(), soft=True)
         self.optimizer_actor = existing or ray.remote(OptimizerActor).options(
             name=name, namespace=NAMESPACE, lifetime="detached", num_cpus=0,
-            max_restarts=-1, max_task_retries=-1, max_concurrency=4, scheduling_strategy=here,
+            max_restarts=-1, max_task_retries=-1, max_concurrency=16, scheduling_strategy=here,
             runtime_env=getattr(self, "_actor_env", None),
         ).remote(serialize_object(optimizer), self.payload, self.storage, self.run_name, setup,
                  lease_token=lease.hand_over() if lease is not None else None,
-                 rate_limiter=getattr(self, "_limiter_name", None),
-                 lm_concurrency=self.max_concurrency)
+                 evaluators=evaluators)
         status = await self.optimizer_actor.status.remote()
-        self.remote_optimizer = RemoteOptimizer(self.optimizer_actor, status, keys=self._keys)
+        self.remote_optimizer = OptimizerView(status, state_dict=self._stored_state)
         return self.remote_optimizer
+
+    def _stored_state(self) -> dict:
+        saved = load_checkpoint(RunStorage(self.storage, self.run_name))
+        return saved.optimizer if saved is not None else {}
+
+    async def start_search(self, search: SearchSpec) -> int:
+        """Start the fit's search in its optimizer actor; returns the event index to follow
+        from. The run then goes on without this process (`detach`)."""
+        if self.optimizer_actor is None:
+            raise EngineError("start_search() needs host_optimizer() first.")
+        return await self.optimizer_actor.start_search.remote(search.to_dict(),
+                                                              keys=self._keys)
+
+    async def run_search(self, optimizer: Any, search: SearchSpec, events: Any) -> None:
+        """Start the search in the optimizer actor and follow its events to the end.
+
+        Nothing but events (small JSON: logs, counts, the best candidate) reaches this
+        process; the evaluators' results go to the actor. If this process dies, the run
+        goes on; the actor restarts the search by itself after its own restart.
+        """
+        since = await self.start_search(search)
+        if self.detach:
+            return
+        actor = self.optimizer_actor
+        if isinstance(events, CallbackEvents):
+            events.request_stop = lambda: actor.request_stop.remote()
+        progress: dict = {}
+        while True:
+            out = await actor.follow.remote(since, 2.0)
+            ended = False
+            for event in out["events"]:
+                since = event["seq"] + 1
+                events(event)
+                ended = event["kind"] in TERMINAL_KINDS
+            if ended:
+                return
+            if out["progress"] and out["progress"] != progress:
+                progress = out["progress"]
+                events({"kind": "progress", "logs": dict(progress)})
+            if not out["running"] and not out["events"]:
+                # the actor restarted and has not started again yet: ask it to
+                since = min(since, await actor.start_search.remote(None, keys=self._keys))
+
+    async def stop_search(self, state: str, reason: str) -> None:
+        if self.optimizer_actor is None:
+            return
+        try:
+            await asyncio.wait_for(_await_ref(self.optimizer_actor.stop_search.remote(
+                state, reason)), timeout=30)
+        except Exception:  # the actor or the cluster is gone: status.json goes stale
+            pass
 
     @property
     def best_program_uri(self) -> str:
         return RunStorage(self.storage, self.run_name).uri(BEST_PROGRAM)
 
-    async def _close(self) -> None:
-        for actor in self.evaluators:
-            ray.kill(actor, no_restart=True)
-        self.evaluators = []
-        self._evaluator_data = []
-        if self.rate_limiter is not None:
-            ray.kill(self.rate_limiter, no_restart=True)
-        finished = getattr(self, "remote_optimizer", None)
-        if self.optimizer_actor is not None and finished is not None and finished.finished:
+    async def _finish(self) -> None:
+        if self._pool is not None:
+            self._pool.close()
+            self._pool = None
+        view = self.remote_optimizer
+        if self.optimizer_actor is not None and view is not None and view.finished:
             try:  # the run name is free at once (else its lease expires)
-                ray.get(self.optimizer_actor.release_lease.remote(), timeout=10)
+                await asyncio.wait_for(_await_ref(self.optimizer_actor.release_lease.remote()),
+                                       timeout=10)
             except Exception:  # the actor is gone already
                 pass
             ray.kill(self.optimizer_actor, no_restart=True)
+
+    async def _close(self) -> None:
         if self._started_ray:
             ray.shutdown()
+            self._started_ray = False
 
     def __repr__(self) -> str:
         return (f"<RayEngine evaluators={self.num_evaluators} run={self.run_name} "

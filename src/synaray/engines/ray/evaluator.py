@@ -85,8 +85,8 @@ class EvaluatorActor:
         if rate_limiter is not None:
             import ray
 
-            from synaray.engines.ray.engine import NAMESPACE
             from synaray.engines.ray.rate_limiter import install_rate_limiter
+            from synaray.runs.ray_connect import NAMESPACE
 
             install_rate_limiter(ray.get_actor(rate_limiter, namespace=NAMESPACE))
 

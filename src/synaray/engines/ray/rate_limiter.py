@@ -98,12 +98,13 @@ def install_rate_limiter(actor: Any) -> None:
 
 
 def rate_limiter_actor(rate_limits: Mapping[str, Any] | None, *, name: str | None = None,
-                       runtime_env: dict | None = None) -> Any:
+                       runtime_env: dict | None = None, detached: bool = False) -> Any:
     """The cluster-wide rate limiter (`RateLimiterActor`) for `rate_limits` (per model a
     `RateLimits` or its dict), or None without limits.
 
     It takes no CPU and restarts when it dies (its calls retried); with `name` it is a named
-    actor that a second caller with the same name shares.
+    actor that a second caller with the same name shares; `detached` lets it outlive the
+    process that made it (a run's optimizer actor makes it for its evaluators).
     """
     if not rate_limits:
         return None
@@ -118,4 +119,6 @@ def rate_limiter_actor(rate_limits: Mapping[str, Any] | None, *, name: str | Non
                                "max_task_retries": -1, "runtime_env": runtime_env}
     if name is not None:
         options.update(name=name, get_if_exists=True)
+    if detached:
+        options["lifetime"] = "detached"
     return ray.remote(RateLimiterActor).options(**options).remote(limits)
