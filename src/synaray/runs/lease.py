@@ -377,7 +377,14 @@ def _current(store: Any) -> tuple[int, dict | None]:
         if record is not None:
             return generations[-1], record
         time.sleep(0.01 * attempt)
-    return generations[-1], {}
+    # Still unreadable (a write torn by a crash, or a storage that keeps failing): not a free
+    # name. It counts as held until a lease lifetime after the file was last written, so a
+    # reader never takes over a lease it could not read and a corrupt file does not lock the
+    # name for ever.
+    info = store.fs.get_file_info(f"{store.root}/{_name(generations[-1])}")
+    written = info.mtime.timestamp() if info.mtime is not None else time.time()
+    return generations[-1], {"unreadable": True, "renewed": written,
+                             "expires": written + lease_ttl_s()}
 
 
 def _write(store: Any, generation: int, record: dict) -> None:

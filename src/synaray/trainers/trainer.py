@@ -20,6 +20,7 @@ from synaray.lm.preflight import preflight as run_preflight
 from synaray.lm.preflight import preflight_enabled
 from synaray.observability.config import fit_callbacks
 from synaray.optimizers.protocol import EvalRequest, candidate_id
+from synaray.runs.status import ended_state
 from synaray.trainers.data_adapter import to_dataset, train_val_datasets
 from synaray.trainers.events import CallbackEvents, OptimizerView
 from synaray.trainers.search_loop import SearchSpec, metric_logs
@@ -119,8 +120,8 @@ async def fit(program: Any, x: Any = None, y: Any = None, epochs: int = 1, batch
         await engine.run_search(optimizer, search, events)
         events.raise_if_failed()
     except BaseException as exc:
-        if optimizer is not None:
-            await engine.stop_search("failed", f"{type(exc).__name__}: {exc}")
+        if optimizer is not None:  # "stopped" for Ctrl-C, else "failed", where the run lives
+            await engine.stop_search(*ended_state(exc))
         cbs.on_train_error(exc)
         raise
     finally:

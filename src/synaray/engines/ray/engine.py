@@ -96,6 +96,7 @@ class RayEngine(Engine):
         self.run_name = run_name
         self._given_run_name = run_name
         self._pool = None
+        self._pool_lock: asyncio.Lock | None = None
         self.remote_optimizer: OptimizerView | None = None
         self.rate_limits = {m: (v if isinstance(v, RateLimits) else RateLimits(**v))
                             for m, v in (rate_limits or {}).items()}
@@ -139,6 +140,7 @@ class RayEngine(Engine):
         self._keys = shipped_keys([program, reward, getattr(program, "optimizer", None)])
         self.metrics = list(getattr(program, "metrics", None) or [])
         self._pool: EvaluatorPool | None = None
+        self._pool_lock: asyncio.Lock | None = None
         self.optimizer_actor = None
         self.remote_optimizer = None
 
@@ -161,15 +163,26 @@ class RayEngine(Engine):
 
     # --- evaluation -------------------------------------------------------------------
     async def _evaluate(self, requests: list[EvalRequest]) -> list[EvalResult]:
-        if self._pool is None:  # named apart from a fit's evaluators (same run name)
-            pool = EvaluatorPool(f"{self.run_name}-eval", self.payload, self.reward, self.datasets,
-                                 self._pool_settings(), metric_splits=tuple(self.metric_splits),
-                                 metrics=self.metrics, keys=self._keys)
-            await pool.start()
-            self._pool = pool
-        results, states = await self._pool.evaluate_with_states(requests, self._report)
-        self.metric_states.update(states)
+        pool = await self._evaluation_pool()
+        results, states = await pool.evaluate_with_states(requests, self._report)
+        # this call's own metric states (concurrent evaluate calls each keep theirs)
+        self._fold_metric_states([(cid, split, part) for (cid, split), part in states.items()])
         return results
+
+    async def _evaluation_pool(self) -> EvaluatorPool:
+        """This engine's evaluators for `evaluate` (made once, even by concurrent calls),
+        named apart from a fit's evaluators (same run name)."""
+        if self._pool_lock is None:
+            self._pool_lock = asyncio.Lock()
+        async with self._pool_lock:
+            if self._pool is None:
+                pool = EvaluatorPool(f"{self.run_name}-eval", self.payload, self.reward,
+                                     self.datasets, self._pool_settings(),
+                                     metric_splits=tuple(self.metric_splits),
+                                     metrics=self.metrics, keys=self._keys)
+                await pool.start()
+                self._pool = pool
+        return self._pool
 
     # --- optimizer --------------------------------------------------------------------
     async def host_optimizer(self, optimizer: Any, initial_state: dict, train: Any, val: Any,

@@ -12,7 +12,7 @@ Events are stored in the run folder (`events.json`) before each checkpoint; a re
 actor keeps those up to its checkpoint step, and, when the search was running and the run
 stored its search settings (`search.json`), starts it again by itself: no driver needed.
 
-The actor holds the run's lease (`synaray.engines.ray.run_lease`, handed over by the driver
+The actor holds the run's lease (`synaray.runs.lease`, handed over by the driver
 with `lease_token`): it renews it while it lives (a restart adopts it again), refuses to
 checkpoint once another run took it over, and releases it when the run is over.
 
