@@ -17,8 +17,8 @@ from helpers.openai_stub import OpenAIStub
 from synaray.engines.ray.engine import RayEngine, _runtime_env
 from synaray.errors import ConfigError
 from synaray.lm import EmbeddingModel, LanguageModel
-from synaray.lm.keys import install_keys, lookup_key, shipped_keys
-from synaray.lm.model_search import find_models
+from synaray.lm.keys import install_keys, lookup_key
+from synaray.lm.model_search import find_models, shipped_keys
 
 SECRET = "sk-planted-unit-3f9a1c"
 MESSAGES = [{"role": "user", "content": "hi"}]

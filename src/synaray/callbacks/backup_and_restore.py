@@ -7,7 +7,7 @@ from pathlib import Path
 
 from synaray.callbacks.callback import Callback
 from synaray.errors import CheckpointError
-from synaray.programs.serialization import atomic_write_text
+from synaray.utils.atomic_files import atomic_write_text
 
 __all__ = ["BackupAndRestore"]
 

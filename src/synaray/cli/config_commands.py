@@ -233,7 +233,7 @@ def suggest_config(rows: list[dict], args: argparse.Namespace, source: str
 
 
 def _read(path: str) -> list[dict]:
-    from synaray.config.checks import data_format
+    from synaray.config.data_files import data_format
     from synaray.config.data_program import read_file_rows
 
     rows = read_file_rows(path, data_format(path, None, path, "DATA"))

@@ -89,7 +89,7 @@ def json_output(args: argparse.Namespace) -> bool:
 
 def build_parser() -> argparse.ArgumentParser:
     """The argparse parser with every registered subcommand."""
-    from synaray import __version__
+    from synaray.version import __version__
 
     _load_command_modules()
 

@@ -47,8 +47,7 @@ import pyarrow.compute as pc
 import pydantic
 import ray
 
-from synaray.data.data_model import JsonDataModel
-from synaray.data.schema_utils import data_model_from_schema
+from synaray.data.data_model import JsonDataModel, data_model_from_schema
 from synaray.engines.evaluation import ProgramPool, evaluate_request
 from synaray.engines.ray.bulk_io import (
     RESULT_SCHEMA,
@@ -63,7 +62,7 @@ from synaray.engines.ray.bulk_io import (
 )
 from synaray.errors import ConfigError, DataError, MissingExtraError
 from synaray.optimizers.protocol import EvalRequest, EvalResult
-from synaray.programs.serialization import program_from_payload
+from synaray.program_payload import program_from_payload
 from synaray.saving import deserialize_object, serialize_object
 from synaray.utils.progress import Progress
 

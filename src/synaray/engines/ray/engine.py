@@ -20,7 +20,7 @@ from synaray.engines.ray.optimizer_actor import OptimizerActor, RemoteOptimizer
 from synaray.engines.ray.rate_limiter import RateLimiterActor
 from synaray.engines.ray.storage import RunStorage, redact_uri
 from synaray.errors import ConfigError
-from synaray.lm.keys import shipped_keys
+from synaray.lm.model_search import shipped_keys
 from synaray.lm.rate_limit import RateLimits
 from synaray.optimizers.protocol import EvalRequest, EvalResult
 from synaray.saving import serialize_object
