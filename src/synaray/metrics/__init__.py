@@ -63,15 +63,9 @@ REGISTRY = ComponentRegistry(
 ALL_OBJECTS_DICT: dict[str, type[Metric]] = REGISTRY.names
 
 
-def serialize(metric: Metric) -> dict[str, Any]:
-    """The `{module, class_name, config, registered_name}` description of a metric."""
-    return REGISTRY.serialize(metric)
-
-
-def deserialize(config: dict[str, Any],
-                custom_objects: dict[str, Any] | None = None) -> Metric:
-    """Rebuild a metric from `serialize`'s output (or a `{"class_name", "config"}` dict)."""
-    return REGISTRY.deserialize(config, custom_objects)
+#: `serialize(component)` / `deserialize(config, custom_objects=None)`: see ComponentRegistry.
+serialize = REGISTRY.serialize
+deserialize = REGISTRY.deserialize
 
 
 def get(identifier: Any) -> Metric | None:

@@ -61,20 +61,6 @@ REGISTRY = ComponentRegistry(
 ALL_OBJECTS_DICT: dict[str, type[Reward]] = REGISTRY.names
 
 
-def serialize(reward: Reward) -> dict[str, Any]:
-    """The `{module, class_name, config, registered_name}` description of a reward."""
-    return REGISTRY.serialize(reward)
-
-
-def deserialize(config: dict[str, Any],
-                custom_objects: dict[str, Any] | None = None) -> Reward:
-    """Rebuild a reward from `serialize`'s output (or a `{"class_name", "config"}` dict).
-
-    Plain functions are wrapped in `RewardFunctionWrapper`.
-    """
-    return REGISTRY.deserialize(config, custom_objects)
-
-
 def get(identifier: Any) -> Reward | None:
     """A `Reward` from an identifier, as `program.compile(reward=...)` accepts it.
 
@@ -95,3 +81,8 @@ def get(identifier: Any) -> Reward | None:
         ['answer']
     """
     return REGISTRY.get(identifier)
+
+
+#: `serialize(component)` / `deserialize(config, custom_objects=None)`: see ComponentRegistry.
+serialize = REGISTRY.serialize
+deserialize = REGISTRY.deserialize
