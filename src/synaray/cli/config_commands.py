@@ -66,13 +66,15 @@ def config_command(args: argparse.Namespace) -> int:
 
 
 # --- init -----------------------------------------------------------------------------------
+_INIT_EPILOG = """\
+example:
+  synaray init qa.jsonl --input input --output target --choices choices
+  synaray fit qa.yaml
+
+The config names the data file as given: run `synaray fit` from the same folder."""
+
+
 def _init_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.formatter_class = argparse.RawDescriptionHelpFormatter
-    parser.epilog = (
-        "example:\n"
-        "  synaray init qa.jsonl --input input --output target --choices choices\n"
-        "  synaray fit qa.yaml\n\n"
-        "The config names the data file as given: run `synaray fit` from the same folder.")
     parser.add_argument("data", metavar="DATA", help="a JSONL or Parquet file")
     parser.add_argument("--input", dest="inputs", action="append", required=True,
                         metavar="COLUMN", help="a column the program reads (repeatable)")
@@ -273,7 +275,7 @@ def _command_line(args: argparse.Namespace) -> str:
     return " ".join(parts)
 
 
-@command("init", arguments=_init_arguments,
+@command("init", arguments=_init_arguments, epilog=_INIT_EPILOG,
          help="Inspect a JSONL/Parquet file and write a run config for it (no Python needed).")
 def init_command(args: argparse.Namespace) -> int:
     import yaml
