@@ -15,8 +15,7 @@ from typing import TYPE_CHECKING, Any
 os.environ.setdefault("LITELLM_LOCAL_MODEL_COST_MAP", "True")
 
 from synaray import errors
-
-__version__ = "0.1.0"
+from synaray.version import __version__
 
 _LAZY_ATTRS = {
     "DataModel": "synaray.data",

@@ -2,9 +2,11 @@
 
 `PacingSchedule` promises that any window of W seconds admits at most `burst + W * rate`
 requests, with a burst of 5% of the per-minute limit (630 in any minute at 600/min). The
-unit tests check that bound with a simulated clock; the Ray tests count the requests that
-reach a loopback server in sliding windows: a fast one at 1200/min (5 s windows) and a
-slow one (about 80 s) at 600 requests/min over full 60 s windows.
+unit tests check that bound with a simulated clock, over 1, 10 and 60 s windows; the Ray
+test counts the requests of 4 evaluators that reach a loopback server in sliding 1, 5 and
+10 s windows at 1200/min: the same bound, met by one schedule shared across actors. (A Ray test
+over full 60 s windows at 600/min took 80 s of CI wall-clock to check that bound at another
+scale; it was dropped on 2026-12-02.)
 """
 
 from __future__ import annotations
@@ -196,22 +198,11 @@ async def evaluate_paced(n: int, per_minute: int) -> tuple[list[float], dict]:
 @pytest.mark.ray
 @pytest.mark.usefixtures("ray_cluster")
 async def test_four_evaluators_share_one_limit_fast():
-    """At 1200/min (20/s, burst 60): 5 s windows hold at most 60 + 100 requests."""
+    """At 1200/min (20/s, burst 60): W s windows hold at most 60 + 20 W requests."""
     times, logs = await evaluate_paced(300, 1200)
     print(f"busiest 5 s window: {busiest_window(times, 5.0)} requests")
     assert len(times) == 300 and logs["failures"] == 0 and logs["reward"] == 1.0
-    assert busiest_window(times, 5.0) <= bound(1200, 5.0) + 1
+    for window in (1.0, 5.0, 10.0):
+        assert busiest_window(times, window) <= bound(1200, window) + 1, window
     assert max(times) - min(times) >= (300 - 60) / 20.0 - 0.5  # the limit did pace them
     assert busiest_window(times, 5.0) >= 0.5 * bound(1200, 5.0)  # and was approached
-
-
-@pytest.mark.ray
-@pytest.mark.slow
-@pytest.mark.usefixtures("ray_cluster")
-async def test_four_evaluators_stay_within_600_per_minute():
-    """About 80 s: 780 requests at 600/min; no 60 s window holds more than 630."""
-    times, logs = await evaluate_paced(780, 600)
-    busiest = busiest_window(times, 60.0)
-    assert len(times) == 780 and logs["failures"] == 0
-    print(f"busiest 60 s window: {busiest} requests")
-    assert 500 < busiest <= 630, busiest

@@ -17,8 +17,8 @@ from helpers.openai_stub import OpenAIStub
 from synaray.engines.ray.engine import RayEngine
 from synaray.errors import ConfigError
 from synaray.lm import EmbeddingModel, LanguageModel
-from synaray.lm.keys import install_keys, lookup_key, shipped_keys
-from synaray.lm.model_search import find_models
+from synaray.lm.keys import install_keys, lookup_key
+from synaray.lm.model_search import find_models, shipped_keys
 from synaray.runs.ray_connect import worker_runtime_env
 
 SECRET = "sk-planted-unit-3f9a1c"

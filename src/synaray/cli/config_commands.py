@@ -66,13 +66,15 @@ def config_command(args: argparse.Namespace) -> int:
 
 
 # --- init -----------------------------------------------------------------------------------
+_INIT_EPILOG = """\
+example:
+  synaray init qa.jsonl --input input --output target --choices choices
+  synaray fit qa.yaml
+
+The config names the data file as given: run `synaray fit` from the same folder."""
+
+
 def _init_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.formatter_class = argparse.RawDescriptionHelpFormatter
-    parser.epilog = (
-        "example:\n"
-        "  synaray init qa.jsonl --input input --output target --choices choices\n"
-        "  synaray fit qa.yaml\n\n"
-        "The config names the data file as given: run `synaray fit` from the same folder.")
     parser.add_argument("data", metavar="DATA", help="a JSONL or Parquet file")
     parser.add_argument("--input", dest="inputs", action="append", required=True,
                         metavar="COLUMN", help="a column the program reads (repeatable)")
@@ -233,7 +235,7 @@ def suggest_config(rows: list[dict], args: argparse.Namespace, source: str
 
 
 def _read(path: str) -> list[dict]:
-    from synaray.config.checks import data_format
+    from synaray.config.data_files import data_format
     from synaray.config.data_program import read_file_rows
 
     rows = read_file_rows(path, data_format(path, None, path, "DATA"))
@@ -289,7 +291,7 @@ def data_file_config(data: str, inputs: list[str], output: str, choices: str | N
     return config, _describe(chosen, data, len(rows)), _command_line(args)
 
 
-@command("init", arguments=_init_arguments,
+@command("init", arguments=_init_arguments, epilog=_INIT_EPILOG,
          help="Inspect a JSONL/Parquet file and write a run config for it (no Python needed).")
 def init_command(args: argparse.Namespace) -> int:
     import yaml

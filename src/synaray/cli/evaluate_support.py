@@ -53,7 +53,7 @@ def described_to_parquet(uri: str, out: str, data: Any, id_field: str = "id") ->
     Rows keep their id (numbered from 0 when no row has one); the expected outputs are
     included when every row has their columns (else the rows are scored unlabelled).
     """
-    from synaray.config.checks import data_format
+    from synaray.config.data_files import data_format
     from synaray.config.data_program import input_row, output_row, read_file_rows
 
     rows = read_file_rows(uri, data_format(uri, None, uri, "--data"))

@@ -37,17 +37,20 @@ class _Command:
     help: str
     arguments: Arguments
     run: Handler
+    epilog: str | None = None
 
 
 _COMMANDS: dict[str, _Command] = {}
 
 
-def command(name: str, *, help: str, arguments: Arguments | None = None
-            ) -> Callable[[Handler], Handler]:
-    """Register `run(args) -> exit code` as the subcommand `name`."""
+def command(name: str, *, help: str, arguments: Arguments | None = None,
+            epilog: str | None = None) -> Callable[[Handler], Handler]:
+    """Register `run(args) -> exit code` as the subcommand `name`; `epilog` (examples,
+    notes) ends its `--help`, printed as written."""
 
     def decorator(run: Handler) -> Handler:
-        _COMMANDS[name] = _Command(name, help, arguments or (lambda parser: None), run)
+        _COMMANDS[name] = _Command(name, help, arguments or (lambda parser: None), run,
+                                   epilog)
         return run
 
     return decorator
@@ -89,7 +92,7 @@ def json_output(args: argparse.Namespace) -> bool:
 
 def build_parser() -> argparse.ArgumentParser:
     """The argparse parser with every registered subcommand."""
-    from synaray import __version__
+    from synaray.version import __version__
 
     _load_command_modules()
 
@@ -99,7 +102,10 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--version", action="version", version=f"synaray {__version__}")
     subparsers = parser.add_subparsers(dest="command", metavar="COMMAND")
     for cmd in _COMMANDS.values():
-        sub = subparsers.add_parser(cmd.name, help=cmd.help, description=cmd.help)
+        sub = subparsers.add_parser(
+            cmd.name, help=cmd.help, description=cmd.help, epilog=cmd.epilog,
+            formatter_class=(argparse.RawDescriptionHelpFormatter if cmd.epilog
+                             else argparse.HelpFormatter))
         cmd.arguments(sub)
         sub.set_defaults(_run=cmd.run)
     return parser

@@ -67,18 +67,20 @@ def _fmt(value: Any) -> str:
 
 
 # --- fit ----------------------------------------------------------------------------------
+_FIT_EPILOG = """\
+examples:
+  synaray fit examples/object_counting_random_few_shot.toml
+  synaray fit --data questions.jsonl --input input --output target --choices choices
+  synaray fit examples/sports_population_search.yaml --engine ray \\
+      --set optimizer.population_size=4 --set training.epochs=2
+  ray job submit --working-dir . -- synaray fit examples/sports_population_search.yaml \\
+      --address auto --storage "$PWD/synaray_runs"
+
+The run's folder <storage>/<run name>/ holds run_config.json, the checkpoints and
+best_program.json; continue a stopped run with `synaray resume RUN --storage ...`."""
+
+
 def _fit_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.formatter_class = argparse.RawDescriptionHelpFormatter
-    parser.epilog = (
-        "examples:\n"
-        "  synaray fit examples/object_counting_random_few_shot.toml\n"
-        "  synaray fit --data questions.jsonl --input input --output target --choices choices\n"
-        "  synaray fit examples/sports_population_search.yaml --engine ray \\\n"
-        "      --set optimizer.population_size=4 --set training.epochs=2\n"
-        "  ray job submit --working-dir . -- synaray fit examples/sports_population_search.yaml"
-        " \\\n      --address auto --storage \"$PWD/synaray_runs\"\n\n"
-        "The run's folder <storage>/<run name>/ holds run_config.json, the checkpoints and\n"
-        "best_program.json; continue a stopped run with `synaray resume RUN --storage ...`.")
     parser.add_argument("config", metavar="CONFIG", nargs="?", default=None,
                         help="the run config (.yaml, .yml, .toml or .json); or --data")
     data = parser.add_argument_group(
@@ -114,6 +116,12 @@ def _fit_arguments(parser: argparse.ArgumentParser) -> None:
                         help="return once the run has started on the Ray cluster (needs "
                              "--address); it goes on there; follow it with `synaray status "
                              "RUN --storage ... --watch` from any machine")
+    _run_flags(parser)
+
+
+def _run_flags(parser: argparse.ArgumentParser) -> None:
+    """The flags `fit` and `resume` share: --trust-code, --quiet, --log-format,
+    --no-preflight."""
     parser.add_argument("--trust-code", action="store_true", help=_TRUST_HELP)
     parser.add_argument("--quiet", action="store_true", help="print only the final summary")
     add_log_format_argument(parser)
@@ -192,7 +200,7 @@ def print_before_after(outcome: Any) -> None:
         print(f"per-row predictions ({split}): {uri}")
 
 
-@command("fit", arguments=_fit_arguments,
+@command("fit", arguments=_fit_arguments, epilog=_FIT_EPILOG,
          help="Optimize the program of a run config (YAML/TOML) locally or on Ray.")
 @one_line_io_errors
 def fit_command(args: argparse.Namespace) -> int:
@@ -268,10 +276,7 @@ def _resume_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--config", default=None, metavar="CONFIG",
                         help="the config file the run was started with: the stored "
                              "run_config.json may then run the code both name")
-    parser.add_argument("--trust-code", action="store_true", help=_TRUST_HELP)
-    parser.add_argument("--quiet", action="store_true", help="print only the final summary")
-    add_log_format_argument(parser)
-    add_no_preflight(parser)
+    _run_flags(parser)
 
 
 @command("resume", arguments=_resume_arguments,
@@ -303,17 +308,19 @@ def resume_command(args: argparse.Namespace) -> int:
 
 
 # --- evaluate -----------------------------------------------------------------------------
+_EVALUATE_EPILOG = """\
+examples:
+  synaray evaluate --program runs/RUN/best_program.json --data test.jsonl --out res/
+  synaray evaluate --run RUN --storage s3://bucket/runs --top-k 3 \\
+      --data s3://bucket/questions/ --out s3://bucket/results/ \\
+      --input-field question=query --address auto
+
+Results: <out>/part-*.parquet (one row per program and example: prediction, reward,
+error, LM usage), <out>/summary.json. Rerunning with the same --out scores only the
+rows not yet scored."""
+
+
 def _evaluate_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.formatter_class = argparse.RawDescriptionHelpFormatter
-    parser.epilog = (
-        "examples:\n"
-        "  synaray evaluate --program runs/RUN/best_program.json --data test.jsonl --out res/\n"
-        "  synaray evaluate --run RUN --storage s3://bucket/runs --top-k 3 \\\n"
-        "      --data s3://bucket/questions/ --out s3://bucket/results/ \\\n"
-        "      --input-field question=query --address auto\n\n"
-        "Results: <out>/part-*.parquet (one row per program and example: prediction, reward,\n"
-        "error, LM usage), <out>/summary.json. Rerunning with the same --out scores only the\n"
-        "rows not yet scored.")
     source = parser.add_mutually_exclusive_group(required=True)
     source.add_argument("--program", help="a saved program JSON (e.g. a run's "
                                           "best_program.json), local or a URI")
@@ -431,7 +438,7 @@ def _print_summary(summary: dict, out: str, as_json: bool = False) -> None:
     print(f"\nresults: {out} (summary.json, part-*.parquet)", flush=True)
 
 
-@command("evaluate", arguments=_evaluate_arguments,
+@command("evaluate", arguments=_evaluate_arguments, epilog=_EVALUATE_EPILOG,
          help="Score a saved program (or a run's best ones) on a dataset with Ray Data.")
 @one_line_io_errors
 def evaluate_command(args: argparse.Namespace) -> int:

@@ -23,25 +23,28 @@ if TYPE_CHECKING:
 __all__ = ["sweep_command"]
 
 
+_SWEEP_EPILOG = """\
+the sweep section:
+  sweep:
+    method: grid              # grid | random (random needs num_samples)
+    metric: val_reward        # ranks the trials (mode: max)
+    parameters:               # dotted run-config keys
+      model.temperature: {values: [0.0, 0.7]}
+      optimizer.population_size: {grid: [2, 4]}
+      # also {choice: [...]} and {uniform: [lo, hi]} (random sweeps)
+
+examples:
+  synaray sweep examples/sweep_sports.yaml
+  synaray sweep examples/sweep_sports.yaml --set task.n_train=10 --name quick
+  ray job submit --working-dir . -- synaray sweep examples/sweep_sports.yaml \\
+      --address auto --storage s3://bucket/sweeps
+
+Each trial is one whole run (the local engine inside a Ray Tune trial of 1 CPU).
+Results: <storage>/<name>/results.csv and results.json; each trial's run (and
+best_program.json) in <storage>/<name>/runs/."""
+
+
 def _sweep_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.formatter_class = argparse.RawDescriptionHelpFormatter
-    parser.epilog = (
-        "the sweep section:\n"
-        "  sweep:\n"
-        "    method: grid              # grid | random (random needs num_samples)\n"
-        "    metric: val_reward        # ranks the trials (mode: max)\n"
-        "    parameters:               # dotted run-config keys\n"
-        "      model.temperature: {values: [0.0, 0.7]}\n"
-        "      optimizer.population_size: {grid: [2, 4]}\n"
-        "      # also {choice: [...]} and {uniform: [lo, hi]} (random sweeps)\n\n"
-        "examples:\n"
-        "  synaray sweep examples/sweep_sports.yaml\n"
-        "  synaray sweep examples/sweep_sports.yaml --set task.n_train=10 --name quick\n"
-        "  ray job submit --working-dir . -- synaray sweep examples/sweep_sports.yaml \\\n"
-        "      --address auto --storage s3://bucket/sweeps\n\n"
-        "Each trial is one whole run (the local engine inside a Ray Tune trial of 1 CPU).\n"
-        "Results: <storage>/<name>/results.csv and results.json; each trial's run (and\n"
-        "best_program.json) in <storage>/<name>/runs/.")
     parser.add_argument("config", metavar="CONFIG",
                         help="a run config with a `sweep:` section (.yaml, .toml or .json)")
     parser.add_argument("--address", default=None,
@@ -111,7 +114,7 @@ def _preflight(plan: SweepPlan) -> None:
         asyncio.run(preflight(models))
 
 
-@command("sweep", arguments=_sweep_arguments,
+@command("sweep", arguments=_sweep_arguments, epilog=_SWEEP_EPILOG,
          help="Run one optimization per setting of a sweep (Ray Tune) and rank them by "
               "validation reward.")
 def sweep_command(args: argparse.Namespace) -> int:

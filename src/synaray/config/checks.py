@@ -25,31 +25,14 @@ from synaray.config.components import (
     import_object,
     is_synaray_path,
 )
+from synaray.config.data_files import data_format
+from synaray.config.data_program import template_columns
 from synaray.config.messages import config_error, suggest
 from synaray.config.schema import RunConfig
 from synaray.errors import ConfigError
 
 __all__ = ["check_run_config", "check_stored_run_config", "code_references", "data_format",
            "import_data_model"]
-
-_SUFFIXES = {".jsonl": "jsonl", ".ndjson": "jsonl", ".json": "jsonl", ".parquet": "parquet",
-             ".pq": "parquet"}
-
-
-def data_format(uri: str, declared: str | None, source: str = "<config>",
-                path: str = "data.format") -> str:
-    """`jsonl` or `parquet`: as declared, or from the file suffix (a folder is Parquet)."""
-    if declared is not None:
-        return declared
-    suffix = Path(uri.partition("?")[0].rstrip("/")).suffix.lower()  # no URI query
-    if suffix in _SUFFIXES:
-        return _SUFFIXES[suffix]
-    if "://" not in uri and Path(uri).is_dir():
-        return "parquet"
-    raise ConfigError(f"{source}: {path}: expected 'jsonl' or 'parquet': the format of "
-                      f"{uri!r} cannot be told from its suffix (known suffixes: "
-                      f"{', '.join(sorted(_SUFFIXES))}).")
-
 
 def import_data_model(spec: str, source: str, path: str) -> type:
     """The DataModel class at `module:Class`."""
@@ -117,8 +100,6 @@ def _check_data(config: RunConfig, source: str, check_files: bool) -> None:
 
 def _check_described(config: RunConfig, source: str) -> None:
     """Templates name plain columns; a program built from the data needs a model."""
-    from synaray.config.data_program import template_columns
-
     for name, spec in config.data.inputs.items():
         if spec.template is not None:
             try:

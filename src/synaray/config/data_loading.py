@@ -14,7 +14,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from synaray.config.checks import data_format, import_data_model
+from synaray.config.checks import import_data_model
+from synaray.config.data_files import data_format
 from synaray.config.schema import DataConfig, RunConfig
 from synaray.errors import ConfigError, DataError
 

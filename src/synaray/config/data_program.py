@@ -33,6 +33,7 @@ from typing import Any, Literal
 
 import pydantic
 
+from synaray.config.data_files import data_format
 from synaray.config.schema import DataConfig, InputFieldConfig, OutputFieldConfig, RunConfig
 from synaray.errors import ConfigError, DataError
 
@@ -144,8 +145,6 @@ def read_file_rows(uri: str, kind: str, limit: int | None = None) -> list[dict]:
 
 def read_rows(data: DataConfig, split: str, source: str = "<config>") -> list[dict] | None:
     """The rows of one split's file, at most `data.limit` of them; None without a file."""
-    from synaray.config.checks import data_format
-
     uri = getattr(data, split)
     if uri is None:
         return None

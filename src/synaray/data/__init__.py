@@ -1,6 +1,12 @@
 """Data models, field masks and datasets."""
 
-from synaray.data.data_model import DataModel, Field, JsonDataModel, to_json_data_model
+from synaray.data.data_model import (
+    DataModel,
+    Field,
+    JsonDataModel,
+    data_model_from_schema,
+    to_json_data_model,
+)
 from synaray.data.datasets import (
     Dataset,
     load_jsonl,
@@ -17,7 +23,7 @@ from synaray.data.masks import (
     out_mask_json,
     out_mask_schema,
 )
-from synaray.data.schema_utils import data_model_from_schema, dereference_schema
+from synaray.data.schema_utils import dereference_schema
 
 __all__ = [
     "DataModel",

@@ -42,7 +42,7 @@ import pyarrow.fs as pafs
 import pyarrow.parquet as pq
 
 from synaray.errors import CheckpointError, ConfigError, DataError
-from synaray.programs.serialization import (
+from synaray.program_payload import (
     program_from_payload,
     without_data_models,
     without_unsafe_data_models,

@@ -17,9 +17,10 @@ import pydantic
 from pydantic import ConfigDict
 
 from synaray.data.masks import apply_masks, mask_schema
+from synaray.data.schema_utils import model_from_schema
 from synaray.errors import DataError
 
-__all__ = ["DataModel", "Field", "JsonDataModel", "to_json_data_model"]
+__all__ = ["DataModel", "Field", "JsonDataModel", "data_model_from_schema", "to_json_data_model"]
 
 Field = pydantic.Field
 
@@ -178,8 +179,6 @@ class JsonDataModel:
     def to_data_model(self, data_model: type[DataModel] | None = None) -> DataModel:
         """Validate into a `DataModel` (the given class, or one rebuilt from the schema)."""
         if data_model is None:
-            from synaray.data.schema_utils import data_model_from_schema
-
             data_model = data_model_from_schema(self._schema)
         try:
             return data_model.model_validate(self._json)
@@ -215,6 +214,25 @@ def _schema_of_json(json: dict) -> dict:
     return {"type": "object",
             "properties": {k: _schema_of_value(v) for k, v in json.items()},
             "required": list(json)}
+
+
+_MODELS: dict[str, type[DataModel]] = {}
+
+
+def data_model_from_schema(schema: dict) -> type[DataModel]:
+    """Build (and cache) a `DataModel` subclass that validates data against `schema`.
+
+    Example:
+        >>> Model = data_model_from_schema({"title": "Answer", "type": "object",
+        ...     "properties": {"answer": {"type": "string"}}, "required": ["answer"]})
+        >>> Model(answer="yes").get_json()
+        {'answer': 'yes'}
+    """
+    key = json.dumps(schema, separators=(",", ":"), default=str)  # field order matters
+    model = _MODELS.get(key)
+    if model is None:
+        model = _MODELS[key] = model_from_schema(schema, DataModel)
+    return model
 
 
 def to_json_data_model(value: Any, schema: dict | None = None) -> JsonDataModel | None:

@@ -21,7 +21,7 @@ from typing import Any
 
 from synaray.data.data_model import to_json_data_model
 from synaray.optimizers.protocol import EvalRequest, EvalResult
-from synaray.programs.serialization import program_from_payload
+from synaray.program_payload import program_from_payload
 from synaray.utils.tracing import Trace, trace_scope
 
 __all__ = ["SAMPLES_PER_LM_SLOT", "ProgramPool", "evaluate_request", "is_batch_reward",

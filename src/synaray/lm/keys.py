@@ -11,13 +11,11 @@ a model from its config finds the key, in this order:
    `api_key` (or the driver's value of `api_key_env`) as a method argument, a path that
    Ray keeps in memory and does not write to its logs or runtime env.
 
-`shipped_keys(objects)` is the driver's side: the keys of every model found in `objects`.
+`synaray.lm.model_search.shipped_keys(objects)` is the driver's side: the keys of every
+model found in `objects`.
 
 Example:
-    >>> from synaray.lm import LanguageModel
-    >>> lm = LanguageModel("openai/x", api_key="sk-demo", cache=False)
-    >>> keys = shipped_keys([lm])
-    >>> install_keys(keys)
+    >>> install_keys([(("openai/x", None, None), "sk-demo")])
     >>> lookup_key("openai/x", None, None)
     'sk-demo'
     >>> install_keys({})
@@ -30,7 +28,7 @@ import threading
 from collections.abc import Iterable, Mapping
 from typing import Any
 
-__all__ = ["KeyId", "install_keys", "lookup_key", "resolve_api_key", "shipped_keys"]
+__all__ = ["KeyId", "install_keys", "key_id", "lookup_key", "resolve_api_key"]
 
 #: What a shipped key belongs to: (model, api_base, api_key_env).
 KeyId = tuple[str, str | None, str | None]
@@ -63,7 +61,7 @@ def lookup_key(model: str, api_base: str | None, api_key_env: str | None) -> str
 
 
 def install_keys(keys: Mapping[KeyId, str] | Iterable[tuple[KeyId, str]] | None) -> None:
-    """Make `keys` (from `shipped_keys` on the driver) this process's shipped keys.
+    """Make `keys` (from `model_search.shipped_keys` on the driver) this process's shipped keys.
 
     Called by actors with what each call brings; the previous set is replaced, so a key
     the driver no longer has is forgotten. None (a caller that ships no keys) changes
@@ -77,19 +75,3 @@ def install_keys(keys: Mapping[KeyId, str] | Iterable[tuple[KeyId, str]] | None)
         if fresh != _INSTALLED:
             _INSTALLED.clear()
             _INSTALLED.update(fresh)  # type: ignore[arg-type]
-
-
-def shipped_keys(objects: Iterable[Any]) -> list[tuple[KeyId, str]]:
-    """The keys of every model in `objects` (programs, rewards, optimizers) as this process
-    resolves them: what actors need in memory to call the same models.
-
-    A list of pairs, not a dict, so it passes through Ray as a plain argument.
-    """
-    from synaray.lm.model_search import find_models
-
-    keys: dict[KeyId, str] = {}
-    for model in find_models(objects):
-        key = resolve_api_key(model)
-        if key:
-            keys.setdefault(key_id(model), key)
-    return list(keys.items())

@@ -1,4 +1,5 @@
-"""`find_models`: the model clients a program, reward or optimizer will call.
+"""`find_models`: the model clients a program, reward or optimizer will call; `shipped_keys`:
+their API keys, as a driver ships them to its actors (`synaray.lm.keys`).
 
 It walks the attributes of synaray objects (and of user subclasses of them), lists,
 tuples, sets and dict values, and returns each `LanguageModel` / `EmbeddingModel` once.
@@ -17,7 +18,10 @@ from __future__ import annotations
 from collections.abc import Iterable
 from typing import Any
 
-__all__ = ["find_models"]
+from synaray.lm.base import ModelClient
+from synaray.lm.keys import KeyId, key_id, resolve_api_key
+
+__all__ = ["find_models", "shipped_keys"]
 
 _MAX_NODES = 200_000
 
@@ -29,8 +33,6 @@ def _is_synaray(obj: Any) -> bool:
 
 def find_models(objects: Iterable[Any]) -> list[Any]:
     """Every `synaray.lm.base.ModelClient` reachable from `objects`, in walk order."""
-    from synaray.lm.base import ModelClient
-
     found: list[Any] = []
     seen: set[int] = set()
     stack = list(objects)[::-1]
@@ -48,3 +50,22 @@ def find_models(objects: Iterable[Any]) -> list[Any]:
         elif _is_synaray(obj) and not isinstance(obj, type):
             stack.extend(reversed(list(getattr(obj, "__dict__", {}).values())))
     return found
+
+
+def shipped_keys(objects: Iterable[Any]) -> list[tuple[KeyId, str]]:
+    """The keys of every model in `objects` (programs, rewards, optimizers) as this process
+    resolves them: what actors need in memory to call the same models.
+
+    A list of pairs, not a dict, so it passes through Ray as a plain argument.
+
+    Example:
+        >>> from synaray.lm import LanguageModel
+        >>> shipped_keys([LanguageModel("openai/x", api_key="sk-demo", cache=False)])
+        [(('openai/x', None, None), 'sk-demo')]
+    """
+    keys: dict[KeyId, str] = {}
+    for model in find_models(objects):
+        key = resolve_api_key(model)
+        if key:
+            keys.setdefault(key_id(model), key)
+    return list(keys.items())

@@ -23,7 +23,7 @@ import json
 from dataclasses import dataclass, field
 from functools import lru_cache
 
-from synaray.data.schema_utils import data_model_from_schema
+from synaray.data.data_model import data_model_from_schema
 from synaray.lm.grammar import schema_to_gbnf
 from synaray.lm.parsing import prompt_schema
 from synaray.lm.token_budget import max_tokens_for_schema

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from synaray.data.data_model import DataModel
-from synaray.data.schema_utils import data_model_from_schema, dereference_schema
+from synaray.data.data_model import DataModel, data_model_from_schema
+from synaray.data.schema_utils import dereference_schema
 from synaray.modules.generator import Generator
 
 __all__ = ["ChainOfThought"]

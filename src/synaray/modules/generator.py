@@ -5,8 +5,8 @@ from __future__ import annotations
 import copy
 from typing import Any
 
-from synaray.data.data_model import DataModel, JsonDataModel
-from synaray.data.schema_utils import data_model_from_schema, dereference_schema
+from synaray.data.data_model import DataModel, JsonDataModel, data_model_from_schema
+from synaray.data.schema_utils import dereference_schema
 from synaray.errors import ConfigError
 from synaray.modules.module import Module, merge_inputs
 from synaray.modules.prompts import build_messages

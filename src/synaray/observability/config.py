@@ -5,24 +5,11 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from synaray.errors import ConfigError, MissingExtraError
+from synaray.errors import ConfigError
+from synaray.observability.mlflow_import import DEFAULT_EXPERIMENT, INSTALL_HINT, require_mlflow
 
-__all__ = ["ObservabilityConfig", "disable_observability", "enable_observability",
-           "fit_callbacks", "get_observability", "require_mlflow"]
-
-DEFAULT_EXPERIMENT = "synaray"
-INSTALL_HINT = "pip install 'synaray[mlflow]'"
-
-
-def require_mlflow() -> Any:
-    """Import and return `mlflow`, or raise `MissingExtraError` naming the extra."""
-    try:
-        import mlflow
-    except ImportError as exc:
-        raise MissingExtraError(
-            f"Observability needs MLflow, which is not installed ({exc}). Install it with: "
-            f"{INSTALL_HINT}") from exc
-    return mlflow
+__all__ = ["DEFAULT_EXPERIMENT", "INSTALL_HINT", "ObservabilityConfig", "disable_observability",
+           "enable_observability", "fit_callbacks", "get_observability", "require_mlflow"]
 
 
 @dataclass(frozen=True)

@@ -14,8 +14,8 @@ from typing import Any
 
 from synaray.callbacks.callback import Callback
 from synaray.errors import ConfigError
-from synaray.observability.config import DEFAULT_EXPERIMENT, require_mlflow
 from synaray.observability.lm_tracing import current_run
+from synaray.observability.mlflow_import import DEFAULT_EXPERIMENT, require_mlflow
 
 __all__ = ["MlflowLogger", "fit_params", "model_names"]
 
@@ -81,7 +81,7 @@ class MlflowLogger(Callback):
         experiment_id = self._experiment_id()
         name = self.run_name or info.get("run_name") or \
             f"{self.program.name}-{time.strftime('%Y%m%d-%H%M%S')}"
-        from synaray import __version__
+        from synaray.version import __version__
 
         tags = {"synaray.program": self.program.name, "synaray.version": __version__,
                 "synaray.engine": str(info.get("engine", "")),

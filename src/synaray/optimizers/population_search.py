@@ -32,7 +32,6 @@ Sample efficiency (opt-in; `auto=` or `lm_calls=` turns all of it on):
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -61,7 +60,13 @@ from synaray.optimizers.strategies.mutations import (
     with_examples,
     with_instructions,
 )
-from synaray.optimizers.strategies.pareto import exploit_losers, pareto_front, quantiles, rank
+from synaray.optimizers.strategies.pareto import (
+    GenerationRanking,
+    exploit_losers,
+    pareto_front,
+    quantiles,
+    rank,
+)
 from synaray.optimizers.strategies.presets import (
     PRESET_DEMOS,
     SearchPlan,
@@ -98,15 +103,6 @@ _PRESET_EPOCHS = 1000
 _SUMMARY_ROWS, _PROPOSAL_EXAMPLES = 200, 4
 # What an operation made: (new state, readable operations, parent ids).
 Made = tuple[dict, list[str], list[str]]
-
-
-@dataclass
-class _Generation:
-    """What the explore step of one generation needs to know (never stored)."""
-
-    batch_ids: list[str]
-    ranked: list[str]
-    front: list[str]
 
 
 class PopulationSearch(SteadyStateMixin, FewShotSearch, Optimizer):
@@ -381,7 +377,7 @@ class PopulationSearch(SteadyStateMixin, FewShotSearch, Optimizer):
             self._promoted = []
         else:
             front = pareto_front(self._per_example(ranked), ranked)
-            generation = _Generation(batch_ids, ranked, front)
+            generation = GenerationRanking(batch_ids, ranked, front)
             population = await self._exploit(generation)
             await self._grow(population, generation)
             self._promoted = self._promote(ranked)
@@ -477,7 +473,7 @@ class PopulationSearch(SteadyStateMixin, FewShotSearch, Optimizer):
                                                        strict=True)}
         return scores
 
-    async def _exploit(self, generation: _Generation) -> list[str]:
+    async def _exploit(self, generation: GenerationRanking) -> list[str]:
         """Bottom-quantile members off the front give their slot to explored top members."""
         top, bottom = quantiles(generation.ranked, self.quantile_fraction)
         losers = exploit_losers(generation.ranked, bottom, generation.front)
@@ -491,7 +487,7 @@ class PopulationSearch(SteadyStateMixin, FewShotSearch, Optimizer):
                 self.exploited[child.id] = loser
         return population
 
-    async def _grow(self, population: list[str], generation: _Generation) -> None:
+    async def _grow(self, population: list[str], generation: GenerationRanking) -> None:
         """Fill free slots with explored children of the top quantile (or the leader); the
         children of one round are explored together (their LM calls run concurrently)."""
         parents = quantiles(generation.ranked, self.quantile_fraction)[0] or generation.ranked[:1]
@@ -577,7 +573,7 @@ class PopulationSearch(SteadyStateMixin, FewShotSearch, Optimizer):
 
     # --- explore -------------------------------------------------------------------------
     async def _explore_many(self, parents: list[str], population: list[str],
-                            generation: _Generation) -> list[Candidate | None]:
+                            generation: GenerationRanking) -> list[Candidate | None]:
         """A new child of each parent by one operation drawn by probability (or None),
         never a state already in `population` or made for an earlier parent.
 
@@ -615,7 +611,7 @@ class PopulationSearch(SteadyStateMixin, FewShotSearch, Optimizer):
 
     async def _settle(self, parent: str, weights: dict[str, float], op: str | None,
                       made: Made | None, taken: list[str],
-                      generation: _Generation) -> Candidate | None:
+                      generation: GenerationRanking) -> Candidate | None:
         """The child of `op` (`made` when its LM call was already made), falling back on
         the other available operations, or None."""
         first = True
@@ -642,7 +638,7 @@ class PopulationSearch(SteadyStateMixin, FewShotSearch, Optimizer):
                     and self.calls_left(reserved))
         return True
 
-    async def _apply(self, op: str, parent: str, generation: _Generation) -> Made | None:
+    async def _apply(self, op: str, parent: str, generation: GenerationRanking) -> Made | None:
         if op == "resample":
             return self._resample(parent)
         if op == "perturb":
@@ -696,7 +692,7 @@ class PopulationSearch(SteadyStateMixin, FewShotSearch, Optimizer):
                                            how="reflect")
         return new_state, [f"{ops[0]} from {n_cases} failures"], [parent]
 
-    def _crossover(self, parent: str, generation: _Generation) -> Made | None:
+    def _crossover(self, parent: str, generation: GenerationRanking) -> Made | None:
         partners = ([c for c in generation.front if c != parent]
                     or [c for c in generation.ranked if c != parent])
         if not partners:

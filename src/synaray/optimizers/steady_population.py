@@ -30,7 +30,13 @@ from __future__ import annotations
 from typing import Any
 
 from synaray.optimizers.protocol import TRAIN, EvalRequest, EvalResult
-from synaray.optimizers.strategies.pareto import exploit_losers, pareto_front, quantiles, rank
+from synaray.optimizers.strategies.pareto import (
+    GenerationRanking,
+    exploit_losers,
+    pareto_front,
+    quantiles,
+    rank,
+)
 from synaray.optimizers.strategies.steady import SteadySchedule
 
 __all__ = ["SteadyStateMixin"]
@@ -180,7 +186,6 @@ class SteadyStateMixin:
 
     async def _steady_evolve(self: Any, member: str, step: int, batch: list[str],
                              ranked: list[str], results: list[EvalResult]) -> None:
-        from synaray.optimizers.population_search import _Generation
 
         first = step == 0 and self.generation == 0 and len(self.population) == 1
         if first and (self.demo_sets or self.instruction_proposals):
@@ -188,7 +193,7 @@ class SteadyStateMixin:
             self.population = await self._first_generation(member)
             return
         population = list(dict.fromkeys(self.population))
-        generation = _Generation(batch, ranked,
+        generation = GenerationRanking(batch, ranked,
                                  pareto_front(self._per_example(ranked), ranked)
                                  if len(ranked) > 1 else ranked)
         if len(ranked) > 1:

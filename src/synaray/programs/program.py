@@ -11,10 +11,11 @@ import numpy as np
 from synaray.data.data_model import JsonDataModel, to_json_data_model
 from synaray.errors import ConfigError, DataError
 from synaray.modules.module import Module, merge_inputs
-from synaray.modules.symbolic import SymbolicDataModel
+from synaray.modules.symbolic import Input, SymbolicDataModel
 from synaray.programs.graph import Node, assign_names, collect_nodes
 from synaray.programs.serialization import ProgramSerializationMixin
 from synaray.programs.training import ProgramTrainingMixin
+from synaray.saving import deserialize_object, import_data_model
 from synaray.utils.progress import Progress
 from synaray.utils.tracing import trace_scope
 
@@ -114,6 +115,31 @@ class Program(ProgramTrainingMixin, ProgramSerializationMixin, Module):
                               f"{sorted(unknown)}; trainable modules are {sorted(names)}.")
         for name, module_state in state.items():
             names[name].set_state(module_state)
+
+    @classmethod
+    def from_config(cls, config: dict, custom_objects: dict | None = None) -> Program:
+        """The program `get_config` described (a `Program`, whatever subclass saved it)."""
+        try:
+            modules = [deserialize_object(m, custom_objects) for m in config["modules"]]
+            symbols: dict[int, SymbolicDataModel] = {}
+            inputs = []
+            for spec in config["inputs"]:
+                data_model = import_data_model(spec.get("data_model"), spec["schema"])
+                sym = Input(data_model=data_model, schema=spec["schema"], name=spec.get("name"))
+                symbols[spec["id"]] = sym
+                inputs.append(sym)
+            for node in config["nodes"]:
+                parents = [symbols[p] for p in node["parents"]]
+                module = modules[node["module"]]
+                symbols[node["output"]] = module._symbolic_call(
+                    parents if len(parents) > 1 else parents[0])
+            outputs = [symbols[o] for o in config["outputs"]]
+        except (KeyError, IndexError, TypeError) as exc:
+            raise ConfigError(f"Malformed program config: missing or bad entry {exc}.") from exc
+        return Program(inputs=inputs if config.get("multi_input") else inputs[0],
+                       outputs=outputs if config.get("multi_output") else outputs[0],
+                       name=config.get("name"), description=config.get("description"),
+                       trainable=config.get("trainable", True))
 
     # --- running -----------------------------------------------------------------------
     def _bind_inputs(self, inputs: Any) -> dict[int, JsonDataModel | None]:

@@ -254,7 +254,7 @@ def _charts(run: RunData, force_svg: bool) -> dict[str, Chart]:
 def render_report(run: RunData, charts: dict[str, Chart], fail_below: float = 1.0,
                   max_failures: int = 50) -> str:
     """The HTML text of the report (charts already rendered)."""
-    from synaray import __version__
+    from synaray.version import __version__
 
     stamp = time.strftime("%Y-%m-%d %H:%M:%S")
     body = "".join([_summary(run), _rewards(run, charts), _validation(run, charts),

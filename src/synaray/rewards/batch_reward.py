@@ -3,14 +3,11 @@
 from __future__ import annotations
 
 import inspect
-from collections.abc import Callable
 from typing import Any
 
 from synaray.data import JsonDataModel
-from synaray.errors import ConfigError
 from synaray.rewards.reward import Reward
-from synaray.rewards.reward_wrappers import function_name
-from synaray.saving import deserialize_object, serialize_object
+from synaray.rewards.reward_wrappers import FunctionRewardMixin
 
 __all__ = ["BatchReward", "BatchRewardFunctionWrapper"]
 
@@ -66,7 +63,7 @@ class BatchReward(Reward):
         return await self.compute_elementwise(list(y_true), list(y_pred))
 
 
-class BatchRewardFunctionWrapper(BatchReward):
+class BatchRewardFunctionWrapper(FunctionRewardMixin, BatchReward):
     """Wrap a batched function `fn(y_true_list, y_pred_list, **kwargs) -> list[float]`.
 
     `fn` may be async or a plain function; it receives the full batch (masked, missing
@@ -93,30 +90,4 @@ class BatchRewardFunctionWrapper(BatchReward):
         ```
     """
 
-    def __init__(self, fn: Callable[..., Any], name: str | None = None,
-                 reduction: str | None = "mean", in_mask: list[str] | None = None,
-                 out_mask: list[str] | None = None, in_mask_pattern: str | None = None,
-                 out_mask_pattern: str | None = None, **kwargs: Any) -> None:
-        if not callable(fn):
-            raise ConfigError(f"Invalid value for argument `fn`. Received: {fn!r}. Expected a "
-                              "function fn(y_true_list, y_pred_list, **kwargs) -> list[float].")
-        super().__init__(name=name or function_name(fn), reduction=reduction, in_mask=in_mask,
-                         out_mask=out_mask, in_mask_pattern=in_mask_pattern,
-                         out_mask_pattern=out_mask_pattern)
-        self.fn = fn
-        self.fn_kwargs = kwargs
-
-    async def call(self, y_true: list[JsonDataModel],  # type: ignore[override]
-                   y_pred: list[JsonDataModel]) -> list[float]:
-        value = self.fn(y_true, y_pred, **self.fn_kwargs)
-        return await value if inspect.isawaitable(value) else value
-
-    def get_config(self) -> dict[str, Any]:
-        return {**super().get_config(), "fn": serialize_object(self.fn),
-                **serialize_object(self.fn_kwargs)}
-
-    @classmethod
-    def from_config(cls, config: dict[str, Any]) -> BatchRewardFunctionWrapper:
-        config = dict(config)
-        fn = deserialize_object(config.pop("fn"))
-        return cls(fn=fn, **{k: deserialize_object(v) for k, v in config.items()})
+    FN_SIGNATURE = "fn(y_true_list, y_pred_list, **kwargs) -> list[float]"

@@ -17,6 +17,7 @@ from typing import Any
 
 from synaray.data import JsonDataModel, to_json_data_model
 from synaray.errors import ConfigError, DataError
+from synaray.utils.naming import to_snake_case
 
 __all__ = [
     "Masks",
@@ -39,12 +40,6 @@ __all__ = [
 ]
 
 Masks = dict[str, Any]
-
-
-def to_snake_case(name: str) -> str:
-    """`ExactMatch` -> `exact_match`, `LMAsJudge` -> `lm_as_judge`, `TokenF1` -> `token_f1`."""
-    name = re.sub(r"(.)([A-Z][a-z]+)", r"\1_\2", name)
-    return re.sub(r"([a-z0-9])([A-Z])", r"\1_\2", name).lower()
 
 
 def _standardize_mask(argument: str, value: Any) -> list[str] | None:

@@ -3,15 +3,13 @@
 from __future__ import annotations
 
 import json
-import math
 from collections.abc import Sequence
 from typing import Any
 
 from synaray.data import JsonDataModel
 from synaray.errors import ConfigError, SynarayError
 from synaray.rewards.common import parse_number
-from synaray.rewards.reward import Reward
-from synaray.saving import deserialize_object, serialize_object
+from synaray.rewards.judge_reward import JudgeReward, standardize_scale, to_unit_interval
 
 __all__ = ["DEFAULT_JUDGE_INSTRUCTIONS", "LMAsJudge", "standardize_scale", "to_unit_interval"]
 
@@ -22,35 +20,7 @@ DEFAULT_JUDGE_INSTRUCTIONS = (
 )
 
 
-def standardize_scale(scale: Any) -> tuple[float, float]:
-    """Check a `scale` argument: two numbers `(low, high)` with low < high.
-
-    Raises:
-        ConfigError: naming the received value.
-    """
-    ok = (isinstance(scale, (list, tuple)) and len(scale) == 2
-          and all(isinstance(v, (int, float)) and not isinstance(v, bool)
-                  and math.isfinite(v) for v in scale)
-          and scale[0] < scale[1])
-    if not ok:
-        raise ConfigError(f"Invalid value for argument `scale`. Received: scale={scale!r}. "
-                          "Expected two finite numbers (low, high) with low < high, such as "
-                          "(0, 1), (1, 5) or (1, 10).")
-    return scale[0], scale[1]
-
-
-def to_unit_interval(score: float, scale: Sequence[float]) -> float:
-    """Map `score` from `scale` to [0, 1] linearly, clipping outside values.
-
-    Example:
-        >>> to_unit_interval(3, (1, 5)), to_unit_interval(10, (1, 10)), to_unit_interval(7, (1, 5))
-        (0.5, 1.0, 1.0)
-    """
-    low, high = scale
-    return min(1.0, max(0.0, (score - low) / (high - low)))
-
-
-class LMAsJudge(Reward):
+class LMAsJudge(JudgeReward):
     """A language model judges each prediction; its score is mapped to [0, 1] and clipped.
 
     The model is asked for structured output `{"critique": str, "score": number}` on the
@@ -75,13 +45,16 @@ class LMAsJudge(Reward):
         ```
     """
 
+    JUDGE_ARGUMENT = "language_model"
+
     def __init__(self, language_model: Any = None, instructions: str | None = None,
                  scale: Sequence[float] = (0, 1), name: str | None = None,
                  reduction: str | None = "mean", in_mask: list[str] | None = None,
                  out_mask: list[str] | None = None, in_mask_pattern: str | None = None,
                  out_mask_pattern: str | None = None) -> None:
-        super().__init__(name=name, reduction=reduction, in_mask=in_mask, out_mask=out_mask,
-                         in_mask_pattern=in_mask_pattern, out_mask_pattern=out_mask_pattern)
+        super().__init__(scale=scale, name=name, reduction=reduction, in_mask=in_mask,
+                         out_mask=out_mask, in_mask_pattern=in_mask_pattern,
+                         out_mask_pattern=out_mask_pattern)
         if language_model is None or not callable(language_model):
             raise ConfigError(f"Invalid value for argument `language_model`. Received: "
                               f"{language_model!r}. LMAsJudge needs a language model, such as "
@@ -91,8 +64,6 @@ class LMAsJudge(Reward):
                               f"{instructions!r}. Expected a string or None.")
         self.language_model = language_model
         self.instructions = instructions
-        self.scale = standardize_scale(scale)
-        self.failed_judgements = 0
 
     @property
     def schema(self) -> dict[str, Any]:
@@ -137,24 +108,9 @@ class LMAsJudge(Reward):
         critique = answer.get("critique")
         return parse_number(answer.get("score")), critique if isinstance(critique, str) else None
 
-    async def call(self, y_true: JsonDataModel, y_pred: JsonDataModel) -> float:
-        score, _ = await self.judge(y_true, y_pred)
-        if score is None:
-            self.failed_judgements += 1
-            return 0.0
-        return to_unit_interval(score, self.scale)
-
-    def reset_counters(self) -> None:
-        super().reset_counters()
-        self.failed_judgements = 0
+    async def judge_score(self, y_true: JsonDataModel,
+                          y_pred: JsonDataModel) -> float | None:
+        return (await self.judge(y_true, y_pred))[0]
 
     def get_config(self) -> dict[str, Any]:
-        return {**super().get_config(),
-                "language_model": serialize_object(self.language_model),
-                "instructions": self.instructions, "scale": list(self.scale)}
-
-    @classmethod
-    def from_config(cls, config: dict[str, Any]) -> LMAsJudge:
-        config = dict(config)
-        model = deserialize_object(config.pop("language_model"))
-        return cls(language_model=model, **config)
+        return {**super().get_config(), "instructions": self.instructions}

@@ -8,9 +8,7 @@ from typing import Any
 from synaray.data import JsonDataModel
 from synaray.errors import ConfigError, SynarayError
 from synaray.rewards.common import parse_number
-from synaray.rewards.lm_as_judge import standardize_scale, to_unit_interval
-from synaray.rewards.reward import Reward
-from synaray.saving import deserialize_object, serialize_object
+from synaray.rewards.judge_reward import JudgeReward
 
 __all__ = ["ProgramAsJudge"]
 
@@ -28,7 +26,7 @@ def _pair_input(y_true: JsonDataModel, y_pred: JsonDataModel) -> JsonDataModel:
                          schema=schema, name="judge_input")
 
 
-class ProgramAsJudge(Reward):
+class ProgramAsJudge(JudgeReward):
     """A `Program` judges each prediction; its `reward` (or `score`) field is the reward.
 
     The program is called as `await program(inputs)`. A program with two inputs (its
@@ -52,19 +50,20 @@ class ProgramAsJudge(Reward):
         ```
     """
 
+    JUDGE_ARGUMENT = "program"
+
     def __init__(self, program: Any = None, scale: Sequence[float] = (0, 1),
                  name: str | None = None, reduction: str | None = "mean",
                  in_mask: list[str] | None = None, out_mask: list[str] | None = None,
                  in_mask_pattern: str | None = None,
                  out_mask_pattern: str | None = None) -> None:
-        super().__init__(name=name, reduction=reduction, in_mask=in_mask, out_mask=out_mask,
-                         in_mask_pattern=in_mask_pattern, out_mask_pattern=out_mask_pattern)
+        super().__init__(scale=scale, name=name, reduction=reduction, in_mask=in_mask,
+                         out_mask=out_mask, in_mask_pattern=in_mask_pattern,
+                         out_mask_pattern=out_mask_pattern)
         if program is None or not callable(program):
             raise ConfigError(f"Invalid value for argument `program`. Received: {program!r}. "
                               "ProgramAsJudge needs a synaray Program.")
         self.program = program
-        self.scale = standardize_scale(scale)
-        self.failed_judgements = 0
 
     def _inputs(self, y_true: JsonDataModel, y_pred: JsonDataModel) -> Any:
         schemas = getattr(self.program, "input_schemas", None)
@@ -72,31 +71,13 @@ class ProgramAsJudge(Reward):
             return [y_true, y_pred]
         return _pair_input(y_true, y_pred)
 
-    async def call(self, y_true: JsonDataModel, y_pred: JsonDataModel) -> float:
+    async def judge_score(self, y_true: JsonDataModel,
+                          y_pred: JsonDataModel) -> float | None:
         try:
             output = await self.program(self._inputs(y_true, y_pred))
         except SynarayError:
-            output = None
-        score = None
-        if output is not None:
-            data = output.get_json() if hasattr(output, "get_json") else output
-            if isinstance(data, dict):
-                score = next((parse_number(data[f]) for f in _SCORE_FIELDS if f in data), None)
-        if score is None:
-            self.failed_judgements += 1
-            return 0.0
-        return to_unit_interval(score, self.scale)
-
-    def reset_counters(self) -> None:
-        super().reset_counters()
-        self.failed_judgements = 0
-
-    def get_config(self) -> dict[str, Any]:
-        return {**super().get_config(), "program": serialize_object(self.program),
-                "scale": list(self.scale)}
-
-    @classmethod
-    def from_config(cls, config: dict[str, Any]) -> ProgramAsJudge:
-        config = dict(config)
-        program = deserialize_object(config.pop("program"))
-        return cls(program=program, **config)
+            return None
+        data = output.get_json() if hasattr(output, "get_json") else output
+        if not isinstance(data, dict):
+            return None
+        return next((parse_number(data[f]) for f in _SCORE_FIELDS if f in data), None)

@@ -6,12 +6,11 @@ import inspect
 from collections.abc import Callable
 from typing import Any
 
-from synaray.data import JsonDataModel
 from synaray.errors import ConfigError
 from synaray.rewards.reward import Reward
 from synaray.saving import deserialize_object, serialize_object
 
-__all__ = ["RewardFunctionWrapper", "function_name"]
+__all__ = ["FunctionRewardMixin", "RewardFunctionWrapper", "function_name"]
 
 
 def function_name(fn: Callable) -> str:
@@ -19,7 +18,45 @@ def function_name(fn: Callable) -> str:
     return getattr(fn, "__name__", None) or type(fn).__name__
 
 
-class RewardFunctionWrapper(Reward):
+class FunctionRewardMixin:
+    """A reward that calls a function `fn(y_true, y_pred, **kwargs)`: the argument check,
+    the call (async or not) and the config (`fn` by name, `kwargs` inline), shared by
+    `RewardFunctionWrapper` (one sample) and `BatchRewardFunctionWrapper` (the batch).
+
+    Subclasses put it before their `Reward` base and set `FN_SIGNATURE` (for messages).
+    """
+
+    FN_SIGNATURE = "fn(y_true, y_pred, **kwargs) -> float"
+
+    def __init__(self, fn: Callable[..., Any], name: str | None = None,
+                 reduction: str | None = "mean", in_mask: list[str] | None = None,
+                 out_mask: list[str] | None = None, in_mask_pattern: str | None = None,
+                 out_mask_pattern: str | None = None, **kwargs: Any) -> None:
+        if not callable(fn):
+            raise ConfigError(f"Invalid value for argument `fn`. Received: {fn!r}. Expected a "
+                              f"function {self.FN_SIGNATURE}.")
+        super().__init__(name=name or function_name(fn),  # type: ignore[call-arg]
+                         reduction=reduction, in_mask=in_mask, out_mask=out_mask,
+                         in_mask_pattern=in_mask_pattern, out_mask_pattern=out_mask_pattern)
+        self.fn = fn
+        self.fn_kwargs = kwargs
+
+    async def call(self, y_true: Any, y_pred: Any) -> Any:
+        value = self.fn(y_true, y_pred, **self.fn_kwargs)
+        return await value if inspect.isawaitable(value) else value
+
+    def get_config(self) -> dict[str, Any]:
+        return {**super().get_config(),  # type: ignore[misc]
+                "fn": serialize_object(self.fn), **serialize_object(self.fn_kwargs)}
+
+    @classmethod
+    def from_config(cls, config: dict[str, Any]) -> Any:
+        config = dict(config)
+        fn = deserialize_object(config.pop("fn"))
+        return cls(fn=fn, **{k: deserialize_object(v) for k, v in config.items()})
+
+
+class RewardFunctionWrapper(FunctionRewardMixin, Reward):
     """Wrap a stateless function `fn(y_true, y_pred, **kwargs) -> float` into a `Reward`.
 
     `fn` may be async or a plain function. It receives the masked `JsonDataModel`s of one
@@ -46,30 +83,3 @@ class RewardFunctionWrapper(Reward):
         >>> asyncio.run(reward({"answer": "4"}, {"answer": "4", "thinking": "2+2"}))
         1.0
     """
-
-    def __init__(self, fn: Callable[..., Any], name: str | None = None,
-                 reduction: str | None = "mean", in_mask: list[str] | None = None,
-                 out_mask: list[str] | None = None, in_mask_pattern: str | None = None,
-                 out_mask_pattern: str | None = None, **kwargs: Any) -> None:
-        if not callable(fn):
-            raise ConfigError(f"Invalid value for argument `fn`. Received: {fn!r}. Expected a "
-                              "function fn(y_true, y_pred, **kwargs) -> float.")
-        super().__init__(name=name or function_name(fn), reduction=reduction, in_mask=in_mask,
-                         out_mask=out_mask, in_mask_pattern=in_mask_pattern,
-                         out_mask_pattern=out_mask_pattern)
-        self.fn = fn
-        self.fn_kwargs = kwargs
-
-    async def call(self, y_true: JsonDataModel, y_pred: JsonDataModel) -> float:
-        value = self.fn(y_true, y_pred, **self.fn_kwargs)
-        return await value if inspect.isawaitable(value) else value
-
-    def get_config(self) -> dict[str, Any]:
-        return {**super().get_config(), "fn": serialize_object(self.fn),
-                **serialize_object(self.fn_kwargs)}
-
-    @classmethod
-    def from_config(cls, config: dict[str, Any]) -> RewardFunctionWrapper:
-        config = dict(config)
-        fn = deserialize_object(config.pop("fn"))
-        return cls(fn=fn, **{k: deserialize_object(v) for k, v in config.items()})

@@ -1,1 +1,1 @@
-"""Small shared utilities (tracing, progress)."""
+"""Small shared utilities (tracing, progress, atomic file writes)."""

@@ -63,13 +63,12 @@ from synaray.data.bulk_io import (
     payload_hash,
     resolve_programs,
 )
-from synaray.data.data_model import JsonDataModel
-from synaray.data.schema_utils import data_model_from_schema
+from synaray.data.data_model import JsonDataModel, data_model_from_schema
 from synaray.engines.evaluation import ProgramPool, evaluate_request
 from synaray.engines.ray.rate_limiter import rate_limiter_actor
 from synaray.errors import ConfigError, DataError, MissingExtraError
 from synaray.optimizers.protocol import EvalRequest, EvalResult
-from synaray.programs.serialization import program_from_payload
+from synaray.program_payload import program_from_payload
 from synaray.runs.ray_connect import connect
 from synaray.saving import deserialize_object, serialize_object
 from synaray.utils.progress import Progress

@@ -13,7 +13,7 @@ from synaray.engines.engine import Engine
 from synaray.engines.ray.dispatch import EvaluatorPool, evaluator_name, shard_of
 from synaray.engines.ray.optimizer_actor import OptimizerActor
 from synaray.errors import ConfigError, EngineError
-from synaray.lm.keys import shipped_keys
+from synaray.lm.model_search import shipped_keys
 from synaray.lm.rate_limit import RateLimits
 from synaray.optimizers.protocol import EvalRequest, EvalResult
 from synaray.runs.checkpoint import load_checkpoint

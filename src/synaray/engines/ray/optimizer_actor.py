@@ -138,7 +138,7 @@ class OptimizerActor:
     async def _run(self) -> None:
         from synaray.engines.ray.dispatch import EvaluatorPool
         from synaray.lm.circuit_breaker import CircuitBreaker
-        from synaray.programs.serialization import program_from_payload
+        from synaray.program_payload import program_from_payload
 
         spec = self.spec or {}
         settings = {k: v for k, v in self.pool_settings.items() if k != "reward"}

@@ -25,8 +25,25 @@ from __future__ import annotations
 
 import math
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 
-__all__ = ["exploit_losers", "pareto_front", "quantiles", "rank", "shared_examples"]
+__all__ = ["GenerationRanking", "exploit_losers", "pareto_front", "quantiles", "rank",
+           "shared_examples"]
+
+
+@dataclass
+class GenerationRanking:
+    """One generation's minibatch, its members ranked on it and their Pareto front: what
+    the explore step needs to know (never stored).
+
+    Example:
+        >>> GenerationRanking(["e1"], ["a", "b"], ["a"]).front
+        ['a']
+    """
+
+    batch_ids: list[str]
+    ranked: list[str]
+    front: list[str]
 
 
 def rank(scores: Mapping[str, float | None]) -> list[str]:
