@@ -124,3 +124,25 @@ async def test_a_killed_steady_fit_resumes_from_its_backup(tmp_path):
     log = optimizer.steady.completions
     assert log[:len(steady["completions"])] == steady["completions"]  # continued, not redone
     assert len(log) > len(steady["completions"]) and optimizer.best_val_reward == 1.0
+
+
+@pytest.mark.ray
+@pytest.mark.usefixtures("ray_cluster")
+async def test_a_steady_fit_runs_in_the_optimizer_actor_on_ray(tmp_path):
+    """The SearchLoop in the optimizer actor drives the steady-state search: several
+    requests in flight over the evaluator actors, a finished run within its budget."""
+    from synaray.engines.ray import RayEngine
+
+    writer = FakeLanguageModel(rule_proposer, latency_s=0.001, jitter_s=0.002, seed=1)
+    optimizer = PopulationSearch(language_model=writer, auto="light", steady_state=True)
+    program = await make_program(optimizer)
+    xs, ys = make_data(36)
+    engine = RayEngine(num_evaluators=2, max_concurrency=2, storage=str(tmp_path),
+                       run_name="steady-ray")
+    history = await asyncio.wait_for(program.fit(xs, ys, validation_split=0.25, verbose=False,
+                                                 engine=engine), timeout=300)
+    await engine.close()
+    status = json.loads((tmp_path / "steady-ray" / "status.json").read_text())
+    assert status["state"] == "finished" and status["lm_calls"] <= 150
+    assert status["best_val_reward"] == 1.0
+    assert history.history["val_accuracy"][-1] == 1.0
