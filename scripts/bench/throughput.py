@@ -155,10 +155,7 @@ class BareLoop:
         self.program, self.question, self.n, self.c = program, question, n, c
 
     async def start(self) -> None:
-        import litellm
-
         from synaray.data.data_model import to_json_data_model
-        from synaray.lm._litellm import NO_SDK_RETRIES
 
         generator = next(m for m in self.program.modules if hasattr(m, "build_messages"))
         lm = generator.language_model
@@ -170,12 +167,19 @@ class BareLoop:
             messages = generator.build_messages(to_json_data_model(self.question(q=str(i))))
             request = lm._request(target, messages, generator.schema, mode, {})
             async with semaphore:
-                response = await litellm.acompletion(**{**request,
-                                                        "max_retries": NO_SDK_RETRIES})
-            assert response.choices[0].message.content
+                assert await self.complete(request)
 
         self.one = one
         await asyncio.gather(*(one(i) for i in range(min(self.c, 32))))  # warm-up
+
+    async def complete(self, request: dict) -> str:
+        """One bare litellm call; returns the answer's text."""
+        import litellm
+
+        from synaray.lm._litellm import NO_SDK_RETRIES
+
+        response = await litellm.acompletion(**{**request, "max_retries": NO_SDK_RETRIES})
+        return response.choices[0].message.content
 
     async def once(self) -> None:
         await asyncio.gather(*(self.one(i) for i in range(self.n)))
@@ -187,33 +191,19 @@ class BareLoop:
 class BareStreamLoop(BareLoop):
     """The bare loop, streamed: litellm's chunk wrapper, every chunk read."""
 
-    async def start(self) -> None:
+    async def complete(self, request: dict) -> str:
         import litellm
 
-        from synaray.data.data_model import to_json_data_model
         from synaray.lm._litellm import NO_SDK_RETRIES
 
-        generator = next(m for m in self.program.modules if hasattr(m, "build_messages"))
-        lm = generator.language_model
-        target = await lm._resolve_target()
-        mode = lm._mode_for(target)
-        semaphore = asyncio.Semaphore(self.c)
-
-        async def one(i: int) -> None:
-            messages = generator.build_messages(to_json_data_model(self.question(q=str(i))))
-            request = lm._request(target, messages, generator.schema, mode, {})
-            async with semaphore:
-                response = await litellm.acompletion(**{
-                    **request, "max_retries": NO_SDK_RETRIES, "stream": True,
-                    "stream_options": {"include_usage": True}})
-                text = ""
-                async for chunk in response:
-                    if chunk.choices and chunk.choices[0].delta.content:
-                        text += chunk.choices[0].delta.content
-            assert text
-
-        self.one = one
-        await asyncio.gather(*(one(i) for i in range(min(self.c, 32))))  # warm-up
+        response = await litellm.acompletion(**{
+            **request, "max_retries": NO_SDK_RETRIES, "stream": True,
+            "stream_options": {"include_usage": True}})
+        text = ""
+        async for chunk in response:
+            if chunk.choices and chunk.choices[0].delta.content:
+                text += chunk.choices[0].delta.content
+        return text
 
 
 class RawLoop(BareLoop):
