@@ -61,6 +61,16 @@ def label(n: int) -> str:
 
 
 # --- the loopback server (a subprocess: `--serve PORT LATENCY`) ----------------------------
+def completion(body: dict, content: str, prompt_tokens: int, completion_tokens: int) -> dict:
+    """An OpenAI chat completion answering `body` with `content` (the loopback servers')."""
+    return {"id": "bench", "object": "chat.completion", "created": int(time.time()),
+            "model": body.get("model", "bench"),
+            "choices": [{"index": 0, "finish_reason": "stop",
+                         "message": {"role": "assistant", "content": content}}],
+            "usage": {"prompt_tokens": prompt_tokens, "completion_tokens": completion_tokens,
+                      "total_tokens": prompt_tokens + completion_tokens}}
+
+
 def serve(port: int, latency_s: float) -> None:
     """An OpenAI-compatible chat endpoint with a fixed latency; counts what it was asked."""
     from aiohttp import web
@@ -73,12 +83,8 @@ def serve(port: int, latency_s: float) -> None:
         asked.append(n)
         await asyncio.sleep(latency_s)
         content = json.dumps({"answer": "maybe" if n % 7 == 0 else label(n)})
-        return web.json_response({
-            "id": "bench", "object": "chat.completion", "created": int(time.time()),
-            "model": body.get("model", "bench"),
-            "choices": [{"index": 0, "finish_reason": "stop",
-                         "message": {"role": "assistant", "content": content}}],
-            "usage": {"prompt_tokens": 40, "completion_tokens": 6, "total_tokens": 46}})
+        return web.json_response(completion(body, content, prompt_tokens=40,
+                                            completion_tokens=6))
 
     async def stats(request: web.Request) -> web.Response:
         if request.query.get("asked"):

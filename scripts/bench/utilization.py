@@ -48,7 +48,7 @@ import sys
 import time
 from typing import Any
 
-from bulk_memory import free_port, server_call  # the loopback helpers of the bulk bench
+from bulk_memory import completion, free_port, server_call  # the bulk bench's loopback helpers
 
 LANES = 4
 P99_RATIO = 10.0
@@ -108,12 +108,8 @@ def serve(port: int, median_s: float, seed: int) -> None:
         finally:
             tick()
             clock["inflight"] -= 1
-        return web.json_response({
-            "id": "bench", "object": "chat.completion", "created": int(time.time()),
-            "model": body.get("model", "bench"),
-            "choices": [{"index": 0, "finish_reason": "stop",
-                         "message": {"role": "assistant", "content": content}}],
-            "usage": {"prompt_tokens": 60, "completion_tokens": 8, "total_tokens": 68}})
+        return web.json_response(completion(body, content, prompt_tokens=60,
+                                            completion_tokens=8))
 
     async def stats(request: web.Request) -> web.Response:
         tick()
