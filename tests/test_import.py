@@ -41,3 +41,14 @@ def test_ray_engine_is_importable_from_synaray_and_engines_but_loaded_lazily():
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.split() == ["False", "True", "True", "True", "True", "True"]
+
+
+def test_taking_a_run_lease_does_not_load_ray(tmp_path):
+    """A local run takes its lease without Ray (the owner's cluster is read only when Ray is
+    already loaded)."""
+    code = ("import sys; from synaray.runs.storage import RunStorage; "
+            "from synaray.runs.lease import RunLease; "
+            f"lease = RunLease.acquire(RunStorage({str(tmp_path)!r}, 'r')); "
+            "print('ray' in sys.modules, lease.record()['owner']['cluster']); lease.release()")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.split() == ["False", "None"]

@@ -53,6 +53,7 @@ import pyarrow.fs as pafs
 
 from synaray.errors import CheckpointError, ConfigError
 from synaray.runs.files import LEASE_DIR
+from synaray.runs.ray_connect import cluster_address
 from synaray.runs.storage import redact_uri
 
 __all__ = ["DEFAULT_TTL_S", "LeaseLostError", "RunLease", "RunLockedError", "held_lease",
@@ -101,21 +102,10 @@ def _pid_alive(pid: int) -> bool:
     return True
 
 
-def _ray_cluster() -> str | None:
-    try:
-        import ray
-
-        if ray.is_initialized():
-            return str(ray.get_runtime_context().gcs_address)
-    except Exception:  # no Ray here, or not connected
-        return None
-    return None
-
-
 def owner_info(kind: str) -> dict:
     """Who takes a lease: `kind` ("driver", "optimizer actor"), host, pid, Ray cluster."""
     return {"kind": kind, "host": socket.gethostname(), "pid": os.getpid(),
-            "cluster": _ray_cluster()}
+            "cluster": cluster_address()}
 
 
 def _describe(record: dict, now: float) -> str:

@@ -39,8 +39,8 @@ import sys
 from collections.abc import Callable, Iterator, Sequence
 from typing import Any
 
-__all__ = ["NAMESPACE", "SETTINGS_VARS", "actor_runtime_env", "connect", "connected",
-           "joins_cluster", "worker_runtime_env"]
+__all__ = ["NAMESPACE", "SETTINGS_VARS", "actor_runtime_env", "cluster_address", "connect",
+           "connected", "joins_cluster", "worker_runtime_env"]
 
 NAMESPACE = "synaray"
 
@@ -49,6 +49,23 @@ NAMESPACE = "synaray"
 #: Nothing else is copied: Ray writes the runtime env, values included, to its logs.
 SETTINGS_VARS = ("SYNARAY_CACHE_DIR", "SYNARAY_GC_FREEZE", "SYNARAY_LOCAL_LM_API_BASE",
                  "SYNARAY_LOCAL_LM_THREADS", "LITELLM_LOCAL_MODEL_COST_MAP")
+
+
+def cluster_address() -> str | None:
+    """The address of the Ray cluster this process is connected to, or None. Never imports
+    Ray: a process that has not imported it is connected to no cluster.
+
+    Example:
+        >>> cluster_address() is None or isinstance(cluster_address(), str)
+        True
+    """
+    ray = sys.modules.get("ray")
+    try:
+        if ray is not None and ray.is_initialized():
+            return str(ray.get_runtime_context().gcs_address)
+    except Exception:  # a Ray that is shutting down
+        return None
+    return None
 
 
 def worker_runtime_env(env_vars: Sequence[str] = ()) -> dict:
