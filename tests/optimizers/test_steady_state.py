@@ -152,13 +152,13 @@ async def test_steady_state_round_trips_in_the_config_and_rejects_bad_values():
     auto = PopulationSearch(steady_state="auto")
     assert auto.get_config()["steady_state"] == "auto" and auto.steady_state is False
 
-    class RayEngine:  # chosen by class name: the optimizer never imports Ray
-        pass
+    from synaray.engines import LocalEngine, RayEngine
 
-    auto.choose_loop(RayEngine())
+    # what the engine prefers, read by fit: the optimizer never sees the engine (nor Ray)
+    auto.choose_loop(RayEngine.prefers_steady_state)
     assert auto.steady_state is True and auto.get_config()["steady_state"] is True
     local = PopulationSearch(steady_state="auto")
-    local.choose_loop(object())
+    local.choose_loop(LocalEngine.prefers_steady_state)
     assert local.steady_state is False and "steady_state" not in local.get_config()
 
 

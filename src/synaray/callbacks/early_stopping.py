@@ -5,8 +5,8 @@ from __future__ import annotations
 from typing import Any
 
 from synaray.callbacks.callback import Callback
-from synaray.callbacks.monitor import Monitor
 from synaray.errors import ConfigError
+from synaray.utils.monitor import Monitor
 
 __all__ = ["EarlyStopping"]
 

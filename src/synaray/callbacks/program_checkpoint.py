@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from synaray.callbacks.callback import Callback
-from synaray.callbacks.monitor import Monitor
+from synaray.utils.monitor import Monitor
 
 __all__ = ["ProgramCheckpoint"]
 

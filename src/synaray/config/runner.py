@@ -419,7 +419,7 @@ def run_fit(config: RunConfig, *, callbacks: Sequence[Any] | None = None,
             `config.storage` (data from the run's folder, optimizer state included).
         verbose: print progress (steps, a progress bar, the run's folder).
         detach: return once the search started on the cluster (RayEngine joining a
-            cluster): it goes on there to the end; returns None.
+            cluster): it goes on there to the end; returns a `DetachedRun` (its name and storage).
 
     Returns:
         A `FitOutcome` (a `DetachedRun`, its name and storage, with `detach`).

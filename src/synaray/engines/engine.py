@@ -80,6 +80,10 @@ class Engine(abc.ABC):
     #: Splits whose requests also yield merged metric states (`metric_states`).
     metric_splits: frozenset[str] = frozenset({"eval"})
 
+    #: Whether a search that can run either way should run steady-state here
+    #: (`Optimizer.choose_loop`): True where many evaluators must be kept busy (RayEngine).
+    prefers_steady_state: bool = False
+
     def __init__(self) -> None:
         self.state = EngineState.UNSTARTED
         self.metric_states: dict[tuple[str, str], dict[str, Any]] = {}

@@ -173,19 +173,7 @@ def repeating_tail(text: str | None, min_repeats: int = 3, min_chars: int = 40,
         >>> repeating_tail('{"answer": "no no"}') is None
         True
     """
-    if not text:
-        return None
-    length = len(text)
-    for period in range(1, min(max_unit, length // min_repeats) + 1):
-        window = text[length - period * min_repeats:]
-        if window[:-period] != window[period:]:
-            continue
-        start = length - period * min_repeats
-        while start > 0 and text[start - 1] == text[start - 1 + period]:
-            start -= 1
-        if length - start >= min_chars:
-            return text[start:start + period]
-    return None
+    return looping_unit(text or "", min_repeats, min_chars, max_unit)
 
 
 #: Thresholds of the check run while an answer streams in (`LoopGuard`): stricter than
@@ -241,8 +229,9 @@ class LoopGuard:
 
     Example:
         >>> guard = LoopGuard()
-        >>> hits = [guard.feed(piece) for piece in ['{"answer": "'] + ["The answer is: "] * 30]
-        >>> next(hit for hit in hits if hit), guard.chars < 15 * 30
+        >>> pieces = ['{"answer": "'] + ["The answer is: "] * 30
+        >>> hit = next(h for h in map(guard.feed, pieces) if h)  # stops at the first hit
+        >>> hit, guard.chars < 15 * 30
         ('The answer is: ', True)
     """
 

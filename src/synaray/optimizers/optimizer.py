@@ -227,15 +227,6 @@ class Optimizer:
         self.spent.tokens += tokens
         self.spent.cost += cost
 
-    async def propose(self, messages: list[dict], cases: list[dict] | None = None,
-                      shown: str | None = None, **kwargs: Any) -> tuple[str | None, str | None]:
-        """One instruction proposal from `self.language_model`, its usage booked.
-
-        Returns `(instructions or None, error or None)` as
-        `strategies.reflection.propose_instructions` does (copied cases rejected).
-        """
-        return (await self.propose_many([Proposal(messages, cases, shown, kwargs)]))[0]
-
     async def propose_many(self, proposals: list[Proposal]) -> list[tuple[str | None,
                                                                            str | None]]:
         """Several proposals at once (at most `PROPOSALS_AT_ONCE` calls in flight, each
@@ -248,6 +239,11 @@ class Optimizer:
             self.add_usage(lm_calls=trace.lm_calls, cost=trace.cost,
                            tokens=trace.prompt_tokens + trace.completion_tokens)
         return [(text, error) for text, error, _ in answers]
+
+    def choose_loop(self, prefers_steady_state: bool) -> None:
+        """Called by `fit` before the search with what the engine prefers
+        (`Engine.prefers_steady_state`); a search that can run either way picks here. The
+        base runs generation by generation only."""
 
     def calls_left(self, reserved: int = 0) -> bool:
         """Whether the budget leaves room for one more LM call of the optimizer's own,

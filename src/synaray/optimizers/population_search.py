@@ -306,12 +306,12 @@ class PopulationSearch(SteadyStateMixin, FewShotSearch, Optimizer):
         self._reset_search_state()
         return [seed]
 
-    def choose_loop(self, engine: Any) -> None:
-        """With `steady_state="auto"`: steady-state on a RayEngine (many evaluators to keep
-        busy), generation by generation elsewhere. Called by `fit` before the search."""
+    def choose_loop(self, prefers_steady_state: bool) -> None:
+        """With `steady_state="auto"`: steady-state where the engine prefers it (RayEngine:
+        many evaluators to keep busy), generation by generation elsewhere. The choice is
+        kept in the config, so the optimizer actor that rebuilds it runs the same loop."""
         if self.steady_mode == "auto":
-            on_ray = any(cls.__name__ == "RayEngine" for cls in type(engine).__mro__)
-            self.steady_mode = self.steady_state = on_ray
+            self.steady_mode = self.steady_state = bool(prefers_steady_state)
 
     def ask(self) -> list[EvalRequest]:
         """The evaluations needed now; in steady-state mode only those ready (maybe [])."""

@@ -138,10 +138,9 @@ class Checkpointer:
             self.lease.check()
 
     def write(self, optimizer: Any, step: int, *, program_state: dict | None = None,
-              state: str = RUNNING, error: str | None = None,
-              files: tuple[str, ...] = CHECKPOINT_FILES) -> None:
-        """A checkpoint after `step`: the optimizer state, then (when in `files`) the best
-        program and the status, then the manifest.
+              state: str = RUNNING, error: str | None = None) -> None:
+        """A checkpoint after `step`: the optimizer state, the best program (when the
+        checkpointer has the program's payload) and the status, then the manifest.
 
         Raises:
             LeaseLostError: another run holds the name (nothing is written).
@@ -150,10 +149,9 @@ class Checkpointer:
         self.check_lease()
         self.store.write_json(OPTIMIZER_STATE, Checkpoint(
             step, optimizer.state_dict(), program_state).to_dict())
-        if BEST_PROGRAM in files and self.payload is not None:
+        if self.payload is not None:
             self.store.write_json(BEST_PROGRAM, {**self.payload, "state": optimizer.best().state})
-        if STATUS in files:
-            self._status(optimizer, step, state, error)
+        self._status(optimizer, step, state, error)
         self.store.write_manifest(step, list(CHECKPOINT_FILES))
 
     def write_status(self, optimizer: Any, step: int, state: str = RUNNING,

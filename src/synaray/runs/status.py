@@ -6,9 +6,10 @@ A run's `state` is one of `STATES`:
 
 - "running": written while the search goes on (a reader calls a running run whose file is
   old "stale": its process may have died, see `synaray.observability.status.RunStatus`);
-- "finished": the optimizer stopped on its own (epochs done, a budget, a target reward);
+- "finished": the optimizer stopped on its own (epochs done, a budget, a target reward, a
+  stop condition such as EarlyStopping's);
 - "failed": fit raised; `error` holds the exception's type and message;
-- "stopped": a callback stopped the fit (`program.stop_training`, e.g. EarlyStopping), or
+- "stopped": a callback stopped the fit (`program.stop_training`), or
   the user did (Ctrl-C); `error` says which.
 
 `ended_state(exc)` maps an exception that ended a fit to ("failed" | "stopped", reason).

@@ -42,6 +42,7 @@ from typing import Any
 from synaray.data.data_model import to_json_data_model
 from synaray.optimizers.optimizer import Optimizer
 from synaray.optimizers.protocol import TRAIN, EvalRequest, EvalResult
+from synaray.runs.status import STOPPED_BY_CALLBACK
 from synaray.trainers.protocols import SearchEngine
 from synaray.trainers.stop_conditions import (
     StopCondition,
@@ -56,7 +57,6 @@ __all__ = ["STORED_KINDS", "SearchLoop", "SearchSpec", "events_up_to", "metric_l
 STORED_KINDS = ("train_begin", "epoch_begin", "batch_end", "epoch_end", "train_end",
                 "train_error")
 TERMINAL_KINDS = ("train_end", "train_error")
-STOPPED_BY_REQUEST = "stopped by a callback (program.stop_training)"
 
 Emit = Callable[[dict], Awaitable[None] | None]
 
@@ -165,7 +165,7 @@ class SearchLoop:
         self._replay_conditions()
 
     # --- control ---------------------------------------------------------------------
-    def request_stop(self, reason: str = STOPPED_BY_REQUEST) -> None:
+    def request_stop(self, reason: str = STOPPED_BY_CALLBACK) -> None:
         """Stop after the current step (`program.stop_training` of a callback)."""
         if self.stop_requested is None:
             self.stop_requested = reason

@@ -21,9 +21,9 @@ from __future__ import annotations
 
 from typing import Any
 
-from synaray.callbacks.monitor import Monitor
 from synaray.errors import ConfigError
 from synaray.optimizers.budget import Budget
+from synaray.utils.monitor import Monitor
 
 __all__ = ["BudgetLimit", "EarlyStop", "StopCondition", "TargetReward",
            "conditions_from_config", "conditions_to_config", "stop_condition_from"]

@@ -104,8 +104,7 @@ async def fit(program: Any, x: Any = None, y: Any = None, epochs: int = 1, batch
     program.stop_training = False
     await engine.start(program, program.reward, {"train": train, "val": val or train})
     optimizer = None
-    if hasattr(program.optimizer, "choose_loop"):  # steady_state="auto" picks by engine
-        program.optimizer.choose_loop(engine)
+    program.optimizer.choose_loop(engine.prefers_steady_state)  # steady_state="auto" picks
     try:
         optimizer = await engine.host_optimizer(
             program.optimizer, program.get_state(), train, val, batch_size=batch_size,

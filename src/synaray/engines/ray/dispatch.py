@@ -75,8 +75,6 @@ class EvaluatorPool:
         self.evaluators: list[Any] = []
         self.rate_limiter: Any = None
         self._data: list[list] = []
-        #: Chunks of results this pool received (what crossed into this process).
-        self.received_chunks = 0
         self._lm_slots: asyncio.Semaphore | None = None
 
     async def start(self) -> None:
@@ -187,7 +185,6 @@ class EvaluatorPool:
             for future in done:
                 index = running.pop(future)
                 columns = future.result()
-                self.received_chunks += 1
                 finished = results_from_columns(columns)
                 results.extend(finished)
                 if on_results is not None and finished:

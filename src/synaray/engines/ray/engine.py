@@ -75,6 +75,8 @@ class RayEngine(Engine):
         4
     """
 
+    prefers_steady_state = True
+
     def __init__(self, address: str | None = None, num_evaluators: int = 2,
                  max_concurrency: int = 8, storage: str | None = None,
                  run_name: str | None = None,

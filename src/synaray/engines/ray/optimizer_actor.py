@@ -28,7 +28,7 @@ import time
 
 from synaray.lm.keys import install_keys
 from synaray.runs.checkpoint import Checkpointer, load_checkpoint
-from synaray.runs.files import CHECKPOINT_FILES, EVENTS_FILE, SEARCH_FILE
+from synaray.runs.files import EVENTS_FILE, SEARCH_FILE
 from synaray.runs.lease import RunLease
 from synaray.runs.snapshot import read_snapshot
 from synaray.runs.storage import RunStorage
@@ -65,8 +65,6 @@ class OptimizerActor:
         data = read_snapshot(self.store)
         # the one checkpointer (synaray.runs.checkpoint); a restart keeps the first start time
         self.checkpointer = Checkpointer(self.store, program_payload, lease=self.lease)
-        self.started = self.checkpointer.started
-        self._asked_step: int | None = None
         saved = load_checkpoint(self.store) if self.store.has_checkpoint() else None
         if saved is not None:
             self.optimizer.load_state_dict(saved.optimizer, data.train, data.val)
@@ -91,7 +89,6 @@ class OptimizerActor:
         self._task: asyncio.Task | None = None
         self._changed: asyncio.Event | None = None
         self._keys: list = []
-        self.incarnation = time.time()
         self._last_follow = time.monotonic()
         if (self.restored and self.spec is not None and not self.optimizer.finished
                 and self.events and self.events[-1]["kind"] not in TERMINAL_KINDS):
@@ -194,13 +191,20 @@ class OptimizerActor:
     def _on_event(self, event: dict) -> None:
         if event["kind"] == "progress":
             self.progress = dict(event["logs"])
-        else:  # stored before the step's checkpoint: a restart neither loses nor doubles it
-            self.store.write_json(EVENTS_FILE, {"events": self.events})
+        elif event["kind"] == "train_begin" or event["kind"] in TERMINAL_KINDS:
+            # no checkpoint follows these: stored now (a restart needs the session's start)
+            self._store_events()
         self._notify()
 
     def _after_step(self) -> None:
         self.step = self.loop.step
+        # the step's events, stored once before its checkpoint: a restart neither loses nor
+        # doubles them (one not stored yet, such as the next epoch's begin, is emitted again)
+        self._store_events()
         self._checkpoint()
+
+    def _store_events(self) -> None:
+        self.store.write_json(EVENTS_FILE, {"events": self.events})
 
     def _notify(self) -> None:
         if self._changed is not None:
@@ -219,7 +223,7 @@ class OptimizerActor:
             except TimeoutError:
                 pass
         return {"events": self.events[since:], "progress": dict(self.progress),
-                "running": self._running(), "incarnation": self.incarnation}
+                "running": self._running()}
 
     def _running(self) -> bool:
         return self._task is not None and not self._task.done()
@@ -238,10 +242,6 @@ class OptimizerActor:
             await asyncio.wait({self._task})
         self._write_status(state=state, error=reason)
 
-    def mark_ended(self, state: str, reason: str) -> None:
-        """Say in status.json that the run ended early: "failed" or "stopped"."""
-        self._write_status(state=state, error=reason)
-
     def release_lease(self) -> None:
         """The run is over: free its name at once."""
         if self.lease is not None:
@@ -256,15 +256,9 @@ class OptimizerActor:
         return {**optimizer_view(self.optimizer, self.step), "restored": self.restored,
                 "run_name": self.store.run_name, "events": len(self.events)}
 
-    def state_dict(self) -> dict:
-        return self.optimizer.state_dict()
-
-    def predictions(self, cid: str, split: str, example_ids: list[str]) -> list | None:
-        return self.optimizer.predictions(cid, split, example_ids)
-
-    def _checkpoint(self, files: tuple[str, ...] = CHECKPOINT_FILES) -> None:
+    def _checkpoint(self) -> None:
         # checks the lease first (LeaseLostError: another run writes this folder now)
-        self.checkpointer.write(self.optimizer, self.step, files=files)
+        self.checkpointer.write(self.optimizer, self.step)
 
     def _write_status(self, state: str = "running", error: str | None = None) -> None:
         self.checkpointer.write_status(self.optimizer, self.step, state, error)

@@ -1,4 +1,5 @@
-"""Shared logic of callbacks that watch one logged value (checkpoint, early stopping)."""
+"""Tracks the best value of one logged number: shared by callbacks (checkpoint, early
+stopping) and the search loop's stop conditions, so it sits below both."""
 
 from __future__ import annotations
 
@@ -14,6 +15,11 @@ class Monitor:
 
     "auto" means "min" for names containing "loss" and "max" otherwise (rewards and most
     metrics are higher-is-better).
+
+    Example:
+        >>> m = Monitor("val_reward")
+        >>> m.improved({"val_reward": 0.5}), m.improved({"val_reward": 0.4}), m.best
+        (True, False, 0.5)
     """
 
     def __init__(self, monitor: str, mode: str = "auto", min_delta: float = 0.0) -> None:
