@@ -23,7 +23,7 @@ import pytest
 
 import synaray
 from helpers.openai_stub import OpenAIStub, StubReply
-from synaray.data.bulk_io import (
+from synaray.engines.bulk_io import (
     RESULT_SCHEMA,
     ResultStore,
     rank_candidates,
@@ -449,7 +449,7 @@ def test_top_k_of_a_run_folder(stub, tmp_path):
 
 
 def test_scorer_marks_rows_that_do_not_fit(stub, tmp_path):
-    from synaray.data.bulk_io import DataInfo
+    from synaray.engines.bulk_io import DataInfo
     from synaray.engines.ray.bulk_evaluate import BulkScorer, ColumnMap
 
     program = asyncio.run(build_program(stub))
@@ -475,7 +475,7 @@ def test_empty_data_writes_an_empty_summary(saved, tmp_path):
 
 
 def _scorer(program, batch_size):
-    from synaray.data.bulk_io import DataInfo
+    from synaray.engines.bulk_io import DataInfo
     from synaray.engines.ray.bulk_evaluate import BulkScorer, ColumnMap
 
     info = DataInfo("mem", [], ["id", "question", "answer"], 0)
@@ -488,7 +488,7 @@ def _scorer(program, batch_size):
 
 def _merged(program, rows) -> dict:
     """What the driver makes of the rows' metric states: succeeded rows' merged."""
-    from synaray.data.bulk_io import failed_mask
+    from synaray.engines.bulk_io import failed_mask
 
     table = pa.Table.from_pylist(rows)
     failed = failed_mask(table).to_pylist()

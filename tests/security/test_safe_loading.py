@@ -273,7 +273,7 @@ async def test_fit_with_a_crafted_program_path_needs_trust_code(tmp_path, evil_p
 
 
 async def test_payload_hash_ignores_the_data_model_references_safe_mode_drops(tmp_path) -> None:
-    from synaray.data.bulk_io import payload_hash
+    from synaray.engines.bulk_io import payload_hash
 
     payload = json.loads((await _saved_program(tmp_path)).read_text())
     dropped = json.loads(json.dumps(payload))

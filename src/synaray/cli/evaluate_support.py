@@ -77,7 +77,7 @@ def _write_input_rows(rows: list[dict], uri: str, out: str, id_field: str) -> st
     import pyarrow as pa
     import pyarrow.parquet as pq
 
-    from synaray.data.bulk_io import filesystem
+    from synaray.engines.bulk_io import filesystem
 
     repeated = repeated_ids([row.get(id_field) for row in rows])
     if repeated:
@@ -97,7 +97,7 @@ def _write_input_rows(rows: list[dict], uri: str, out: str, id_field: str) -> st
 def _absent(out: str) -> bool:
     import pyarrow.fs as pafs
 
-    from synaray.data.bulk_io import filesystem
+    from synaray.engines.bulk_io import filesystem
 
     fs, root = filesystem(out)
     return fs.get_file_info(root).type == pafs.FileType.NotFound
@@ -107,7 +107,7 @@ def _remove_partial_output(out: str, created: bool, converted: str | None) -> No
     """After a failure: nothing scored -> remove what this command wrote (best effort)."""
     import pyarrow.fs as pafs
 
-    from synaray.data.bulk_io import filesystem
+    from synaray.engines.bulk_io import filesystem
 
     try:
         fs, root = filesystem(out)
@@ -126,7 +126,7 @@ def _remove_partial_output(out: str, created: bool, converted: str | None) -> No
 
 
 def _payloads(program: Any, top_k: int | None) -> list[dict]:
-    from synaray.data.bulk_io import resolve_programs
+    from synaray.engines.bulk_io import resolve_programs
 
     return [spec.payload for spec in resolve_programs(program, top_k)]
 

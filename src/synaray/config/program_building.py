@@ -79,7 +79,7 @@ async def _built_program(config: RunConfig, lm: Any) -> Any:
 
 
 def _loaded_program(config: RunConfig) -> Any:
-    from synaray.data.bulk_io import read_program_payload
+    from synaray.engines.bulk_io import read_program_payload
     from synaray.program_payload import program_from_payload
 
     path = config.program.path

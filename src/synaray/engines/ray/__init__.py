@@ -2,7 +2,7 @@
 
 The only place (with the CLI and the functions of `synaray.runs.ray_connect`) that imports
 Ray. `RayEngine` is loaded on first use, so the package imports
-without Ray; bulk I/O is `synaray.data.bulk_io`, run storage is `synaray.runs.storage`.
+without Ray; bulk I/O is `synaray.engines.bulk_io`, run storage is `synaray.runs.storage`.
 """
 
 from __future__ import annotations

@@ -25,7 +25,7 @@ average of averages. What Ray Data charges per block (a task, an object, the dri
 bookkeeping) and what the scorer does per block (rows from Arrow, metric states, columns
 back to Arrow) is paid once per `block_rows` rows, not once per batch.
 
-The results folder is described in `synaray.data.bulk_io`. A killed run loses at most
+The results folder is described in `synaray.engines.bulk_io`. A killed run loses at most
 the rows of the part file it had not yet written (`rows_per_file`, `flush_every_s`); a rerun
 with the same `out` scores the rows that are not in it and retries the failed ones (scored
 with an error: an LM call that failed for good...), which it first takes out of the folder,
@@ -52,7 +52,8 @@ import pyarrow.compute as pc
 import pydantic
 import ray
 
-from synaray.data.bulk_io import (
+from synaray.data.data_model import JsonDataModel, data_model_from_schema
+from synaray.engines.bulk_io import (
     RESULT_SCHEMA,
     SUMMARY,
     DataInfo,
@@ -63,7 +64,6 @@ from synaray.data.bulk_io import (
     payload_hash,
     resolve_programs,
 )
-from synaray.data.data_model import JsonDataModel, data_model_from_schema
 from synaray.engines.evaluation import ProgramPool, evaluate_request
 from synaray.engines.ray.rate_limiter import rate_limiter_actor
 from synaray.errors import ConfigError, DataError, MissingExtraError

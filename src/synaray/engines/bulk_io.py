@@ -198,20 +198,23 @@ def top_k_from_run(run_uri: str, k: int = 1) -> list[ProgramSpec]:
         ['3f1c9a0b2d4e', '0a9b8c7d6e5f', '11aa22bb33cc']
     """
     base = str(run_uri).rstrip("/")
-    best = read_program_payload(f"{base}/best_program.json")
+    from synaray.runs.checkpoint import parse_checkpoint
+    from synaray.runs.files import BEST_PROGRAM, OPTIMIZER_STATE
+
+    best = read_program_payload(f"{base}/{BEST_PROGRAM}")
     if k == 1:
         from synaray.optimizers.protocol import candidate_id
 
         return [ProgramSpec(candidate_id(best.get("state") or {}), best,
-                            f"{base}/best_program.json")]
-    fs, path = filesystem(f"{base}/optimizer_state.json")
+                            f"{base}/{BEST_PROGRAM}")]
+    fs, path = filesystem(f"{base}/{OPTIMIZER_STATE}")
     try:
         with fs.open_input_stream(path) as src:
             state = json.loads(src.read())
     except (OSError, json.JSONDecodeError) as exc:
-        raise CheckpointError(f"Cannot read {base}/optimizer_state.json: {exc}") from exc
-    if "table" not in state and isinstance(state.get("optimizer"), dict):
-        state = state["optimizer"]  # a run checkpoint: {"step": ..., "optimizer": state}
+        raise CheckpointError(f"Cannot read {base}/{OPTIMIZER_STATE}: {exc}") from exc
+    if "table" not in state:  # a run checkpoint (the one format), not a bare optimizer state
+        state = parse_checkpoint(state, f"{base}/{OPTIMIZER_STATE}").optimizer
     ranked = rank_candidates(state)[:k]
     return [ProgramSpec(cid, {**best, "state": cstate}, f"{base} candidate {cid}")
             for cid, cstate in ranked]
