@@ -58,9 +58,10 @@ class EarlyStopping(Callback):
             self.best_state = self.program.get_state()
             return
         self.wait += 1
-        if self.wait > self.patience:
+        if self.wait > self.patience and self.stopped_epoch is None:
+            # the search stops itself on the same rule (`stop_condition`); this only records
+            # the epoch, for the user
             self.stopped_epoch = epoch
-            self.program.stop_training = True
 
     def on_train_end(self, logs: dict | None = None) -> None:
         if self.restore_best and self.best_state is not None:
@@ -68,4 +69,5 @@ class EarlyStopping(Callback):
 
     def get_config(self) -> dict:
         return {"monitor": self.monitor.monitor, "patience": self.patience,
-                "min_delta": self.monitor.min_delta, "restore_best": self.restore_best}
+                "min_delta": self.monitor.min_delta, "mode": self.mode,
+                "restore_best": self.restore_best}
