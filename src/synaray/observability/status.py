@@ -20,7 +20,6 @@ import time
 from dataclasses import dataclass, field
 from typing import Any
 
-from synaray.runs.files import OPTIMIZER_STATE, STATUS
 from synaray.runs.status import FAILED, FINISHED, RUNNING, STOPPED
 from synaray.utils.progress import format_best, format_duration
 
@@ -166,14 +165,8 @@ def read_status(run: str, storage: str | None = None,
         CheckpointError: no such run, or its files cannot be read.
     """
     from synaray.observability.run_files import display_location, open_run
+    from synaray.runs.checkpoint import stored_status
 
     store = open_run(run, storage)
-    from synaray.runs.status import status_from_state
-
-    if store.exists(STATUS):
-        data = store.read_json(STATUS)
-    else:
-        saved = store.read_json(OPTIMIZER_STATE)
-        data = status_from_state(saved.get("optimizer", saved), store.run_name,
-                                 store.modified(OPTIMIZER_STATE))
-    return RunStatus(data, stale_after_s=stale_after_s, location=display_location(store))
+    return RunStatus(stored_status(store), stale_after_s=stale_after_s,
+                     location=display_location(store))

@@ -91,18 +91,16 @@ class RunData:
         from synaray.errors import CheckpointError
         from synaray.observability.run_files import display_location
         from synaray.observability.status import RunStatus
-        from synaray.runs.checkpoint import load_checkpoint
-        from synaray.runs.files import BEST_PROGRAM, OPTIMIZER_STATE, STATUS, predictions_file
+        from synaray.runs.checkpoint import load_checkpoint, stored_status
+        from synaray.runs.files import BEST_PROGRAM, OPTIMIZER_STATE, predictions_file
         from synaray.runs.snapshot import read_split_table
-        from synaray.runs.status import status_from_state
 
         checkpoint = load_checkpoint(store)
         if checkpoint is None:
             raise CheckpointError(f"Run {store.run_name!r} has no {OPTIMIZER_STATE} in "
                                   f"{display_location(store)}: nothing to report yet.")
         state = checkpoint.optimizer
-        status = (store.read_json(STATUS) if store.exists(STATUS)
-                  else status_from_state(state, store.run_name))
+        status = stored_status(store, checkpoint)
         # the state as `synaray status` tells it: "stale" for a silent running run
         status = {**status, "state": RunStatus(status).state}
         best_program = store.read_json(BEST_PROGRAM) if store.exists(BEST_PROGRAM) else None

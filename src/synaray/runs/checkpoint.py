@@ -37,10 +37,16 @@ from typing import Any
 
 from synaray.errors import CheckpointError
 from synaray.runs.files import BEST_PROGRAM, CHECKPOINT_FILES, MANIFEST, OPTIMIZER_STATE, STATUS
-from synaray.runs.status import RUNNING, build_status
+from synaray.runs.status import RUNNING, build_status, status_from_state
 
-__all__ = ["CHECKPOINT_FORMAT", "CHECKPOINT_VERSION", "Checkpoint", "Checkpointer",
-           "load_checkpoint"]
+__all__ = [
+    "CHECKPOINT_FORMAT",
+    "CHECKPOINT_VERSION",
+    "Checkpoint",
+    "Checkpointer",
+    "load_checkpoint",
+    "stored_status",
+]
 
 CHECKPOINT_FORMAT = "synaray.checkpoint"
 CHECKPOINT_VERSION = 1
@@ -93,6 +99,23 @@ def load_checkpoint(store: Any) -> Checkpoint | None:
     if not store.exists(OPTIMIZER_STATE):
         return None
     return parse_checkpoint(store.read_json(OPTIMIZER_STATE), store.display_uri(OPTIMIZER_STATE))
+
+
+def stored_status(store: Any, checkpoint: Checkpoint | None = None) -> dict[str, Any]:
+    """A run's status: its `status.json`, else derived from its checkpoint (`checkpoint`, or
+    the one in `store`, read through `load_checkpoint`).
+
+    Raises:
+        CheckpointError: neither file, or an unreadable checkpoint.
+    """
+    if store.exists(STATUS):
+        return store.read_json(STATUS)
+    checkpoint = checkpoint or load_checkpoint(store)
+    if checkpoint is None:
+        raise CheckpointError(f"Run {store.run_name!r} has neither {STATUS} nor "
+                              f"{OPTIMIZER_STATE}.")
+    return status_from_state(checkpoint.optimizer, store.run_name,
+                             store.modified(OPTIMIZER_STATE))
 
 
 class Checkpointer:
