@@ -249,17 +249,13 @@ class SearchLoop:
             started = self.clock()
             phase = opt.phase
             requests = opt.ask()
-            results = (await self.engine.evaluate(requests, on_results=self.on_results)
-                       if requests else [])
-            if self.breaker is not None:  # before tell: the checkpoint stays the last good step
-                self.breaker.update(results)
+            results = await self._evaluate(requests) if requests else []
             with self._lm_call_scope():  # the optimizer's proposals share the LM-call bound
                 await opt.tell(results)
             await self.step_done(phase, epoch, self.clock() - started)
 
     async def step_done(self, phase: str, epoch: int | None, seconds: float) -> None:
-        """After a tell: time, stop conditions, events, checkpoint (also for the
-        steady-state search, which calls it after each of its tells)."""
+        """After a generation's tell: time, stop conditions, events, checkpoint."""
         opt = self.optimizer
         opt.add_time(seconds)
         self.step += 1
@@ -268,9 +264,24 @@ class SearchLoop:
             self._check("batch_end", logs)
             await self.emit("batch_end", logs, generation=opt.generation)
         if opt.epoch != epoch or opt.finished:
-            logs = await self.epoch_logs()
-            self._check("epoch_end", logs)
-            await self.emit("epoch_end", logs, epoch=epoch)
+            await self._end_epoch(epoch)
+        await self._save()
+
+    async def _evaluate(self, requests: list[EvalRequest]) -> list[EvalResult]:
+        """Evaluate, then feed the circuit breaker (before the tell: the checkpoint stays the
+        last good step)."""
+        results = await self.engine.evaluate(requests, on_results=self.on_results)
+        if self.breaker is not None:
+            self.breaker.update(results)
+        return results
+
+    async def _end_epoch(self, epoch: int | None) -> None:
+        logs = await self.epoch_logs()
+        self._check("epoch_end", logs)
+        await self.emit("epoch_end", logs, epoch=epoch)
+
+    async def _save(self) -> None:
+        """The step's checkpoint (the optimizer actor's, or none in-process)."""
         if self._checkpoint_fn is not None:
             out = self._checkpoint_fn()
             if inspect.isawaitable(out):
@@ -318,19 +329,11 @@ class SearchLoop:
         generation = opt.generation
         last = self.clock()
 
-        async def evaluate(requests: list[EvalRequest]) -> list[EvalResult]:
-            results = await self.engine.evaluate(requests, on_results=self.on_results)
-            if self.breaker is not None:  # before tell: the checkpoint stays the last good step
-                self.breaker.update(results)
-            return results
-
         async def end_epoch() -> None:
             nonlocal epoch, epoch_open
-            logs = await self.epoch_logs()
-            self._check("epoch_end", logs)
-            await self.emit("epoch_end", logs, epoch=epoch)
+            await self._end_epoch(epoch)
             epoch, epoch_open = opt.epoch, False
-            if not opt.finished and opt.epoch < getattr(opt, "epochs", 0):
+            if not opt.finished and opt.epoch < opt.epochs:
                 await self.emit("epoch_begin", epoch=epoch)
                 epoch_open = True
 
@@ -348,14 +351,11 @@ class SearchLoop:
                 await self.emit("batch_end", logs, generation=generation)
             if opt.epoch != epoch or opt.finished:
                 await end_epoch()
-            if self._checkpoint_fn is not None:
-                out = self._checkpoint_fn()
-                if inspect.isawaitable(out):
-                    await out
+            await self._save()
 
         capacity = steady_capacity(engine_lanes(self.engine), getattr(opt, "batch_size", 1))
         with self._lm_call_scope():
-            await run_steady_state(opt, evaluate, capacity,
+            await run_steady_state(opt, self._evaluate, capacity,
                                    should_stop=lambda: self.stop_requested is not None,
                                    on_told=on_told)
         if opt.finished and epoch_open:  # the search ended in ask(): close the epoch
