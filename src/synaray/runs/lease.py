@@ -338,7 +338,11 @@ def _name(generation: int) -> str:
 
 
 def _generations(store: Any) -> list[int]:
-    infos = store.fs.get_file_info(pafs.FileSelector(_lease_dir(store), allow_not_found=True))
+    try:
+        infos = store.fs.get_file_info(pafs.FileSelector(_lease_dir(store),
+                                                         allow_not_found=True))
+    except FileNotFoundError:  # the folder appeared or went while it was listed (a race)
+        return []
     out = []
     for info in infos:
         stem = info.base_name.removesuffix(".json")
