@@ -150,6 +150,9 @@ async def _read_events(response: Any, model: str, request: Mapping[str, Any]) ->
         if payload is None:
             continue
         if payload == "DONE":
+            # read to the end of the body (the chunked terminator) so that the connection
+            # goes back to the keep-alive pool instead of being closed unread
+            await response.content.read()
             break
         assert isinstance(payload, dict)
         if isinstance(payload.get("usage"), dict):
