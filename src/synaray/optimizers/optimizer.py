@@ -26,6 +26,7 @@ proposals of a step, in `strategies/reflection.propose_all`.)
 from __future__ import annotations
 
 import math
+from collections.abc import Iterable
 from typing import Any
 
 import numpy as np
@@ -126,10 +127,26 @@ class Optimizer:
         self._cursor += self.batch_size
         return batch
 
+    def unscored(self, cid: str, split: str, example_ids: Iterable[str]) -> list[str]:
+        """The examples of `example_ids` that `cid` still needs scoring on: those not in the
+        score table, less the training examples it shows as its own demos (`shown_examples`):
+        scored, those would show the model its own answer, inflating the score of every
+        candidate whose demos happen to fall in the minibatch."""
+        missing = self.table.missing(cid, split, example_ids)
+        if split != TRAIN or not missing:
+            return missing
+        shown = self.shown_examples(cid)
+        return [e for e in missing if e not in shown] if shown else missing
+
+    def shown_examples(self, cid: str) -> set[str]:
+        """Training example ids that candidate `cid` shows in its prompts (none here; the
+        few-shot optimizers know their demos' examples)."""
+        return set()
+
     def _requests(self, ids: list[str], split: str, example_ids: list[str]) -> list[EvalRequest]:
         requests = []
         for cid in dict.fromkeys(ids):
-            missing = self.table.missing(cid, split, example_ids)
+            missing = self.unscored(cid, split, example_ids)
             if missing:
                 requests.append(EvalRequest(cid, self.candidates[cid].state, tuple(missing),
                                             split))
@@ -209,7 +226,7 @@ class Optimizer:
     def _validated(self) -> list[str]:
         """Candidates scored on every validation example, in registration order."""
         return [cid for cid in self.candidates
-                if not self.table.missing(cid, self.val_split, self.val_ids)]
+                if not self.unscored(cid, self.val_split, self.val_ids)]
 
     def _check_budget(self) -> None:
         if self.stop_reason is None:
@@ -258,7 +275,7 @@ class Optimizer:
         return self.table.mean(cid, TRAIN, self.table.scored_ids(cid, TRAIN))
 
     def val_reward(self, cid: str | None) -> float | None:
-        if cid is None or self.table.missing(cid, self.val_split, self.val_ids):
+        if cid is None or self.unscored(cid, self.val_split, self.val_ids):
             return None
         return self.table.mean(cid, self.val_split, self.val_ids)
 

@@ -395,7 +395,7 @@ class PopulationSearch(SteadyStateMixin, FewShotSearch, Optimizer):
         if not self.racing:
             return self.val_ids
         rung = racing_rung(self.val_ids)
-        if self.table.missing(cid, self.val_split, rung):
+        if self.unscored(cid, self.val_split, rung):
             return rung
         return [] if self._raced_out(cid) else self.val_ids
 
@@ -404,7 +404,7 @@ class PopulationSearch(SteadyStateMixin, FewShotSearch, Optimizer):
         if not self.racing or cid == self.best_id or self.val_reward(self.best_id) is None:
             return False
         rung = racing_rung(self.val_ids)
-        if self.table.missing(cid, self.val_split, rung):
+        if self.unscored(cid, self.val_split, rung):
             return False
         return not kept_up(self.table.mean(cid, self.val_split, rung),
                            self.table.mean(self.best_id, self.val_split, rung))
@@ -439,7 +439,7 @@ class PopulationSearch(SteadyStateMixin, FewShotSearch, Optimizer):
         runs = self._affordable_runs()
 
         def cost() -> int:
-            promoted = sum(len(self.table.missing(c.id, self.val_split, self.val_ids))
+            promoted = sum(len(self.unscored(c.id, self.val_split, self.val_ids))
                            for c in self.promotions())
             # the leader's minibatch of the generations that finish a racing validation
             rounds = 2 if self.racing and promoted else 1

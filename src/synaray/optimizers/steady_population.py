@@ -66,7 +66,7 @@ class SteadyStateMixin:
             cid = candidate.id
             if schedule.is_out("val", cid):
                 continue
-            ids = self.table.missing(cid, self.val_split, self.promotion_ids(cid))
+            ids = self.unscored(cid, self.val_split, self.promotion_ids(cid))
             if ids and self._steady_affords(len(ids), validation=True):
                 requests.append(self._steady_request(schedule.ask_val(cid, ids), ids))
         if self.epoch >= self.epochs:
@@ -76,10 +76,10 @@ class SteadyStateMixin:
             if schedule.is_out("train", cid):
                 continue
             step, missing = schedule.steps.get(cid, 0), []
-            if not self.table.missing(cid, TRAIN, self.train_ids):
+            if not self.unscored(cid, TRAIN, self.train_ids):
                 step = last  # scored on every training example: nothing left to run
             while step < last:
-                missing = self.table.missing(cid, TRAIN, self._batch_at(step))
+                missing = self.unscored(cid, TRAIN, self._batch_at(step))
                 if missing:
                     break
                 step += 1  # a state scored on this minibatch already: the next one
@@ -110,7 +110,7 @@ class SteadyStateMixin:
         if not validation:  # the whole validation of pending promotions and the leader
             leader = self._ranking[:1] if self._ranking else [self.best_id]
             pending = [c.id for c in self.promotions()] + leader
-            reserve = sum(len(self.table.missing(cid, self.val_split, self.val_ids))
+            reserve = sum(len(self.unscored(cid, self.val_split, self.val_ids))
                           for cid in dict.fromkeys(pending))
         left = self._affordable_runs() - self.steady.outstanding_runs() - reserve
         return runs <= left
@@ -151,7 +151,7 @@ class SteadyStateMixin:
         for entry in self.steady.outstanding:
             key = entry["key"]
             split = TRAIN if key[0] == "train" else self.val_split
-            if (key[1], split) in first and not self.table.missing(key[1], split,
+            if (key[1], split) in first and not self.unscored(key[1], split,
                                                                     entry["ids"]):
                 done.append((first[(key[1], split)], list(key)))
         return [key for _, key in sorted(done, key=lambda pair: pair[0])]
@@ -170,7 +170,7 @@ class SteadyStateMixin:
                 self.failures.add(result)
         if member in self.population:
             peers = [c for c in dict.fromkeys(self.population)
-                     if not self.table.missing(c, TRAIN, batch)]
+                     if not self.unscored(c, TRAIN, batch)]
             ranked = rank({c: self.table.mean(c, TRAIN, batch) for c in peers})
             self._ranking = ranked
             await self._steady_evolve(member, step, batch, ranked, results)

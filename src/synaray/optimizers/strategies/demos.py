@@ -163,6 +163,28 @@ class DemoPool:
         return [{"inputs": copy.deepcopy(pool[i]["inputs"]),
                  "outputs": copy.deepcopy(pool[i]["outputs"])} for i in picks]
 
+    def example_ids(self, state: dict) -> set[str]:
+        """The examples the demos of a program state were harvested from (as far as this
+        pool knows them): a program shown one of them would see its own answer.
+
+        Example:
+            >>> pool = DemoPool()
+            >>> pool.add("gen", {"q": "1"}, {"a": "yes"}, 1.0, "e1")
+            1
+            >>> pool.example_ids({"gen": {"examples": [{"inputs": {"q": "1"}}]}})
+            {'e1'}
+        """
+        ids: set[str] = set()
+        for module, module_state in state.items():
+            index = self._index.get(module)
+            if not index or not isinstance(module_state, dict):
+                continue
+            for example in module_state.get("examples") or []:
+                at = index.get(demo_key(example))
+                if at is not None and self._demos[module][at].get("example_id") is not None:
+                    ids.add(str(self._demos[module][at]["example_id"]))
+        return ids
+
     def to_json(self) -> dict:
         return copy.deepcopy(self._demos)
 

@@ -50,6 +50,11 @@ class FewShotSearch:
         """The few-shot knobs as `get_config` saves them."""
         return {knob: getattr(self, knob) for knob in _KNOBS}
 
+    def shown_examples(self: Any, cid: str) -> set[str]:
+        """The training examples whose demos candidate `cid` shows (`Optimizer.unscored`
+        does not score it on them)."""
+        return self.demos.example_ids(self.candidates[cid].state)
+
     def _learn(self: Any, results: list[EvalResult], batch: set[str] | frozenset = frozenset(),
                ) -> list[EvalResult]:
         """Feed the fresh training results to the demo pool (and the failures of `batch`
