@@ -99,4 +99,26 @@ async def run_synaray_method(method: str, task: BenchTask, budget: int, api_base
             "stop_reason": searched.stop_reason,
             "val": searched.best_val_reward,
             "demos": sum(len(m.get("examples") or []) for m in state.values()),
+            "search": _search_record(searched),
             "_zero_shot": zero_shot}
+
+
+def _search_record(optimizer: Any) -> list[dict]:
+    """Each candidate the search made: how, when, and its scores (train and validation
+    means over the examples it was scored on), for reading a run afterwards."""
+    table = optimizer.table
+    rows = []
+    for record in optimizer.lineage:
+        cid = record["id"]
+        train_ids = table.scored_ids(cid, "train")
+        val_ids = table.scored_ids(cid, optimizer.val_split) \
+            if optimizer.val_split != "train" else []
+        state = optimizer.candidates[cid].state
+        rows.append({"id": cid, "generation": record["generation"],
+                     "operation": record["operation"], "parents": record["parents"],
+                     "demos": sum(len(m.get("examples") or []) for m in state.values()),
+                     "train_n": len(train_ids), "train": table.mean(cid, "train", train_ids),
+                     "val_n": len(val_ids),
+                     "val": table.mean(cid, optimizer.val_split, val_ids),
+                     "best": cid == optimizer.best_id})
+    return rows
