@@ -125,12 +125,6 @@ def _remove_partial_output(out: str, created: bool, converted: str | None) -> No
         pass
 
 
-def _payloads(program: Any, top_k: int | None) -> list[dict]:
-    from synaray.engines.bulk_io import resolve_programs
-
-    return [spec.payload for spec in resolve_programs(program, top_k)]
-
-
 def _joining(address: str | None) -> bool:
     from synaray.runs.ray_connect import joins_cluster
 
@@ -163,8 +157,12 @@ def run_bulk_evaluate(program: Any, data: str, out: str, *, top_k: int | None = 
         if verbose:
             log_message(text)
 
-    # A missing or refused program file fails here, before anything is written.
-    payloads = _payloads(program, top_k)
+    from synaray.engines.bulk_io import resolve_programs
+
+    # Each program file is read and built once, here (a missing or refused one fails before
+    # anything is written); bulk_evaluate takes these specs and builds nothing again.
+    specs = resolve_programs(program, top_k)
+    payloads = [spec.payload for spec in specs]
     if preflight_enabled(preflight):  # before anything is written
         asyncio.run(run_preflight(models_in_payloads(payloads)))
     needed = any(payload_uses_local_model(p) for p in payloads)
@@ -182,9 +180,9 @@ def run_bulk_evaluate(program: Any, data: str, out: str, *, top_k: int | None = 
             data = converted = jsonl_to_parquet(str(data), str(out), id_field)
             say(f"JSONL converted to {data}")
         with local_model_session(needed, export=not _joining(address), say=say):
-            return bulk_evaluate(program, data, out, input_fields=input_fields,
+            return bulk_evaluate(specs, data, out, input_fields=input_fields,
                                  output_fields=output_fields, id_field=id_field,
-                                 reward=reward, metrics=metrics, top_k=top_k,
+                                 reward=reward, metrics=metrics,
                                  batch_size=batch_size, concurrency=concurrency,
                                  num_workers=num_workers, address=address, verbose=verbose)
     except BaseException as exc:

@@ -79,11 +79,10 @@ async def _built_program(config: RunConfig, lm: Any) -> Any:
 
 
 def _loaded_program(config: RunConfig) -> Any:
-    from synaray.engines.bulk_io import read_program_payload
-    from synaray.program_payload import program_from_payload
+    from synaray.program_payload import read_program_file
 
-    path = config.program.path
-    return program_from_payload(read_program_payload(path), source=path)
+    # in safe mode unless the run trusts its code (`synaray fit --trust-code`)
+    return read_program_file(config.program.path).program
 
 
 def _default_metrics(reward_name: str, **settings: Any) -> list[ComponentConfig]:

@@ -32,7 +32,7 @@ import os
 import time
 import uuid
 from collections.abc import Iterator, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 import pyarrow as pa
@@ -42,16 +42,10 @@ import pyarrow.fs as pafs
 import pyarrow.parquet as pq
 
 from synaray.errors import CheckpointError, ConfigError, DataError
-from synaray.program_payload import (
-    program_from_payload,
-    without_data_models,
-    without_unsafe_data_models,
-)
-from synaray.saving import resolve_safe_mode
+from synaray.program_payload import read_program_file, without_data_models
 
 __all__ = ["RESULT_SCHEMA", "DataInfo", "ProgramSpec", "ResultStore", "failed_mask",
-           "inspect_data", "payload_hash", "read_program_payload", "resolve_programs",
-           "top_k_from_run"]
+           "inspect_data", "payload_hash", "resolve_programs", "top_k_from_run"]
 
 RESULT_SCHEMA = pa.schema([
     ("id", pa.string()), ("program_id", pa.string()), ("prediction", pa.string()),
@@ -89,11 +83,21 @@ def _kind(fs: pafs.FileSystem, path: str) -> pafs.FileType:
 # --- programs ---------------------------------------------------------------------------
 @dataclass(frozen=True)
 class ProgramSpec:
-    """One program to score: its id in the results and its saved payload (JSON)."""
+    """One program to score: its id in the results, its saved payload (JSON, what the
+    scorer actors rebuild), where it came from, and the program itself when the driver
+    already has it (the user's `Program`, or the one `read_program_file` built), so that
+    `bulk_evaluate` does not build it again.
+
+    Example:
+        >>> spec = resolve_programs("runs/demo/best_program.json")[0]  # doctest: +SKIP
+        >>> spec.program_id, spec.program.name  # doctest: +SKIP
+        ('best_program', 'demo')
+    """
 
     program_id: str
     payload: dict
     source: str
+    program: Any = field(default=None, compare=False, repr=False)
 
 
 def payload_hash(payload: Mapping[str, Any]) -> str:
@@ -105,35 +109,13 @@ def payload_hash(payload: Mapping[str, Any]) -> str:
     return hashlib.sha256(text.encode()).hexdigest()[:16]
 
 
-def read_program_payload(uri: str) -> dict:
-    """Read a saved program JSON (local or URI) and check that it builds, in safe mode
-    unless an enclosing `synaray.saving.safe_mode_scope(False)` trusts it.
-
-    Raises:
-        CheckpointError: the file is missing, not JSON, or not a saved synaray program.
-        ConfigError: the file names code that safe mode refuses.
-    """
-    fs, path = filesystem(uri)
-    try:
-        with fs.open_input_stream(path) as src:
-            text = src.read().decode("utf-8")
-    except FileNotFoundError:
-        raise CheckpointError(f"Program file not found: {uri}") from None
-    except OSError as exc:
-        raise CheckpointError(f"Cannot read program file {uri}: {exc}") from exc
-    try:
-        payload = json.loads(text)
-    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
-        raise CheckpointError(f"{uri} is not valid JSON: {exc}") from exc
-    # Raises a clear error if bad. Built once here in safe mode, the payload is trusted from
-    # now on (actors rebuild it): it keeps no data model that safe mode did not import.
-    safe = resolve_safe_mode(None, default=True)
-    program_from_payload(payload, source=uri, safe_mode=safe)
-    return without_unsafe_data_models(payload) if safe else payload
-
-
 def resolve_programs(program: Any, top_k: int | None = None) -> list[ProgramSpec]:
-    """The programs to score, from a Program, a path, a run folder, a list or a dict of them.
+    """The programs to score, from a Program, a path, a run folder, a list or a dict of them
+    (or `ProgramSpec`s resolved before: they are kept as they are).
+
+    Program files are read with `synaray.program_payload.read_program_file` (in safe mode
+    unless an enclosing `synaray.saving.safe_mode_scope(False)` trusts them): each is built
+    once, here, and its spec keeps that program.
 
     A run folder (with `best_program.json`) gives its best program, or with `top_k` its `k`
     best candidates on validation (ids: candidate ids). A dict names the programs
@@ -164,22 +146,28 @@ def resolve_programs(program: Any, top_k: int | None = None) -> list[ProgramSpec
 
 
 def _specs_of(value: Any, top_k: int | None, program_id: str | None) -> list[ProgramSpec]:
+    if isinstance(value, ProgramSpec):
+        if top_k is not None:
+            raise ConfigError(f"`top_k` needs a run folder; {value.source} was resolved "
+                              "already (resolve the run folder with `top_k` instead).")
+        return [value if program_id is None else replace(value, program_id=program_id)]
     if hasattr(value, "to_payload"):
         return [ProgramSpec(program_id or value.name, value.to_payload(),
-                            f"program {value.name!r}")]
+                            f"program {value.name!r}", value)]
     if isinstance(value, (str, os.PathLike)):
         uri = os.fspath(value)
         fs, path = filesystem(uri)
         if _kind(fs, path) == pafs.FileType.Directory:
             specs = top_k_from_run(uri, top_k or 1)
             if program_id is not None and len(specs) == 1:
-                return [ProgramSpec(program_id, specs[0].payload, specs[0].source)]
+                return [replace(specs[0], program_id=program_id)]
             return specs
         if top_k is not None:
             raise ConfigError(f"`top_k` needs a run folder (with best_program.json and "
                               f"optimizer_state.json); {uri} is not a folder.")
         stem = os.path.splitext(os.path.basename(path.rstrip("/")))[0]
-        return [ProgramSpec(program_id or stem, read_program_payload(uri), uri)]
+        saved = read_program_file(uri)
+        return [ProgramSpec(program_id or stem, saved.payload, saved.source, saved.program)]
     raise ConfigError(f"Invalid value for argument `program`. Received: {value!r}. Expected "
                       "a Program, the path of a saved program JSON or of a run folder, or a "
                       "list or dict of them.")
@@ -201,12 +189,13 @@ def top_k_from_run(run_uri: str, k: int = 1) -> list[ProgramSpec]:
     from synaray.runs.checkpoint import parse_checkpoint
     from synaray.runs.files import BEST_PROGRAM, OPTIMIZER_STATE
 
-    best = read_program_payload(f"{base}/{BEST_PROGRAM}")
+    saved = read_program_file(f"{base}/{BEST_PROGRAM}")
+    best = saved.payload
     if k == 1:
         from synaray.optimizers.protocol import candidate_id
 
-        return [ProgramSpec(candidate_id(best.get("state") or {}), best,
-                            f"{base}/{BEST_PROGRAM}")]
+        return [ProgramSpec(candidate_id(best.get("state") or {}), best, saved.source,
+                            saved.program)]
     fs, path = filesystem(f"{base}/{OPTIMIZER_STATE}")
     try:
         with fs.open_input_stream(path) as src:

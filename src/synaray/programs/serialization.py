@@ -18,16 +18,17 @@ import json
 from pathlib import Path
 from typing import Any
 
-from synaray.errors import CheckpointError, ConfigError
+from synaray.errors import ConfigError
 from synaray.modules.symbolic import SymbolicDataModel
 from synaray.program_payload import (
     FORMAT,
     SCHEMA_VERSION,
     program_from_payload,
+    read_program_file,
     without_data_models,
     without_unsafe_data_models,
 )
-from synaray.saving import class_path, resolve_safe_mode, serialize_object
+from synaray.saving import class_path, serialize_object
 from synaray.utils.atomic_files import atomic_write_text
 
 # The payload functions live in synaray.program_payload (engines use them without importing
@@ -94,31 +95,15 @@ class ProgramSerializationMixin:
                 (import the modules it names).
 
         Raises:
-            CheckpointError: a missing file or not a saved program.
+            CheckpointError: a missing or unreadable file, or not a saved program.
             ConfigError: an object refused in safe mode (named, with the file).
+
+        The file is read by `synaray.program_payload.read_program_file`, the one reader of
+        saved programs (also behind a config's `program.path` and `synaray evaluate`).
         """
-        try:
-            payload = json.loads(_read_text(filepath))
-        except FileNotFoundError:
-            raise CheckpointError(f"Program file not found: {filepath}") from None
-        except json.JSONDecodeError as exc:
-            raise CheckpointError(f"{filepath} is not valid JSON: {exc}") from exc
-        return program_from_payload(payload, custom_objects, source=str(filepath),
-                                    safe_mode=resolve_safe_mode(safe_mode, default=True))
+        return read_program_file(filepath, custom_objects, safe_mode).program
 
     def __reduce__(self) -> tuple:
         # Unpickling rebuilds what this process (or a Ray driver) held: trusted.
         return (program_from_payload, (self.to_payload(), None, "payload", False))
 
-
-def _read_text(filepath: str | Path) -> str:
-    """A local file's text, or (for "scheme://..." URIs) a file read through pyarrow."""
-    if isinstance(filepath, str) and "://" in filepath and not filepath.startswith("file://"):
-        import pyarrow.fs as pafs
-
-        fs, path = pafs.FileSystem.from_uri(filepath)
-        with fs.open_input_stream(path) as src:
-            return src.read().decode("utf-8")
-    if isinstance(filepath, str) and filepath.startswith("file://"):
-        filepath = filepath[len("file://"):]
-    return Path(filepath).read_text(encoding="utf-8")

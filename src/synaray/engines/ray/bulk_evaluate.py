@@ -477,14 +477,17 @@ class _Plan:
 
 def _program_entries(specs: list[ProgramSpec], reward: Any,
                      metrics: Sequence[Any] | None) -> tuple[list[dict], Any]:
-    """Build every program once on the driver (a bad file fails here, not in an actor) and
-    resolve its reward and metric configs; returns the entries and the first program."""
+    """Every program on the driver, built once (a spec's own program when it has one: the
+    user's, or the one its file was read into; a bad file fails here, not in an actor),
+    with its reward and metric configs; returns the entries and the first program."""
     from synaray import metrics as metrics_module
     from synaray import rewards as rewards_module
 
     entries, first = [], None
     for spec in specs:
-        program = program_from_payload(spec.payload, source=spec.source)
+        program = spec.program
+        if program is None:  # a run's candidate: the best program's file with its state
+            program = program_from_payload(spec.payload, source=spec.source)
         first = first or program
         if program.input_schemas != first.input_schemas:
             raise ConfigError(f"Program {spec.program_id!r} takes other inputs than "
