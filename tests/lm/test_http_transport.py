@@ -14,7 +14,7 @@ import pytest
 
 import synaray
 from helpers.openai_stub import StubReply
-from synaray.errors import ConfigError
+from synaray.errors import ConfigError, LMInputError, LMRateLimited, LMServerError
 from synaray.lm import LanguageModel
 from synaray.lm.transport import TRANSPORT_ENV, choose_transport, openai_http, openai_stream
 from synaray.lm.transport.choice import transport_setting
@@ -125,13 +125,15 @@ async def test_one_keep_alive_pool_per_event_loop(openai_stub):
     lm = LanguageModel("openai/test", api_base=openai_stub.api_base, cache=False,
                        transport="http", max_concurrency=4)
     other = LanguageModel("openai/test", api_base=openai_stub.api_base, cache=False,
-                          transport="http", temperature=0.5)
+                          transport="http", temperature=0.5, loop_stop="after")
     for i in range(5):
         assert (await lm([{"role": "user", "content": str(i)}])).ok
         assert (await other([{"role": "user", "content": str(i)}])).ok
     results = await asyncio.gather(*(lm([{"role": "user", "content": f"c{i}"}])
                                      for i in range(12)))
     assert all(r.ok for r in results) and openai_stub.request_count == 22
+    # streamed (`lm`, a loopback server) and plain (`other`) requests share the pool
+    assert sum(bool(body.get("stream")) for body in openai_stub.requests) == 17
     assert len(accepted) <= 4  # 22 requests, two models, at most 4 at once: 4 connections
     assert await openai_http.shared_session() is await openai_http.shared_session()
 
@@ -163,6 +165,46 @@ async def test_error_messages_quote_the_server(openai_stub, body, expected):
     assert result.error_type == "LMInputError"
     assert result.error.startswith("openai/test: BadRequestError (HTTP 400): ")
     assert expected in result.error
+
+
+def closed_port() -> int:
+    import socket
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+@pytest.mark.parametrize(("reply", "kind"), [
+    (StubReply(status=400), LMInputError),
+    (StubReply(status=401), LMInputError),
+    (StubReply(status=429, headers={"Retry-After": "7"}), LMRateLimited),
+    (StubReply(status=503), LMServerError),
+    (None, LMServerError),  # nothing listens: a connection error
+])
+async def test_plain_and_streamed_requests_fail_alike(openai_stub, monkeypatch, reply, kind):
+    """Both go through `open_chat`: same class, message, status and Retry-After."""
+    monkeypatch.setattr(openai_stream, "_NO_STREAM_ENDPOINTS", set())
+    api_base = (openai_stub.api_base if reply is not None
+                else f"http://127.0.0.1:{closed_port()}/v1")
+    request = {**REQUEST, "api_base": api_base, "api_key": "sk-secret-key"}
+    errors = []
+    for stream in (False, True):
+        if reply is not None:
+            openai_stub.script(reply)
+        with pytest.raises(kind) as caught:
+            await openai_stream.send_chat(request, "openai/test", stream)
+        errors.append((str(caught.value), caught.value.status_code,
+                       caught.value.retry_after_s))
+    assert errors[0] == errors[1]
+    assert "sk-secret-key" not in errors[0][0]
+    if reply is not None:
+        assert errors[0][1] == reply.status and errors[0][0].startswith("openai/test: ")
+        assert [bool(body.get("stream")) for body in openai_stub.requests] == [False, True]
+    else:
+        assert "APIConnectionError" in errors[0][0]
+    if reply is not None and reply.status == 429:
+        assert errors[0][2] == 7.0
 
 
 async def test_answer_without_a_message_is_an_output_error(openai_stub):

@@ -13,6 +13,7 @@ import synaray
 from helpers.openai_stub import StubReply
 from synaray.errors import ConfigError
 from synaray.lm import LanguageModel
+from synaray.lm.base import estimate_tokens
 from synaray.lm.parsing import LoopGuard, looping_unit, repeating_tail
 from synaray.lm.transport import openai_stream
 
@@ -144,9 +145,33 @@ async def test_usage_is_the_servers_when_it_is_sent(openai_stub):
 async def test_usage_is_estimated_without_the_servers(openai_stub):
     openai_stub.stream_usage = False  # as llama-cpp-python's server
     openai_stub.script(StubReply('{"answer": "42"}', chunk_chars=2))
-    result = await make_lm(openai_stub)(MESSAGES, data_model=Answer)
+    lm = make_lm(openai_stub)
+    result = await lm(MESSAGES, data_model=Answer)
     assert result.ok and result.completion_tokens == 8  # the pieces received
     assert result.prompt_tokens > 0
+    # the accounting adds the estimates up like reported counts
+    assert (lm.usage.prompt_tokens, lm.usage.completion_tokens) == (result.prompt_tokens, 8)
+
+
+@pytest.mark.parametrize(("stream", "server_usage", "estimated"), [
+    (True, False, True),  # streamed, no usage event: estimated
+    (True, True, False),  # streamed, the server's usage event
+    (False, False, False),  # plain: the body's usage
+])
+async def test_only_estimated_usage_is_flagged(openai_stub, stream, server_usage, estimated):
+    openai_stub.stream_usage = server_usage
+    openai_stub.script(StubReply("forty-two", chunk_chars=3, prompt_tokens=31,
+                                 completion_tokens=5))
+    request = {"model": "openai/test", "api_base": openai_stub.api_base,
+               "api_key": "sk-test", "messages": MESSAGES, "timeout": 30.0}
+    reply = await openai_stream.send_chat(request, "openai/test", stream)
+    assert reply.text == "forty-two" and reply.usage_estimated is estimated
+    assert openai_stub.requests[0].get("stream", False) is stream
+    tokens = (reply.prompt_tokens, reply.completion_tokens)
+    if estimated:  # three pieces of 3 characters; the prompt at 4 characters a token
+        assert tokens == (estimate_tokens([MESSAGES[0]["content"]]), 3)
+    else:
+        assert tokens == (31, 5)
 
 
 async def test_a_server_that_refuses_streaming_is_remembered(openai_stub):

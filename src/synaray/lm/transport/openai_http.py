@@ -2,7 +2,9 @@
 
 `post_chat` sends a request dict (litellm's argument names, as `LanguageModel` builds it)
 to `{api_base}/chat/completions` and returns the decoded JSON body; `reply_from_body` turns
-that into a `ChatReply`. What litellm would do with the same request is kept:
+that into a `ChatReply`. `open_chat` is its sending part (post, error mapping, the response
+to read), shared with the streamed calls of `openai_stream`. What litellm would do with the
+same request is kept:
 
 - the body is the request's OpenAI parameters, `model` without its `openai/` prefix and
   `extra_body` merged in at the top level (where llama.cpp reads `grammar`);
@@ -32,13 +34,14 @@ from __future__ import annotations
 
 import asyncio
 import atexit
+import contextlib
 import functools
 import json
 import os
 import urllib.parse
 import urllib.request
 import weakref
-from collections.abc import AsyncIterator, Mapping
+from collections.abc import AsyncIterator, Callable, Mapping
 from typing import Any
 
 from synaray.errors import LMError, LMOutputError, LMServerError, LMTimeout
@@ -46,8 +49,9 @@ from synaray.lm.errors import error_class_for_status, retry_after_seconds
 from synaray.lm.transport.choice import CONTROL_KEYS
 from synaray.lm.transport.reply import ChatReply
 
-__all__ = ["DEFAULT_API_BASE", "client_timeout", "clip", "headers_for", "post_chat",
-           "proxy_for", "reply_from_body", "request_body", "shared_session", "status_error"]
+__all__ = ["DEFAULT_API_BASE", "client_timeout", "clip", "endpoint", "headers_for",
+           "json_body", "open_chat", "post_chat", "proxy_for", "reply_from_body",
+           "request_body", "shared_session", "status_error"]
 
 DEFAULT_API_BASE = "https://api.openai.com/v1"
 _MAX_MESSAGE_CHARS = 500
@@ -112,6 +116,11 @@ async def _close_at_loop_shutdown(loop: asyncio.AbstractEventLoop,
         await session.close()
 
 
+def endpoint(api_base: str | None) -> str:
+    """`api_base` without a trailing slash; OpenAI's own API when it is None."""
+    return (api_base or DEFAULT_API_BASE).rstrip("/")
+
+
 def request_body(request: Mapping[str, Any]) -> dict[str, Any]:
     """The JSON body litellm would send for `request` to an OpenAI-compatible server."""
     body = {k: v for k, v in request.items() if k not in CONTROL_KEYS}
@@ -150,32 +159,8 @@ def client_timeout(seconds: float | None) -> Any:
 
 async def post_chat(request: Mapping[str, Any], model: str) -> dict[str, Any]:
     """Send `request`; the decoded answer, or an `LMError` subclass (`model` names it)."""
-    import aiohttp
-
-    url = f"{(request.get('api_base') or DEFAULT_API_BASE).rstrip('/')}/chat/completions"
-    data = json.dumps(request_body(request)).encode()
-    timeout = request.get("timeout")
-    session = await shared_session()
-    try:
-        async with session.post(url, data=data, headers=headers_for(request),
-                                timeout=client_timeout(timeout),
-                                proxy=proxy_for(url)) as response:
-            raw = await response.read()
-            status, headers = response.status, response.headers
-    except TimeoutError as exc:  # aiohttp's timeouts are asyncio.TimeoutError subclasses
-        raise LMTimeout(f"{model}: Timeout: no answer within {timeout} s from {url}",
-                        status_code=408) from exc
-    except (aiohttp.ClientError, OSError) as exc:
-        raise LMServerError(f"{model}: APIConnectionError: {type(exc).__name__}: "
-                            f"{clip(str(exc))}") from exc
-    if status >= 400:
-        raise status_error(model, status, raw, headers)
-    try:
-        return json.loads(raw)
-    except ValueError as exc:
-        raise LMServerError(f"{model}: APIError: the server answered HTTP {status} with a "
-                            f"body that is not JSON: {clip(raw.decode(errors='replace'))}",
-                            status_code=status) from exc
+    async with open_chat(request, model, request_body(request)) as response:
+        return await json_body(response, model)
 
 
 def status_error(model: str, status: int, raw: bytes, headers: Mapping[str, Any]) -> LMError:
@@ -183,6 +168,55 @@ def status_error(model: str, status: int, raw: bytes, headers: Mapping[str, Any]
     name = _STATUS_NAMES.get(status) or ("InternalServerError" if status >= 500 else "APIError")
     return kind(f"{model}: {name} (HTTP {status}): {clip(_provider_message(raw))}",
                 status_code=status, retry_after_s=retry_after_seconds(headers))
+
+
+ErrorFor = Callable[[str, int, bytes, Mapping[str, Any]], Exception]
+
+
+@contextlib.asynccontextmanager
+async def open_chat(request: Mapping[str, Any], model: str, body: Mapping[str, Any],
+                    error_for: ErrorFor = status_error) -> AsyncIterator[Any]:
+    """POST `body` to the request's `{api_base}/chat/completions` through this loop's pool
+    and yield the `aiohttp.ClientResponse` (status below 400) for the block to read.
+
+    The one sending path of `post_chat` and `openai_stream.stream_chat`. An HTTP error
+    status is raised as `error_for(model, status, body read, headers)` (`status_error`
+    by default); a timeout, while sending or while the block reads, as `LMTimeout`; a
+    connection error as `LMServerError`. The key goes in the headers only, never in a
+    message. The connection returns to the keep-alive pool when the block ends with the
+    body read to its end (else aiohttp closes it).
+    """
+    import aiohttp
+
+    url = f"{endpoint(request.get('api_base'))}/chat/completions"
+    timeout = request.get("timeout")
+    session = await shared_session()
+    try:
+        async with session.post(url, data=json.dumps(body).encode(),
+                                headers=headers_for(request), timeout=client_timeout(timeout),
+                                proxy=proxy_for(url)) as response:
+            if response.status >= 400:
+                raise error_for(model, response.status, await response.read(),
+                                response.headers)
+            yield response
+    except TimeoutError as exc:  # aiohttp's timeouts are asyncio.TimeoutError subclasses
+        raise LMTimeout(f"{model}: Timeout: no answer within {timeout} s from {url}",
+                        status_code=408) from exc
+    except (aiohttp.ClientError, OSError) as exc:
+        raise LMServerError(f"{model}: APIConnectionError: {type(exc).__name__}: "
+                            f"{clip(str(exc))}") from exc
+
+
+async def json_body(response: Any, model: str) -> Any:
+    """The body of `response` decoded as JSON (an `LMServerError` when it is not JSON)."""
+    raw = await response.read()
+    try:
+        return json.loads(raw)
+    except ValueError as exc:
+        raise LMServerError(f"{model}: APIError: the server answered HTTP {response.status} "
+                            f"with a body that is not JSON: "
+                            f"{clip(raw.decode(errors='replace'))}",
+                            status_code=response.status) from exc
 
 
 def _provider_message(raw: bytes) -> str:
@@ -208,7 +242,11 @@ def clip(text: str) -> str:
 
 
 def reply_from_body(body: Any, model: str, request: Mapping[str, Any]) -> ChatReply:
-    """The text, tokens and cost of a chat-completion body (`LMOutputError` without one)."""
+    """The text, tokens and cost of a chat-completion body (`LMOutputError` without one).
+
+    `"estimated": true` in its usage (set by `openai_stream` when the server sent no usage)
+    marks the token counts as estimates (`ChatReply.usage_estimated`).
+    """
     try:
         text = body["choices"][0]["message"]["content"]
     except (KeyError, IndexError, TypeError) as exc:
@@ -223,7 +261,8 @@ def reply_from_body(body: Any, model: str, request: Mapping[str, Any]) -> ChatRe
         per_prompt, per_completion = _unit_prices(str(request["model"]))
         cost = prompt * per_prompt + completion * per_completion
     return ChatReply(text=text if text is None else str(text), prompt_tokens=prompt,
-                     completion_tokens=completion, cost=cost)
+                     completion_tokens=completion, cost=cost,
+                     usage_estimated=usage.get("estimated") is True)
 
 
 @functools.lru_cache(maxsize=256)

@@ -11,7 +11,9 @@ whose client went away), and the `ChatReply` carries the repeated unit in `loop_
 Usage is the server's when it sends it (the last event, with `include_usage`); otherwise
 (a stream closed before its end, a server that sends none, such as llama-cpp-python) the
 completion tokens are the text pieces received (servers send about one token per event)
-and the prompt tokens the 4-characters-per-token estimate, and `usage_estimated` says so.
+and the prompt tokens the 4-characters-per-token estimate: that usage carries
+`"estimated": true`, so the `ChatReply` has `usage_estimated` (only then). The request is
+sent through `openai_http.open_chat`, as a plain one: same pool, error classes, messages.
 
 Servers that refuse streaming (HTTP 415 or 501, or 400/422 with an error message that names
 `stream`, to a streamed request that a plain request passes) are remembered per endpoint:
@@ -31,11 +33,12 @@ Example:
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from collections.abc import Mapping
 from typing import Any
 
-from synaray.errors import LMError, LMInputError, LMServerError, LMTimeout
+from synaray.errors import LMError, LMInputError, LMServerError
 from synaray.lm.base import estimate_tokens
 from synaray.lm.parsing import LoopGuard
 from synaray.lm.transport import openai_http
@@ -56,11 +59,7 @@ class _StreamRefused(Exception):
 
 def streaming_refused(api_base: str | None) -> bool:
     """True when this process learned that the endpoint refuses streamed requests."""
-    return _endpoint(api_base) in _NO_STREAM_ENDPOINTS
-
-
-def _endpoint(api_base: str | None) -> str:
-    return (api_base or openai_http.DEFAULT_API_BASE).rstrip("/")
+    return openai_http.endpoint(api_base) in _NO_STREAM_ENDPOINTS
 
 
 async def send_chat(request: Mapping[str, Any], model: str, stream: bool) -> ChatReply:
@@ -74,7 +73,7 @@ async def send_chat(request: Mapping[str, Any], model: str, stream: bool) -> Cha
             # is raised) and the endpoint is not marked.
             reply = openai_http.reply_from_body(
                 await openai_http.post_chat(request, model), model, request)
-            _NO_STREAM_ENDPOINTS.add(_endpoint(request.get("api_base")))
+            _NO_STREAM_ENDPOINTS.add(openai_http.endpoint(request.get("api_base")))
             return reply
     body = await openai_http.post_chat(request, model)
     return openai_http.reply_from_body(body, model, request)
@@ -98,39 +97,24 @@ def event_payload(line: bytes) -> dict | str | None:
 
 async def stream_chat(request: Mapping[str, Any], model: str) -> ChatReply:
     """Send `request` streamed; stop reading (and close the connection) when it loops."""
-    import aiohttp
-
-    url = f"{_endpoint(request.get('api_base'))}/chat/completions"
     body = openai_http.request_body(request)
     body["stream"] = True
     body["stream_options"] = {"include_usage": True}
-    timeout = request.get("timeout")
-    session = await openai_http.shared_session()
-    try:
-        async with session.post(url, data=json.dumps(body).encode(),
-                                headers=openai_http.headers_for(request),
-                                timeout=openai_http.client_timeout(timeout),
-                                proxy=openai_http.proxy_for(url)) as response:
-            if response.status >= 400:
-                raw = await response.read()
-                error = openai_http.status_error(model, response.status, raw,
-                                                 response.headers)
-                if _refuses_streaming(response.status, raw.decode(errors="replace")):
-                    raise _StreamRefused(str(error))
-                raise error
-            if not response.content_type.startswith("text/event-stream"):
-                return openai_http.reply_from_body(json.loads(await response.read()),
-                                                   model, request)
-            return await _read_events(response, model, request)
-    except TimeoutError as exc:
-        raise LMTimeout(f"{model}: Timeout: no answer within {timeout} s from {url}",
-                        status_code=408) from exc
-    except (aiohttp.ClientError, OSError) as exc:
-        raise LMServerError(f"{model}: APIConnectionError: {type(exc).__name__}: "
-                            f"{openai_http.clip(str(exc))}") from exc
-    except ValueError as exc:  # a JSON body that does not parse
-        raise LMServerError(f"{model}: APIError: the server answered a streamed request "
-                            f"with a body that is not JSON: {exc}") from exc
+    async with openai_http.open_chat(request, model, body,
+                                     error_for=_status_error) as response:
+        if not response.content_type.startswith("text/event-stream"):
+            return openai_http.reply_from_body(await openai_http.json_body(response, model),
+                                               model, request)
+        return await _read_events(response, model, request)
+
+
+def _status_error(model: str, status: int, raw: bytes, headers: Mapping[str, Any]) -> Exception:
+    """The plain request's error for `status`, or `_StreamRefused` when the server refuses
+    streaming (the request is then sent again plainly)."""
+    error = openai_http.status_error(model, status, raw, headers)
+    if _refuses_streaming(status, raw.decode(errors="replace")):
+        return _StreamRefused(str(error))
+    return error
 
 
 def _refuses_streaming(status: int, message: str) -> bool:
@@ -173,17 +157,14 @@ async def _read_events(response: Any, model: str, request: Mapping[str, Any]) ->
                 break
     if loop_unit is None and not finished:
         raise _StreamRefused(f"{model}: the stream ended without a finish_reason")
-    text = "".join(pieces)
-    estimated = usage is None
-    if estimated:
+    if usage is None:
         prompt = estimate_tokens([str(m.get("content") or "")
                                   for m in request.get("messages") or []])
-        usage = {"prompt_tokens": prompt, "completion_tokens": len(pieces)}
+        usage = {"prompt_tokens": prompt, "completion_tokens": len(pieces), "estimated": True}
     reply = openai_http.reply_from_body(
-        {"choices": [{"message": {"content": text}}], "usage": usage}, model, request)
-    return ChatReply(text=text, prompt_tokens=reply.prompt_tokens,
-                     completion_tokens=reply.completion_tokens, cost=reply.cost,
-                     loop_unit=loop_unit, usage_estimated=estimated)
+        {"choices": [{"message": {"content": "".join(pieces)}}], "usage": usage}, model,
+        request)
+    return dataclasses.replace(reply, loop_unit=loop_unit)
 
 
 def _stream_error(model: str, error: Any) -> LMError:
