@@ -32,7 +32,7 @@ class RecordingEngine(SyntheticEngine):
 
 @pytest.mark.parametrize("make", [
     lambda: PopulationSearch(population_size=4, nb_min_examples=4, nb_max_examples=6, seed=2),
-    lambda: PopulationSearch(lm_calls=200, seed=5),
+    lambda: PopulationSearch(lm_calls=200, seed=5, racing=False),
     lambda: PopulationSearch(population_size=4, nb_min_examples=4, nb_max_examples=6, seed=2,
                              steady_state=True),
     lambda: RandomFewShot(population_size=4, nb_min_examples=4, nb_max_examples=6, seed=1),

@@ -10,7 +10,7 @@ import pytest
 from synaray.errors import ConfigError
 from synaray.optimizers import EvalRequest, EvalResult, PopulationSearch
 from synaray.optimizers.strategies.presets import plan_search
-from synaray.optimizers.strategies.racing import racing_rung
+from synaray.optimizers.strategies.racing import racing_rung, racing_rungs
 from synaray.testing import FakeLanguageModel
 
 from .driver import drive, setup
@@ -179,10 +179,13 @@ async def test_racing_stops_a_weak_candidate_after_the_first_rung():
     await _score(optimizer, engine, c, rung)
     assert optimizer.promotion_ids(b) == []  # below A on the rung: raced out
     assert [p.id for p in optimizer.promotions()] == [c]
-    assert optimizer.promotion_ids(c) == optimizer.val_ids  # kept up: the rest follows
+    second = racing_rungs(optimizer.val_ids)[1]
+    assert optimizer.promotion_ids(c) == second  # kept up: the next rung follows
     requests = optimizer.ask()
     val_requests = [r for r in requests if r.split == "val"]
-    assert [(r.candidate_id, len(r.example_ids)) for r in val_requests] == [(c, 10)]
+    assert [(r.candidate_id, len(r.example_ids)) for r in val_requests] == [(c, 3)]
+    await _score(optimizer, engine, c, second[len(rung):])
+    assert optimizer.promotion_ids(c) == optimizer.val_ids  # and then the rest
 
 
 async def test_without_racing_promotions_go_straight_to_the_whole_validation_set():
@@ -221,3 +224,50 @@ async def test_a_preset_keeps_calls_to_validate_its_leaders():
     await drive(optimizer, engine)
     assert optimizer.spent.lm_calls <= 150
     assert optimizer.val_reward(optimizer.best_id) is not None
+
+
+# --- the race of a preset (generation by generation, with validation data) ---------------
+async def test_a_preset_races_its_first_generation_on_validation():
+    """The program is validated whole (the incumbent); every member of the diverse first
+    generation is scored on the first rung of validation, not on a training minibatch, and
+    only those that keep up with the best go further."""
+    optimizer = PopulationSearch(lm_calls=150, seed=0)
+    engine = setup(optimizer, n_train=30, n_val=30)
+    seed = optimizer.best_id
+    await drive(optimizer, engine, max_rounds=1)  # the program alone on the first minibatch
+    assert optimizer.races_on_validation and optimizer.population == []
+    challengers = [c for c in optimizer._promoted if c != seed]
+    assert seed in optimizer._promoted and len(challengers) == optimizer.demo_sets
+    requests = optimizer.ask()
+    assert all(r.split == "val" for r in requests)
+    sizes = {r.candidate_id: len(r.example_ids) for r in requests}
+    assert sizes[seed] == 30  # the incumbent: all of validation at once
+    first = len(racing_rungs(optimizer.val_ids)[0])
+    assert {sizes[c] for c in challengers} == {first}
+    await drive(optimizer, engine)
+    assert optimizer.spent.lm_calls <= 150
+    assert optimizer.best_val_reward == 1.0  # demos teach the rule (see driver.thirds)
+    # the race saved calls: not every challenger was scored on all of validation
+    val_scored = [len(optimizer.table.scored_ids(c, "val")) for c in challengers]
+    assert min(val_scored) < 30
+
+
+async def test_a_challenger_behind_the_best_leaves_the_race():
+    rewards = {"A": [1, 1, 1, 1], "B": [0, 0, 0, 0], "C": [1, 1, 1, 1]}
+    optimizer = PopulationSearch(lm_calls=150, seed=0)
+    engine = setup(optimizer, n_train=30, n_val=30, reward_fn=table_reward(rewards))
+    a, b, c = members(optimizer, "ABC")
+    optimizer.best_id = a
+    await _score(optimizer, engine, a, optimizer.val_ids)
+    rungs = racing_rungs(optimizer.val_ids)
+    for cid in (b, c):
+        await _score(optimizer, engine, cid, rungs[0])
+    optimizer._promoted = [b, c]
+    assert optimizer.promotion_ids(b) == [] and optimizer.promotion_ids(c) == rungs[1]
+    await _score(optimizer, engine, c, rungs[1][len(rungs[0]):])
+    assert optimizer.promotion_ids(c) == optimizer.val_ids
+    # children join the race only as far as the calls left are expected to pay for them
+    optimizer.spent.lm_calls = 150 - 10
+    assert optimizer._children_affordable([c]) == 0
+    optimizer.spent.lm_calls = 0
+    assert optimizer._children_affordable([]) >= 5

@@ -15,6 +15,7 @@ import pytest
 
 from synaray.errors import ConfigError
 from synaray.optimizers import PopulationSearch
+from synaray.optimizers.strategies.racing import racing_rung
 from synaray.testing import FakeLanguageModel
 from synaray.trainers.steady_state import run_steady_state
 
@@ -130,7 +131,8 @@ async def test_presets_racing_and_the_diverse_first_generation_work_in_steady_mo
     assert optimizer.spent.lm_calls <= 150
     assert optimizer.stop_reason.startswith(("max_lm_calls", "target", "epochs"))
     assert optimizer.best_val_reward == 1.0
-    rung = [k for k in optimizer.steady.completions if k[0] == "val" and k[2] == 10]
+    first = len(racing_rung(optimizer.val_ids))
+    rung = [k for k in optimizer.steady.completions if k[0] == "val" and k[2] == first]
     assert rung, "racing scores promoted candidates on a first rung of validation"
 
 

@@ -79,13 +79,13 @@ from synaray.optimizers.strategies.proposals import (
     grounded_messages,
     shown_examples,
 )
-from synaray.optimizers.strategies.racing import kept_up, racing_rung
 from synaray.optimizers.strategies.reflection import (
     FailureLog,
     reflection_messages,
     sample_cases,
 )
 from synaray.optimizers.strategies.steady import SteadySchedule
+from synaray.optimizers.validation_race import ValidationRaceMixin
 from synaray.saving import deserialize_object, serialize_object
 
 __all__ = ["PopulationSearch"]
@@ -105,7 +105,7 @@ _SUMMARY_ROWS, _PROPOSAL_EXAMPLES = 200, 4
 Made = tuple[dict, list[str], list[str]]
 
 
-class PopulationSearch(SteadyStateMixin, FewShotSearch, Optimizer):
+class PopulationSearch(ValidationRaceMixin, SteadyStateMixin, FewShotSearch, Optimizer):
     """Population-based search over instructions and few-shot examples (DESIGN §4).
 
     See the module docstring for one generation's steps. Members are compared on the same
@@ -370,6 +370,11 @@ class PopulationSearch(SteadyStateMixin, FewShotSearch, Optimizer):
         After the first generation, with `demo_sets` or `instruction_proposals`, the
         population is replaced by a diverse one instead (`_first_generation`).
         """
+        if self.races_on_validation:
+            await self._race_evolve(batch_ids)
+            self.failures.clear()
+            self._race_fit_to_budget()
+            return
         ranked = self._select(batch_ids)
         self._ranking = ranked
         if self.generation == 1 and (self.demo_sets or self.instruction_proposals):
@@ -391,26 +396,18 @@ class PopulationSearch(SteadyStateMixin, FewShotSearch, Optimizer):
                 if self.val_reward(cid) is None and not self._raced_out(cid)]
 
     def promotion_ids(self, cid: str) -> list[str]:
-        """With racing: the first rung, then the rest of validation if it kept up."""
-        if not self.racing:
-            return self.val_ids
-        rung = racing_rung(self.val_ids)
-        if self.unscored(cid, self.val_split, rung):
-            return rung
-        return [] if self._raced_out(cid) else self.val_ids
+        """With racing: rung by rung while it keeps up with the best (`_next_rung`)."""
+        return self._next_rung(cid)
 
     def _raced_out(self, cid: str) -> bool:
-        """Racing: scored on the first rung and below the best candidate there."""
-        if not self.racing or cid == self.best_id or self.val_reward(self.best_id) is None:
-            return False
-        rung = racing_rung(self.val_ids)
-        if self.unscored(cid, self.val_split, rung):
-            return False
-        return not kept_up(self.table.mean(cid, self.val_split, rung),
-                           self.table.mean(self.best_id, self.val_split, rung))
+        """Racing: below the best candidate on a rung it finished (`_behind`)."""
+        return self._behind(cid)
 
     def val_candidates(self) -> list[Candidate]:
-        """Pending promotions, then the leaders of the last generation's ranking."""
+        """Pending promotions, then the leaders of the last generation's ranking (none in a
+        preset's race: it validates as it goes)."""
+        if self.races_on_validation:
+            return []
         if not self._ranking:
             return super().val_candidates()
         ids = [c.id for c in self.promotions()] + self._ranking[:self.val_top_k]

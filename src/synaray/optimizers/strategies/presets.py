@@ -21,6 +21,7 @@ import math
 from dataclasses import asdict, dataclass
 
 from synaray.errors import ConfigError
+from synaray.optimizers.strategies.racing import expected_race_cost
 
 __all__ = ["PRESET_LM_CALLS", "SearchPlan", "plan_search", "preset_lm_calls"]
 
@@ -75,19 +76,27 @@ def plan_search(lm_calls: int, n_train: int, n_val: int, n_modules: int = 1,
     """The knobs of a search of `lm_calls` calls on this data (see the module docstring).
 
     Each program run costs `n_modules` calls (one per trainable module). The minibatch is a
-    fifteenth of the runs (5 to 40 examples, at most the training set); the first generation
-    holds about half the runs' worth of minibatch scores (4 to 16 members: the seed, demo
-    sets and, with a proposer LM, up to 2 instruction proposals); validation uses a fifth of
-    the runs (10 examples at least, at most the validation set), and the 2 leaders of each
-    generation are promoted to it.
+    fifteenth of the runs (5 to 40 examples, at most the training set); validation uses a
+    fifth of the runs (10 examples at least, at most the validation set). With validation
+    data the first generation (4 to 16 members: the seed, demo sets and, with a proposer
+    LM, up to 2 instruction proposals) is as many challengers as the runs left after the
+    first minibatch and the seed's validation pay for in the race (`expected_race_cost`,
+    `validation_race.py`), and the elite is the 2 best validated candidates; without
+    validation data it holds about half the runs' worth of minibatch scores.
     """
     runs = max(1, lm_calls // max(1, n_modules))
     batch = minibatch_size or _clamp(runs // 15, 5, 40)
     batch = max(1, min(batch, n_train))
-    population = population_size or _clamp(round(runs / (2 * batch)), 4, 16)
+    val_size = min(n_val, max(10, runs // 5)) if n_val else 0
+    if population_size:
+        population = population_size
+    elif val_size:  # the race: the program validated, then challengers raced on validation
+        challengers = (runs - batch - val_size) / expected_race_cost(val_size)
+        population = _clamp(round(challengers) + 1, 4, 16)
+    else:
+        population = _clamp(round(runs / (2 * batch)), 4, 16)
     proposals = min(2, population // 4) if with_proposer else 0
     demo_sets = max(0, population - 1 - proposals)
-    val_size = min(n_val, max(10, runs // 5)) if n_val else 0
     promote_k = 2 if n_val else 0
     per_generation = population * batch + promote_k * val_size
     generations = 1 + max(1, math.ceil((runs - batch) / max(1, per_generation)))

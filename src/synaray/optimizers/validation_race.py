@@ -1,0 +1,175 @@
+"""The race of a budget preset: `PopulationSearch(auto=...)` / `lm_calls=...` run generation
+by generation with validation data.
+
+With a small budget a minibatch is too small to tell candidates apart (10 examples at 150
+calls, fewer once a candidate's own demos are left out), and scoring every member on it
+before validating the leaders pays twice for one comparison. A preset search therefore
+compares candidates on the validation set itself, by racing them against the incumbent
+(`strategies/racing.py`: successive halving on a quarter, a half, then all of the
+validation examples, paired):
+
+- generation 1: the program alone has run on the first minibatch (its traces fill the demo
+  pool); it is then scored on the whole validation set (the incumbent), and every member of
+  the diverse first generation (demo sets across distinct answers, grounded instruction
+  proposals) enters the race;
+- a challenger leaves the race as soon as its mean on a rung is below the best validated
+  candidate's mean on the same examples; one that finishes is validated, and the best on
+  validation is the result;
+- each later generation, the best validated candidate runs one training minibatch when
+  reflection needs its failures (its traces also feed the demo pool), and the elite (the
+  `promote_k` best validated candidates) has children made by the usual explore operations
+  (resample or swap demos, reflective rewrite, crossover); they join the race, as many as
+  the calls left are expected to pay for (`expected_race_cost`), the races already running
+  paid first.
+
+The search stops when the calls left pay for no further rung, or when a generation brings
+nothing new to score.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from synaray.optimizers.protocol import TRAIN
+from synaray.optimizers.strategies.pareto import GenerationRanking
+from synaray.optimizers.strategies.racing import expected_race_cost, kept_up, racing_rungs
+
+__all__ = ["ValidationRaceMixin"]
+
+
+class ValidationRaceMixin:
+    """The race of a preset search, for `PopulationSearch` (see the module docstring)."""
+
+    @property
+    def races_on_validation(self: Any) -> bool:
+        """A preset search with racing, validation data, generation by generation."""
+        return (self.plan is not None and self.racing and not self.steady_state
+                and self.val is not None and bool(self.val_ids))
+
+    # --- racing ---------------------------------------------------------------------------
+    def _next_rung(self: Any, cid: str) -> list[str]:
+        """The validation ids `cid` is scored on next: the incumbent (the best so far) all
+        at once, a challenger its first unfinished rung, or [] once it has fallen behind."""
+        if not self.racing or cid == self.best_id:
+            return self.val_ids
+        for rung in racing_rungs(self.val_ids):
+            if self.unscored(cid, self.val_split, rung):
+                return [] if self._behind(cid) else rung
+        return self.val_ids
+
+    def _behind(self: Any, cid: str) -> bool:
+        """Out of the race on a rung `cid` finished: below the best validated candidate
+        there (paired means), or not in the better half of every candidate that finished
+        that rung (successive halving, as ASHA promotes the top of each rung)."""
+        if not self.racing or cid == self.best_id or self.val_reward(self.best_id) is None:
+            return False
+        for rung in racing_rungs(self.val_ids)[:-1]:
+            if self.unscored(cid, self.val_split, rung):
+                return False
+            mine = self.table.mean(cid, self.val_split, rung)
+            if not kept_up(mine, self.table.mean(self.best_id, self.val_split, rung)):
+                return True
+            if not self._in_better_half(cid, rung):
+                return True
+        return False
+
+    def _in_better_half(self: Any, cid: str, rung: list[str]) -> bool:
+        """Among the challengers scored on all of `rung` (the best, which `kept_up` compares
+        with, left out), ranked by their mean there (ties: the older first), `cid` is in the
+        better half (rounded up)."""
+        finished = [c for c in self.candidates if c != self.best_id
+                    and not self.unscored(c, self.val_split, rung)]
+        ranked = sorted(range(len(finished)),
+                        key=lambda i: (-self.table.mean(finished[i], self.val_split, rung), i))
+        better = {finished[i] for i in ranked[:-(-len(finished) // 2)]}
+        return cid in better
+
+    # --- a generation ---------------------------------------------------------------------
+    def _elite(self: Any) -> list[str]:
+        """The `promote_k` best validated candidates, best first (the best alone before any
+        is validated)."""
+        validated = sorted(self._validated(), key=lambda c: -(self.val_reward(c) or 0.0))
+        elite = [self.best_id] + [c for c in validated if c != self.best_id]
+        return elite[:max(1, self.promote_k)]
+
+    async def _race_evolve(self: Any, batch_ids: list[str]) -> None:
+        """Generation 1: the incumbent and the diverse first generation enter the race.
+        Later: the races still running go on, and children of the elite join them."""
+        if self.generation == 1:
+            members = await self._first_generation(self.best_id)
+            self._promoted = list(dict.fromkeys(members))
+            self._ranking = [self.best_id]
+            self.population = self._race_population()
+            return
+        running = [c.id for c in self.promotions()]
+        elite = self._elite()
+        self._ranking = elite
+        count = min(self.population_size - len(running), self._children_affordable(running))
+        children = []
+        if count > 0:
+            parents = [elite[int(self.rng.integers(len(elite)))] for _ in range(count)]
+            ranking = GenerationRanking(batch_ids, elite, elite)
+            made = await self._explore_many(parents, elite + running, ranking)
+            children = [c.id for c in made if c is not None]
+        self._promoted = list(dict.fromkeys(running + children))
+        self.population = self._race_population()
+
+    def _race_population(self: Any) -> list[str]:
+        """Who runs the next training minibatch: the best, when reflection needs its failures
+        (or no module has demos yet); nobody otherwise (its calls go to the race)."""
+        reflects = self.language_model is not None and self.reflection_probability > 0
+        return [self.best_id] if reflects or not self.demos.modules() else []
+
+    def _children_affordable(self: Any, running: list[str]) -> int:
+        """New challengers the calls left are expected to pay for, after the next minibatch
+        and the rest of the races already running."""
+        runs = self._affordable_runs()
+        reserved = len(self.unscored(self.best_id, TRAIN, self._peek_batch())) \
+            if self._race_population() else 0
+        for cid in running:
+            left = len(self.unscored(cid, self.val_split, self.val_ids))
+            reserved += left / 2  # expected: about half of what is left of its race
+        return max(0, int((runs - reserved) / expected_race_cost(len(self.val_ids))))
+
+    def _peek_batch(self: Any) -> list[str]:
+        """The next minibatch's ids, when the order is already drawn (else the batch size
+        stands for it)."""
+        if self._cursor == 0:
+            return self.train_ids[:self.batch_size]
+        return self._order[self._cursor:self._cursor + self.batch_size]
+
+    def _race_fit_to_budget(self: Any) -> None:
+        """Drop what the calls left cannot pay for this step (the newest challengers first,
+        then the minibatch); stop when nothing is left to score."""
+        runs = self._affordable_runs()
+
+        def cost() -> int:
+            minibatch = sum(len(self.unscored(c, TRAIN, self._peek_batch()))
+                            for c in self.population)
+            return minibatch + sum(len(self.unscored(c.id, self.val_split,
+                                                     self._next_rung(c.id)))
+                                   for c in self.promotions())
+
+        # the most advanced races first, then the best on what they were scored on: the
+        # newest and weakest are dropped first
+        def progress(cid: str) -> tuple[int, float]:
+            scored = [e for e in self.val_ids if (cid, self.val_split, e) in self.table]
+            return (-len(scored), -(self.table.mean(cid, self.val_split, scored) or 0.0))
+        order = {cid: n for n, cid in enumerate(self._promoted)}
+        self._promoted = sorted(self._promoted, key=lambda c: (*progress(c), order[c]))
+        while cost() > runs and (self._promoted or self.population):
+            if self.population:
+                self.population = []
+            else:
+                self._promoted = self._promoted[:-1]
+            self.counters["trimmed"] += 1
+        if self.stop_reason is not None:
+            return
+        if cost() == 0 and not self.promotions():
+            calls = [h.get("lm_calls") for h in self.history[-2:]]
+            if len(calls) == 2 and calls[0] == calls[1]:
+                self.stop_reason = "no new evaluation in a generation: nothing left to try"
+            elif self._children_affordable([]) == 0:
+                left = max(0, (self.budget.max_lm_calls or 0) - self.spent.lm_calls)
+                self.stop_reason = (f"max_lm_calls: the {left} LM calls left pay for no "
+                                    "further race")
