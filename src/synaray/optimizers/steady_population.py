@@ -8,7 +8,8 @@ scored it is ranked against the members already scored on the *same* minibatch i
 comparison stays paired), and it either goes on to the next minibatch or, in the bottom
 quantile and off the per-example Pareto front, gives its slot to an explored child of a
 top member; free slots are filled with children at once, and leaders are promoted to
-validation (with racing rungs) while training goes on.
+validation (with racing rungs) while training goes on. The exploit step and the history row
+are those of the generation-synchronous search (`_exploit_children`, `_count_generation`).
 
 The contract with the loop (`synaray.trainers.steady_state.run_steady_state`): `ask()`
 returns only the requests ready now (possibly []), and `tell(results)` takes the results
