@@ -214,3 +214,54 @@ async def test_run_steady_state_stops_on_request_and_propagates_errors():
     assert not fresh.finished
     with pytest.raises(ConfigError, match="capacity"):
         await run_steady_state(optimizer, engine.evaluate, capacity=0)
+
+
+async def test_an_ask_checks_what_changed_not_the_whole_training_set():
+    """After a round, every member is asked its next minibatch; the ask reads the members'
+    minibatches and the validation of the promotions (and, with a preset, the budget
+    reserve) once: not each member against all 1,200 training ids, nor the reserve again
+    for each member (either would pass far more ids to `unscored`)."""
+    for knobs in ({}, {"lm_calls": 100_000}):
+        optimizer = steady(population_size=6, **knobs)
+        engine = driver.setup(optimizer, n_train=1200, n_val=60, batch_size=6, epochs=1)
+        for _ in range(8):  # whole rounds: every member is idle at the next ask
+            await optimizer.tell(await engine.evaluate(optimizer.ask()))
+        checked, unscored = [], optimizer.unscored
+
+        def counting(cid, split, ids, unscored=unscored, checked=checked):
+            ids = list(ids)
+            checked.append(len(ids))
+            return unscored(cid, split, ids)
+
+        optimizer.unscored = counting
+        requests = optimizer.ask()
+        assert len({r.candidate_id for r in requests if r.split == "train"}) == 6
+        assert sum(checked) < 600, knobs
+
+
+async def test_the_count_of_training_examples_left_agrees_with_the_score_table():
+    """Members left with no training example to run stop being asked; that is read from a
+    count kept as results are told (the demos a member shows left out), which must agree
+    with `unscored` on the whole training set at every ask, and after a resume (the count
+    is rebuilt from the table)."""
+    optimizer = steady(demo_sets=2, population_size=4)
+    engine = driver.setup(optimizer, n_train=12, n_val=6, batch_size=4, epochs=4)
+    rng, out, done, told = random.Random(3), [], 0, 0
+    while not optimizer.finished:
+        for cid in dict.fromkeys(optimizer.population):
+            exact = len(optimizer.unscored(cid, "train", optimizer.train_ids))
+            assert optimizer._unscored_train_count(cid) == exact
+            done += exact == 0
+        out += optimizer.ask()
+        if not out:
+            break
+        request = out.pop(rng.randrange(min(3, len(out))))
+        await optimizer.tell(await engine.evaluate([request]))
+        told += 1
+        if told == 10:  # resume from a checkpoint; the requests out are asked again
+            state = json.loads(json.dumps(optimizer.state_dict()))
+            optimizer = PopulationSearch.from_config(state["config"])
+            optimizer.load_state_dict(state, engine.datasets["train"], engine.datasets["val"])
+            out = []
+    assert optimizer.stop_reason == "epochs completed (4)" and told > 10
+    assert done > 0, "some member was scored on every training example it can be"

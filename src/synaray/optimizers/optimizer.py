@@ -198,15 +198,8 @@ class Optimizer:
 
     async def _end_generation(self) -> None:
         batch = self._batch
-        scores = {cid: self.table.mean(cid, TRAIN, batch) for cid in self.population}
-        self.generation += 1
-        self.spent.generations += 1
-        best_now = max((s for s in scores.values() if s is not None), default=None)
-        self.history.append({"epoch": self.epoch, "generation": self.generation,
-                             "reward": best_now,
-                             "population_reward": _mean([s for s in scores.values()
-                                                         if s is not None]),
-                             "lm_calls": self.spent.lm_calls})
+        self._count_generation([self.table.mean(cid, TRAIN, batch)
+                                for cid in dict.fromkeys(self.population)])
         await self.evolve(batch)
         self._batch = []
         if self._cursor >= len(self.train_ids):
@@ -214,6 +207,18 @@ class Optimizer:
             self.phase = VAL
         else:
             self._check_budget()
+
+    def _count_generation(self, scores: Iterable[float | None]) -> dict:
+        """Count one generation done and append its history row: the best and the mean of
+        the members' minibatch `scores` (None: unscored, left out). Returns the row."""
+        values = [s for s in scores if s is not None]
+        self.generation += 1
+        self.spent.generations += 1
+        row = {"epoch": self.epoch, "generation": self.generation,
+               "reward": max(values, default=None), "population_reward": _mean(values),
+               "lm_calls": self.spent.lm_calls}
+        self.history.append(row)
+        return row
 
     def _end_epoch(self) -> None:
         self.history[-1]["val_reward"] = self.val_reward(self.best_id)

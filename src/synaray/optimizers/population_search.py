@@ -471,18 +471,34 @@ class PopulationSearch(ValidationRaceMixin, SteadyStateMixin, FewShotSearch, Opt
         return scores
 
     async def _exploit(self, generation: GenerationRanking) -> list[str]:
-        """Bottom-quantile members off the front give their slot to explored top members."""
-        top, bottom = quantiles(generation.ranked, self.quantile_fraction)
-        losers = exploit_losers(generation.ranked, bottom, generation.front)
+        """Bottom-quantile members off the front give their slot to explored top members:
+        the survivors in rank order, then each loser's child (the loser if none was made)."""
+        losers = self._losers(generation)
         population = [cid for cid in generation.ranked if cid not in losers]
+        children = await self._exploit_children(generation, losers, population)
+        return population + [child or loser for loser, child in zip(losers, children,
+                                                                     strict=True)]
+
+    def _losers(self, generation: GenerationRanking) -> list[str]:
+        """The members that give up their slot: as many as the bottom quantile, off the
+        Pareto front first (`exploit_losers`)."""
+        bottom = quantiles(generation.ranked, self.quantile_fraction)[1]
+        return exploit_losers(generation.ranked, bottom, generation.front)
+
+    async def _exploit_children(self, generation: GenerationRanking, losers: list[str],
+                                taken: list[str]) -> list[str | None]:
+        """The exploit step of both modes: for each of `losers`, in order, a member of the
+        top quantile drawn at random is explored into a child whose state is not in
+        `taken` (None where no operation made one). A new child's lineage records the loser
+        whose slot it takes (`exploited`)."""
+        top = quantiles(generation.ranked, self.quantile_fraction)[0]
         parents = [top[int(self.rng.integers(len(top)))] for _ in losers]
         known = set(self.candidates)
-        children = await self._explore_many(parents, population, generation)
+        children = await self._explore_many(parents, taken, generation)
         for loser, child in zip(losers, children, strict=True):
-            population.append(child.id if child is not None else loser)
             if child is not None and child.id not in known:  # a new candidate
                 self.exploited[child.id] = loser
-        return population
+        return [None if child is None else child.id for child in children]
 
     async def _grow(self, population: list[str], generation: GenerationRanking) -> None:
         """Fill free slots with explored children of the top quantile (or the leader); the

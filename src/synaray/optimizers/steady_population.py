@@ -8,7 +8,8 @@ scored it is ranked against the members already scored on the *same* minibatch i
 comparison stays paired), and it either goes on to the next minibatch or, in the bottom
 quantile and off the per-example Pareto front, gives its slot to an explored child of a
 top member; free slots are filled with children at once, and leaders are promoted to
-validation (with racing rungs) while training goes on.
+validation (with racing rungs) while training goes on. The exploit step and the history row
+are those of the generation-synchronous search (`_exploit_children`, `_count_generation`).
 
 The contract with the loop (`synaray.trainers.steady_state.run_steady_state`): `ask()`
 returns only the requests ready now (possibly []), and `tell(results)` takes the results
@@ -27,16 +28,11 @@ flight, and a reserve to validate a leader) pay for it.
 
 from __future__ import annotations
 
+import math
 from typing import Any
 
 from synaray.optimizers.protocol import TRAIN, EvalRequest, EvalResult
-from synaray.optimizers.strategies.pareto import (
-    GenerationRanking,
-    exploit_losers,
-    pareto_front,
-    quantiles,
-    rank,
-)
+from synaray.optimizers.strategies.pareto import GenerationRanking, pareto_front, rank
 from synaray.optimizers.strategies.steady import SteadySchedule
 
 __all__ = ["SteadyStateMixin"]
@@ -62,32 +58,62 @@ class SteadyStateMixin:
             return []
         schedule = self.steady
         requests = [self._steady_request(o["key"], o["ids"]) for o in schedule.unissued()]
-        for candidate in self.promotions():
+        promotions = self.promotions()
+        room = self._steady_room()  # program runs the budget leaves for new requests
+        for candidate in promotions:
             cid = candidate.id
             if schedule.is_out("val", cid):
                 continue
             ids = self.unscored(cid, self.val_split, self.promotion_ids(cid))
-            if ids and self._steady_affords(len(ids), validation=True):
+            if ids and len(ids) <= room:
                 requests.append(self._steady_request(schedule.ask_val(cid, ids), ids))
+                room -= len(ids)
         if self.epoch >= self.epochs:
             return requests  # draining: only validations are left
-        last = self.epochs * self.steps_per_epoch
+        return requests + self._steady_train_requests(promotions, room)
+
+    def _steady_train_requests(self: Any, promotions: list, room: float) -> list[EvalRequest]:
+        """The next minibatch of each member not out, while `room` pays for it (less the
+        budget reserve, computed once)."""
+        schedule, requests, reserve = self.steady, [], None
         for cid in dict.fromkeys(self.population):
             if schedule.is_out("train", cid):
                 continue
-            step, missing = schedule.steps.get(cid, 0), []
-            if not self.unscored(cid, TRAIN, self.train_ids):
-                step = last  # scored on every training example: nothing left to run
-            while step < last:
-                missing = self.unscored(cid, TRAIN, self._batch_at(step))
-                if missing:
-                    break
-                step += 1  # a state scored on this minibatch already: the next one
-            schedule.steps[cid] = step
-            if missing and step < last and self._steady_affords(len(missing)):
+            step, missing = self._steady_next_step(cid)
+            if not missing:
+                continue
+            if reserve is None:
+                reserve = self._steady_reserve(promotions)
+            if len(missing) <= room - reserve:
                 requests.append(self._steady_request(schedule.ask_train(cid, step, missing),
                                                      missing))
+                room -= len(missing)
         return requests
+
+    def _steady_next_step(self: Any, cid: str) -> tuple[int, list[str]]:
+        """The next step of `cid` with examples left to score on its minibatch, and those
+        examples (the last step and [] when none is left); kept as the member's step."""
+        last = self.epochs * self.steps_per_epoch
+        step, missing = self.steady.steps.get(cid, 0), []
+        if self._unscored_train_count(cid) == 0:
+            step = last  # scored on every training example: nothing left to run
+        while step < last:
+            missing = self.unscored(cid, TRAIN, self._batch_at(step))
+            if missing:
+                break
+            step += 1  # a state scored on this minibatch already: the next one
+        self.steady.steps[cid] = step
+        return step, missing
+
+    def _unscored_train_count(self: Any, cid: str) -> int:
+        """`len(self.unscored(cid, TRAIN, self.train_ids))` without reading the training
+        set: the training examples less those `cid` is scored on (counted as results are
+        told) and those it shows as demos, unscored."""
+        train = self.steady.count_training(self.train_ids, lambda: (
+            (c, e) for c, split, e, *_ in self.table.state_dict() if split == TRAIN))
+        shown = [e for e in self.shown_examples(cid)
+                 if e in train and (cid, TRAIN, e) not in self.table]
+        return len(train) - self.steady.train_scored(cid) - len(shown)
 
     def _steady_request(self: Any, key: list, ids: list[str]) -> EvalRequest:
         split = TRAIN if key[0] == "train" else self.val_split
@@ -101,19 +127,22 @@ class SteadyStateMixin:
                 self._cursor = 0
         return self.steady.batches[step]
 
-    def _steady_affords(self: Any, runs: int, validation: bool = False) -> bool:
-        """With a preset: the calls left, less those in flight (and, for training, the
-        validation of the current leader if not done), pay for `runs` more program runs."""
+    def _steady_room(self: Any) -> float:
+        """Program runs the calls left pay for, less those of the requests in flight
+        (unbounded without a preset): computed once per ask, less each request asked."""
         if self.plan is None:
-            return True
-        reserve = 0
-        if not validation:  # the whole validation of pending promotions and the leader
-            leader = self._ranking[:1] if self._ranking else [self.best_id]
-            pending = [c.id for c in self.promotions()] + leader
-            reserve = sum(len(self.unscored(cid, self.val_split, self.val_ids))
-                          for cid in dict.fromkeys(pending))
-        left = self._affordable_runs() - self.steady.outstanding_runs() - reserve
-        return runs <= left
+            return math.inf
+        return self._affordable_runs() - self.steady.outstanding_runs()
+
+    def _steady_reserve(self: Any, promotions: list) -> int:
+        """With a preset, the runs kept back from training: the whole validation of the
+        pending `promotions` and of the current leader, where not done yet."""
+        if self.plan is None:
+            return 0
+        leader = self._ranking[:1] if self._ranking else [self.best_id]
+        pending = [c.id for c in promotions] + leader
+        return sum(len(self.unscored(cid, self.val_split, self.val_ids))
+                   for cid in dict.fromkeys(pending))
 
     def _steady_idle(self: Any) -> None:
         """Nothing out and nothing to ask: every member ran its minibatches, or the budget
@@ -130,6 +159,7 @@ class SteadyStateMixin:
     # --- tell ----------------------------------------------------------------------------
     async def _steady_tell(self: Any, results: list[EvalResult]) -> None:
         fresh = self._learn(results)
+        self.steady.count_scored({(r.candidate_id, r.example_id) for r in fresh})
         self._record(results)
         self._refresh_best()
         for key in self._completed(results):
@@ -186,7 +216,8 @@ class SteadyStateMixin:
 
     async def _steady_evolve(self: Any, member: str, step: int, batch: list[str],
                              ranked: list[str], results: list[EvalResult]) -> None:
-
+        """The exploit step (`_exploit_children`) for `member` alone, if it is a loser of
+        its minibatch's ranking; then free slots are filled (`_grow`)."""
         first = step == 0 and self.generation == 0 and len(self.population) == 1
         if first and (self.demo_sets or self.instruction_proposals):
             self._direct = self._direct_modules(results) if self.demo_sets else {}
@@ -194,34 +225,20 @@ class SteadyStateMixin:
             return
         population = list(dict.fromkeys(self.population))
         generation = GenerationRanking(batch, ranked,
-                                 pareto_front(self._per_example(ranked), ranked)
-                                 if len(ranked) > 1 else ranked)
-        if len(ranked) > 1:
-            top, bottom = quantiles(ranked, self.quantile_fraction)
-            if top and member in exploit_losers(ranked, bottom, generation.front):
-                parent = top[int(self.rng.integers(len(top)))]
-                known = set(self.candidates)
-                child = (await self._explore_many([parent], population, generation))[0]
-                if child is not None:
-                    population[population.index(member)] = child.id
-                    self.failures.drop(member)
-                    if child.id not in known:
-                        self.exploited[child.id] = member
+                                       pareto_front(self._per_example(ranked), ranked)
+                                       if len(ranked) > 1 else ranked)
+        if member in self._losers(generation):
+            child = (await self._exploit_children(generation, [member], population))[0]
+            if child is not None:
+                population[population.index(member)] = child
+                self.failures.drop(member)
         await self._grow(population, generation)
         self.population = population
 
     def _steady_generation(self: Any, batch: list[str]) -> None:
         """`population_size` member steps done: a generation's worth of work."""
-        scores = [self.table.mean(c, TRAIN, batch) for c in self._ranking]
-        scores = [s for s in scores if s is not None]
-        self.generation += 1
-        self.spent.generations += 1
-        self.history.append({"epoch": self.epoch, "generation": self.generation,
-                             "reward": max(scores, default=None),
-                             "population_reward": (sum(scores) / len(scores)
-                                                   if scores else None),
-                             "lm_calls": self.spent.lm_calls,
-                             "val_reward": self.val_reward(self.best_id)})
+        row = self._count_generation([self.table.mean(c, TRAIN, batch) for c in self._ranking])
+        row["val_reward"] = self.val_reward(self.best_id)
         for cid in self._promote(self._ranking):  # this generation's leaders
             if cid not in self._promoted and cid in self.population:
                 self._promoted.append(cid)

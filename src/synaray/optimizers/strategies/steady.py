@@ -25,6 +25,7 @@ Example:
 
 from __future__ import annotations
 
+from collections.abc import Callable, Iterable
 from typing import Any
 
 __all__ = ["SteadySchedule"]
@@ -45,6 +46,10 @@ class SteadySchedule:
         # Keys handed out by ask() in this process (not stored: after a resume, the
         # outstanding requests are asked again).
         self._issued: set[str] = set()
+        # Not stored either (rebuilt from the score table when first needed): the training
+        # ids, and per candidate how many of them it is scored on.
+        self._train: frozenset[str] | None = None
+        self._scored: dict[str, int] = {}
 
     # --- requests ------------------------------------------------------------------------
     def _add(self, key: Key, ids: list[str]) -> Key:
@@ -75,6 +80,30 @@ class SteadySchedule:
         self.outstanding = [o for o in self.outstanding if o["key"] != key]
         self._issued.discard(repr(key))
         self.completions.append(list(key))
+
+    # --- training examples scored, per candidate -----------------------------------------
+    def count_training(self, train_ids: Iterable[str],
+                       scored: Callable[[], Iterable[tuple[str, str]]]) -> frozenset[str]:
+        """Start counting, once per process: the training ids (returned as a set) and, from
+        `scored()`, the (candidate, example) pairs the score table already holds for
+        training (none at the start of a search; a resumed one reads its table once)."""
+        if self._train is None:
+            self._train = frozenset(train_ids)
+            self._scored = {}
+            self.count_scored(scored())
+        return self._train
+
+    def train_scored(self, cid: str) -> int:
+        """How many training examples `cid` is scored on (after `count_training`)."""
+        return self._scored.get(cid, 0)
+
+    def count_scored(self, pairs: Iterable[tuple[str, str]]) -> None:
+        """(candidate, example) pairs newly scored on training (each pair once)."""
+        if self._train is None:
+            return  # not counting yet: `count_training` reads them from the table
+        for cid, example_id in pairs:
+            if example_id in self._train:
+                self._scored[cid] = self._scored.get(cid, 0) + 1
 
     # --- state ---------------------------------------------------------------------------
     def to_json(self) -> dict:
