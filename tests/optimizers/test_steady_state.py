@@ -236,7 +236,9 @@ async def test_an_ask_checks_what_changed_not_the_whole_training_set():
         optimizer.unscored = counting
         requests = optimizer.ask()
         assert len({r.candidate_id for r in requests if r.split == "train"}) == 6
-        assert sum(checked) < 600, knobs
+        # racing also ranks, once per ask, every candidate that finished a rung (21
+        # candidates x a 15-id rung here): still far below the whole-set checks (7,476)
+        assert sum(checked) < 1_200, knobs
 
 
 async def test_the_count_of_training_examples_left_agrees_with_the_score_table():

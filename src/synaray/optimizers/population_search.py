@@ -272,7 +272,8 @@ class PopulationSearch(ValidationRaceMixin, SteadyStateMixin, FewShotSearch, Opt
         self._use_plan(plan_search(self.preset_calls, len(train), n_val,
                                    n_modules=len(initial_state),
                                    with_proposer=self.language_model is not None,
-                                   population_size=self._given.get("population_size")))
+                                   population_size=self._given.get("population_size"),
+                                   race=self.racing and not self.steady_state))
 
     def _use_plan(self, plan: SearchPlan) -> None:
         """Set the knobs the plan chooses (those given explicitly are kept)."""

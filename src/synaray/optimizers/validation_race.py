@@ -77,12 +77,17 @@ class ValidationRaceMixin:
         """Among the challengers scored on all of `rung` (the best, which `kept_up` compares
         with, left out), ranked by their mean there (ties: the older first), `cid` is in the
         better half (rounded up)."""
-        finished = [c for c in self.candidates if c != self.best_id
-                    and not self.unscored(c, self.val_split, rung)]
-        ranked = sorted(range(len(finished)),
-                        key=lambda i: (-self.table.mean(finished[i], self.val_split, rung), i))
-        better = {finished[i] for i in ranked[:-(-len(finished) // 2)]}
-        return cid in better
+        # the same within one ask (the table only grows when results are told)
+        key = (len(self.table), len(self.candidates), self.best_id, len(rung))
+        cache = self.__dict__.setdefault("_better_half", {})
+        if key not in cache:
+            finished = [c for c in self.candidates if c != self.best_id
+                        and not self.unscored(c, self.val_split, rung)]
+            ranked = sorted(range(len(finished)), key=lambda i: (
+                -self.table.mean(finished[i], self.val_split, rung), i))
+            cache.clear() if len(cache) > 8 else None
+            cache[key] = {finished[i] for i in ranked[:-(-len(finished) // 2)]}
+        return cid in cache[key]
 
     # --- a generation ---------------------------------------------------------------------
     def _elite(self: Any) -> list[str]:

@@ -72,17 +72,18 @@ def _clamp(value: int, low: int, high: int) -> int:
 
 def plan_search(lm_calls: int, n_train: int, n_val: int, n_modules: int = 1,
                 with_proposer: bool = False, minibatch_size: int | None = None,
-                population_size: int | None = None) -> SearchPlan:
+                population_size: int | None = None, race: bool = True) -> SearchPlan:
     """The knobs of a search of `lm_calls` calls on this data (see the module docstring).
 
     Each program run costs `n_modules` calls (one per trainable module). The minibatch is a
     fifteenth of the runs (5 to 40 examples, at most the training set); validation uses a
     fifth of the runs (10 examples at least, at most the validation set). With validation
-    data the first generation (4 to 16 members: the seed, demo sets and, with a proposer
-    LM, up to 2 instruction proposals) is as many challengers as the runs left after the
-    first minibatch and the seed's validation pay for in the race (`expected_race_cost`,
-    `validation_race.py`), and the elite is the 2 best validated candidates; without
-    validation data it holds about half the runs' worth of minibatch scores.
+    data and `race` (racing, generation by generation), the first generation (4 to 16
+    members: the seed, demo sets and, with a proposer LM, up to 2 instruction proposals) is
+    as many challengers as the runs left after the first minibatch and the seed's
+    validation pay for in the race (`expected_race_cost`, `validation_race.py`), and the
+    elite is the 2 best validated candidates; otherwise it holds about half the runs' worth
+    of minibatch scores.
     """
     runs = max(1, lm_calls // max(1, n_modules))
     batch = minibatch_size or _clamp(runs // 15, 5, 40)
@@ -90,7 +91,7 @@ def plan_search(lm_calls: int, n_train: int, n_val: int, n_modules: int = 1,
     val_size = min(n_val, max(10, runs // 5)) if n_val else 0
     if population_size:
         population = population_size
-    elif val_size:  # the race: the program validated, then challengers raced on validation
+    elif val_size and race:  # the program validated, then challengers raced on validation
         challengers = (runs - batch - val_size) / expected_race_cost(val_size)
         population = _clamp(round(challengers) + 1, 4, 16)
     else:
