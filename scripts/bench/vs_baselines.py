@@ -31,6 +31,7 @@ import asyncio
 import contextlib
 import json
 import os
+import signal
 import socket
 import subprocess
 import sys
@@ -230,7 +231,13 @@ def table(rows: list[dict]) -> str:
     return "\n".join(lines)
 
 
+def _exit_on_sigterm(signum: int, frame: object) -> None:
+    raise SystemExit(f"vs_baselines: stopped by signal {signum}")
+
+
 def main(argv: list[str] | None = None) -> int:
+    # `kill` (SIGTERM) unwinds like Ctrl-C, so the bench's own model server is stopped too
+    signal.signal(signal.SIGTERM, _exit_on_sigterm)
     args = parse_args(argv)
     tasks = load_tasks(args)
     stamp = time.strftime("%Y%m%d-%H%M%S")
