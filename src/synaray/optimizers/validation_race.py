@@ -104,7 +104,7 @@ class ValidationRaceMixin:
             members = await self._first_generation(self.best_id)
             self._promoted = list(dict.fromkeys(members))
             self._ranking = [self.best_id]
-            self.population = self._race_population()
+            self.population = self._race_population(self._promoted)
             return
         running = [c.id for c in self.promotions()]
         elite = self._elite()
@@ -117,20 +117,25 @@ class ValidationRaceMixin:
             made = await self._explore_many(parents, elite + running, ranking)
             children = [c.id for c in made if c is not None]
         self._promoted = list(dict.fromkeys(running + children))
-        self.population = self._race_population()
+        self.population = self._race_population(self._promoted)
 
-    def _race_population(self: Any) -> list[str]:
-        """Who runs the next training minibatch: the best, when reflection needs its failures
-        (or no module has demos yet); nobody otherwise (its calls go to the race)."""
-        reflects = self.language_model is not None and self.reflection_probability > 0
-        return [self.best_id] if reflects or not self.demos.modules() else []
+    def _race_population(self: Any, running: list[str] | None = None) -> list[str]:
+        """Who runs the next training minibatch: the best, when no module has demos yet, or
+        when reflection needs its failures to make children the calls left will pay for;
+        nobody otherwise (its calls go to the race)."""
+        if not self.demos.modules():
+            return [self.best_id]
+        if self.language_model is None or self.reflection_probability <= 0:
+            return []
+        running = [c.id for c in self.promotions()] if running is None else running
+        return [self.best_id] if self._children_affordable(running, minibatch=False) else []
 
-    def _children_affordable(self: Any, running: list[str]) -> int:
-        """New challengers the calls left are expected to pay for, after the next minibatch
-        and the rest of the races already running."""
+    def _children_affordable(self: Any, running: list[str], minibatch: bool = True) -> int:
+        """New challengers the calls left are expected to pay for, after the rest of the
+        races already running (and the best's next minibatch, if it runs one)."""
         runs = self._affordable_runs()
         reserved = len(self.unscored(self.best_id, TRAIN, self._peek_batch())) \
-            if self._race_population() else 0
+            if minibatch and self._race_population(running) else 0
         for cid in running:
             left = len(self.unscored(cid, self.val_split, self.val_ids))
             reserved += left / 2  # expected: about half of what is left of its race
@@ -144,16 +149,23 @@ class ValidationRaceMixin:
         return self._order[self._cursor:self._cursor + self.batch_size]
 
     def _race_fit_to_budget(self: Any) -> None:
-        """Drop what the calls left cannot pay for this step (the newest challengers first,
-        then the minibatch); stop when nothing is left to score."""
+        """Drop what the calls left cannot pay for this step (the minibatch first, then the
+        least advanced and weakest challengers), keeping the calls to finish the race of the
+        leading challenger; stop when nothing is left to score."""
         runs = self._affordable_runs()
 
         def cost() -> int:
             minibatch = sum(len(self.unscored(c, TRAIN, self._peek_batch()))
                             for c in self.population)
-            return minibatch + sum(len(self.unscored(c.id, self.val_split,
-                                                     self._next_rung(c.id)))
-                                   for c in self.promotions())
+            promoted = self.promotions()
+            step = sum(len(self.unscored(c.id, self.val_split, self._next_rung(c.id)))
+                       for c in promoted)
+            finish = 0
+            if promoted:  # the leader's validation after this step's rung
+                lead = promoted[0].id
+                finish = (len(self.unscored(lead, self.val_split, self.val_ids))
+                          - len(self.unscored(lead, self.val_split, self._next_rung(lead))))
+            return minibatch + step + finish
 
         # the most advanced races first, then the best on what they were scored on: the
         # newest and weakest are dropped first
