@@ -13,7 +13,7 @@ from synaray.optimizers.strategies.presets import plan_search
 from synaray.optimizers.strategies.racing import racing_rung, racing_rungs
 from synaray.testing import FakeLanguageModel
 
-from .driver import drive, setup
+from .driver import drive, echo_writer, setup
 from .test_population_search import members, table_reward
 
 
@@ -271,3 +271,26 @@ async def test_a_challenger_behind_the_best_leaves_the_race():
     assert optimizer._children_affordable([c]) == 0
     optimizer.spent.lm_calls = 0
     assert optimizer._children_affordable([]) >= 5
+
+
+async def test_a_small_race_validates_a_challenger_and_spends_nothing_on_minibatches():
+    """150 calls, 30 / 30 examples, a proposer LM (reflection possible): the calls go to the
+    race, and the leading challenger's validation is paid for before more rungs are (on the
+    bench the budget once ran out with four challengers half-validated and the program's
+    minibatches taking 20 calls: the result was the program itself)."""
+    def demos_help(state, x, y):
+        shown = sum(len(m.get("examples") or []) for m in state.values())
+        right = int(x["q"]) % 10 < (4 if shown == 0 else 6 + shown // 4)
+        return (1.0 if right else 0.0), {"answer": y["answer"] if right else "?"}
+
+    optimizer = PopulationSearch(language_model=FakeLanguageModel(echo_writer), lm_calls=150,
+                                 seed=0)
+    engine = setup(optimizer, n_train=30, n_val=30, reward_fn=demos_help)
+    seed = optimizer.best_id
+    await drive(optimizer, engine)
+    assert optimizer.spent.lm_calls <= 150
+    validated = [c for c in optimizer.candidates if optimizer.val_reward(c) is not None]
+    assert seed in validated and len(validated) >= 2
+    assert optimizer.best_id != seed and optimizer.best_val_reward > optimizer.val_reward(seed)
+    train_runs = sum(len(optimizer.table.scored_ids(c, "train")) for c in optimizer.candidates)
+    assert train_runs == optimizer.plan.minibatch_size  # the program's first minibatch only
