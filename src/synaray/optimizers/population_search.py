@@ -164,6 +164,12 @@ class PopulationSearch(ValidationRaceMixin, SteadyStateMixin, FewShotSearch, Opt
             generation. "auto": steady-state on RayEngine, generation by generation
             elsewhere (chosen by `fit` through `choose_loop`). Presets, racing and the
             diverse first generation work in both modes.
+        surrogate: in a preset's race on validation (generation by generation), make up
+            to half of each later generation's challengers from a surrogate model, MIPROv2's
+            way: an additive model of the instructions and demo set of each module, fitted
+            to the paired validation scores of the candidates raced so far, proposes the
+            untried combinations it expects to score best (`strategies/surrogate.py`; no LM
+            call). Default False; elsewhere it has no effect.
 {{search_args}}
 {{raises}}
 
@@ -185,7 +191,8 @@ class PopulationSearch(ValidationRaceMixin, SteadyStateMixin, FewShotSearch, Opt
                  use_labels: bool = True, auto: str | None = None,
                  lm_calls: int | None = None, demo_sets: int | None = None,
                  instruction_proposals: int | None = None, racing: bool | None = None,
-                 steady_state: bool | str = False, name: str | None = None) -> None:
+                 steady_state: bool | str = False, surrogate: bool = False,
+                 name: str | None = None) -> None:
         self.preset_calls = preset_lm_calls(auto, lm_calls)
         self.auto, self.lm_calls = auto, lm_calls
         given = {"population_size": population_size, "nb_min_examples": nb_min_examples,
@@ -225,6 +232,10 @@ class PopulationSearch(ValidationRaceMixin, SteadyStateMixin, FewShotSearch, Opt
             raise ConfigError(f"Invalid value for argument `racing`. Received: "
                               f"{knobs['racing']!r}. Expected True or False.")
         self.racing = knobs["racing"]
+        if not isinstance(surrogate, bool):
+            raise ConfigError(f"Invalid value for argument `surrogate`. Received: "
+                              f"{surrogate!r}. Expected True or False.")
+        self.surrogate = surrogate
         if not isinstance(steady_state, bool) and steady_state != "auto":
             raise ConfigError(f"Invalid value for argument `steady_state`. Received: "
                               f"{steady_state!r}. Expected True, False or \"auto\".")
@@ -750,6 +761,8 @@ class PopulationSearch(ValidationRaceMixin, SteadyStateMixin, FewShotSearch, Opt
             reflection_examples=self.reflection_examples, promote_k=self.promote_k)
         if self.steady_mode is not False:
             config["steady_state"] = self.steady_mode
+        if self.surrogate:
+            config["surrogate"] = True
         if self.preset_calls is None:
             if self.demo_sets or self.instruction_proposals or self.racing:
                 config.update(demo_sets=self.demo_sets, racing=self.racing,

@@ -20,7 +20,9 @@ validation examples, paired):
   `promote_k` best validated candidates) has children made by the usual explore operations
   (resample or swap demos, reflective rewrite, crossover); they join the race, as many as
   the calls left are expected to pay for (`expected_race_cost`), the races already running
-  paid first.
+  paid first. With `surrogate=True`, up to half of them are instead the untried
+  combinations of the instructions and demo sets raced so far that an additive model of
+  their paired validation scores expects to score best (`strategies/surrogate.py`).
 
 The search stops when the calls left pay for no further rung, or when a generation brings
 nothing new to score.
@@ -30,9 +32,10 @@ from __future__ import annotations
 
 from typing import Any
 
-from synaray.optimizers.protocol import TRAIN
+from synaray.optimizers.protocol import TRAIN, Candidate
 from synaray.optimizers.strategies.pareto import GenerationRanking
 from synaray.optimizers.strategies.racing import expected_race_cost, kept_up, racing_rungs
+from synaray.optimizers.strategies.surrogate import propose
 
 __all__ = ["ValidationRaceMixin"]
 
@@ -110,14 +113,42 @@ class ValidationRaceMixin:
         elite = self._elite()
         self._ranking = elite
         count = min(self.population_size - len(running), self._children_affordable(running))
-        children = []
+        children = self._surrogate_children(count // 2) if self.surrogate else []
+        count -= len(children)
         if count > 0:
             parents = [elite[int(self.rng.integers(len(elite)))] for _ in range(count)]
             ranking = GenerationRanking(batch_ids, elite, elite)
-            made = await self._explore_many(parents, elite + running, ranking)
-            children = [c.id for c in made if c is not None]
+            made = await self._explore_many(parents, elite + running + children, ranking)
+            children += [c.id for c in made if c is not None]
         self._promoted = list(dict.fromkeys(running + children))
         self.population = self._race_population(self._promoted)
+
+    def _surrogate_children(self: Any, count: int) -> list[str]:
+        """Up to `count` new challengers from the surrogate (`strategies/surrogate.py`): the
+        untried combinations of the instructions and demo sets seen in the race that the
+        additive model fitted to their paired validation scores expects to score best. No
+        LM call; the search's RNG breaks ties only."""
+        if count <= 0:
+            return []
+        scores = {}
+        for cid in self.candidates:
+            rows = {e: self.table.get(cid, self.val_split, e) for e in self.val_ids}
+            rewards = {e: row["reward"] for e, row in rows.items() if row is not None}
+            if rewards:
+                scores[cid] = rewards
+        if self.best_id not in scores:
+            return []
+        states = {cid: c.state for cid, c in self.candidates.items()}
+        children = []
+        for proposed in propose(states, scores, self.best_id, count, self.rng):
+            sources = ", ".join(f"{module}.{part} from {cid}"
+                                for (module, part), cid in sorted(proposed.sources.items()))
+            child = self.register(Candidate(
+                proposed.state, parents=proposed.parents, generation=self.generation,
+                operation=f"surrogate: {sources} (predicted {proposed.predicted:+.3f})"))
+            self.counters["surrogate"] = self.counters.get("surrogate", 0) + 1
+            children.append(child.id)
+        return children
 
     def _race_population(self: Any, running: list[str] | None = None) -> list[str]:
         """Who runs the next training minibatch: the best, when no module has demos yet, or
