@@ -49,6 +49,8 @@ PARTS = ("instructions", "examples")
 Slot = tuple[str, str]
 # Validation examples' worth of zero-effect pseudo-observations per option.
 DEFAULT_PRIOR = 4.0
+# Effects are compared to this many decimals.
+_DIGITS = 9
 
 
 def option_key(value: object) -> str:
@@ -120,7 +122,8 @@ def fit_effects(states: Mapping[str, dict], relative: Mapping[str, tuple[float, 
 class Proposed:
     """A combination the model expects to score well: its full `state`, the predicted value
     relative to the best (`predicted`), the candidates it takes each option from
-    (`parents`, deduplicated) and which slot came from which (`sources`)."""
+    (`parents`, deduplicated: the best for the options it holds, else the holder that
+    scored best relative to it) and which slot came from which (`sources`)."""
 
     state: dict
     predicted: float
@@ -150,12 +153,20 @@ def propose(candidates: Mapping[str, dict], scores: Mapping[str, Mapping[str, fl
     states = {cid: candidates[cid] for cid in scores if cid in candidates}
     if k <= 0 or len(states) < 2:
         return []
-    effects = fit_effects(states, relative_scores(scores, best), prior)
-    holders = options_seen(states)
+    relative = relative_scores(scores, best)
+    effects = fit_effects(states, relative, prior)
+    # where each option is taken from: the best when it holds it, else the holder that
+    # scored best relative to it (the earlier on ties)
+    def preference(cid: str) -> tuple[bool, float]:
+        return cid != best, -relative[cid][0] if cid in relative else np.inf
+
+    holders = {slot: {key: sorted(cids, key=preference) for key, cids in options.items()}
+               for slot, options in options_seen(states).items()}
     slots = sorted(effects)
     ranked: list[list[tuple[str, float]]] = []
     for slot in slots:
-        options = list(effects[slot].items())
+        # rounded: options the data cannot tell apart tie despite floating-point noise
+        options = [(key, round(value, _DIGITS)) for key, value in effects[slot].items()]
         order = rng.permutation(len(options))  # ties: a random order, then stable sort
         shuffled = [options[int(i)] for i in order]
         ranked.append(sorted(shuffled, key=lambda kv: -kv[1]))
@@ -190,7 +201,7 @@ def _combine(base: dict, states: Mapping[str, dict], slots: list[Slot],
              ranked: list[list[tuple[str, float]]], picks: tuple[int, ...],
              holders: Mapping[Slot, Mapping[str, list[str]]]) -> tuple[dict, dict[Slot, str]]:
     """`base` with each slot's picked option (parts left as they are where equal), and the
-    candidate each option is taken from (the first holding it)."""
+    candidate each option is taken from (the first of its holders)."""
     state = copy.deepcopy(base)
     sources: dict[Slot, str] = {}
     for (module, part), options, i in zip(slots, ranked, picks, strict=True):
