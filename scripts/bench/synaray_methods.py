@@ -9,12 +9,14 @@ run of the search plus the optimizer's own proposals; cache off, so every call r
 server).
 
 Methods:
+- `synaray-auto`: `PopulationSearch(lm_calls=budget)`, synaray's default way to spend a
+  budget of LM calls: the preset plans the search from the data and races the candidates
+  on validation (`synaray.optimizers.validation_race`).
 - `synaray`: `PopulationSearch` with the main job's settings (population 4, minibatch 20,
   5–8 demos, reflection 0.1, one leader promoted per generation): what `scripts/main_job.py`
   runs, stopped by the budget instead of an epoch count.
-- `synaray-auto`: `PopulationSearch(lm_calls=budget)`: the budget preset chooses the
-  population, minibatch, demo sets and validation size from the data (opt-in, not yet the
-  default: see the README).
+- `synaray-surrogate`: `synaray-auto` with `surrogate=True` (MIPROv2-style proposals of
+  untried instruction x demo-set combinations; an option).
 - `synaray-rfs`: `RandomFewShot` (population 4, 5–8 demos), the same budget.
 """
 
@@ -52,13 +54,16 @@ def _optimizer(method: str, budget: int, lm: Any, seed: int) -> tuple[Any, int]:
                                      budget=limit, **shots), 20
     if method == "synaray-auto":
         return opts.PopulationSearch(language_model=lm, lm_calls=budget, seed=seed), 20
+    if method == "synaray-surrogate":
+        return opts.PopulationSearch(language_model=lm, lm_calls=budget, seed=seed,
+                                     surrogate=True), 20
     if method == "synaray-rfs":
         return opts.RandomFewShot(population_size=4, seed=seed, budget=limit, **shots), 20
     raise SystemExit(f"error: unknown synaray method {method!r}; expected one of "
                      f"{SYNARAY_METHODS}")
 
 
-SYNARAY_METHODS = ["synaray", "synaray-auto", "synaray-rfs"]
+SYNARAY_METHODS = ["synaray-auto", "synaray", "synaray-surrogate", "synaray-rfs"]
 
 
 async def _build(task: BenchTask, lm: Any) -> Any:

@@ -50,7 +50,7 @@ ROOT = Path(__file__).resolve().parents[2]
 MODEL = "openai/smollm2-135m"
 ALL_TASKS = ["intent_recognition", "sports_understanding", "object_counting", "word_sorting",
              "squad"]
-DEFAULT_METHODS = ["synaray", "synaray-rfs", "dspy-bfrs", "dspy-mipro", "dspy-gepa"]
+DEFAULT_METHODS = ["synaray-auto", "synaray", "dspy-bfrs", "dspy-mipro", "dspy-gepa"]
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
@@ -69,7 +69,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
                    help="--task-file: answers as a Literal of the distinct targets (auto: "
                         "when there are at most 12)")
     p.add_argument("--methods", default=",".join(DEFAULT_METHODS),
-                   help="comma-separated: synaray, synaray-auto, synaray-rfs, dspy-bfrs, "
+                   help="comma-separated: synaray-auto (synaray's default), synaray (the main "
+                        "job's settings), synaray-surrogate, synaray-rfs, dspy-bfrs, "
                         "dspy-mipro, dspy-gepa")
     p.add_argument("--budget", type=int, action="append", default=None,
                    help="search LM calls per method (repeat for several; default 150 and 600)")
@@ -89,6 +90,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
                    help="llama.cpp threads; on a busy machine 1 is faster and steadier than 2")
     p.add_argument("--out", default=None, help="JSON lines of results (default: "
                    "results/vs_baselines-<time>.jsonl)")
+    p.add_argument("--report", nargs="+", default=None, metavar="JSONL",
+                   help="run nothing: print the table and the issue's checks from result "
+                        "files of earlier runs (the last row of each task/budget/method wins)")
     args = p.parse_args(argv)
     args.budget = args.budget or [150, 600]
     args.methods = [m.strip() for m in args.methods.split(",") if m.strip()]
@@ -231,6 +235,62 @@ def table(rows: list[dict]) -> str:
     return "\n".join(lines)
 
 
+BASELINES = ("dspy-bfrs", "dspy-mipro", "dspy-gepa")
+
+
+def checks(rows: list[dict], ours: str = "synaray-auto") -> list[str]:
+    """The issue's targets on these rows: per budget, `ours` against the best baseline on
+    the tasks where both ran (average test score), and per task whether `ours` at the
+    smallest budget reaches the best baseline's score at the largest one."""
+    ok = [r for r in rows if "error" not in r]
+    score = {(r["task"], r["budget"], r["method"]): r["optimized"] for r in ok}
+    lines = []
+    for budget in sorted({r["budget"] for r in ok}):
+        tasks = sorted({t for t, b, m in score if b == budget and m == ours
+                        and any((t, b, x) in score for x in BASELINES)})
+        if not tasks:
+            continue
+        mine = sum(score[(t, budget, ours)] for t in tasks) / len(tasks)
+        best = {m: sum(score[(t, budget, m)] for t in tasks) / len(tasks)
+                for m in BASELINES if all((t, budget, m) in score for t in tasks)}
+        if best:
+            name = max(best, key=best.get)
+            lines.append(f"budget {budget}, {len(tasks)} task(s) {tasks}: {ours} "
+                         f"{mine:.3f} vs best baseline {name} {best[name]:.3f} "
+                         f"({mine - best[name]:+.3f}; target >= +0.020)")
+    budgets = sorted({r["budget"] for r in ok})
+    if len(budgets) >= 2:
+        small, large = budgets[0], budgets[-1]
+        reached = []
+        for task in sorted({r["task"] for r in ok}):
+            mine = score.get((task, small, ours))
+            base = [score[(task, large, m)] for m in BASELINES if (task, large, m) in score]
+            if mine is not None and base:
+                reached.append(f"{task}: {mine:.3f} at {small} vs {max(base):.3f} at {large} "
+                               f"({'reached' if mine >= max(base) else 'not reached'})")
+        if reached:
+            lines.append(f"{ours} at {small} calls against the best baseline at {large}: "
+                         + "; ".join(reached))
+    return lines
+
+
+def report(paths: list[str]) -> int:
+    """The table and checks from result files (the last row per task/budget/method)."""
+    latest: dict[tuple, dict] = {}
+    for path in paths:
+        if not Path(path).is_file():
+            raise SystemExit(f"error: --report {path}: no such file")
+        for line in Path(path).read_text().splitlines():
+            if line.strip():
+                row = json.loads(line)
+                latest[(row["task"], row["budget"], row["method"])] = row
+    rows = sorted(latest.values(), key=lambda r: (r["budget"], r["task"], r["method"]))
+    print(table(rows))
+    for line in checks(rows):
+        print(line)
+    return 0
+
+
 def _exit_on_sigterm(signum: int, frame: object) -> None:
     raise SystemExit(f"vs_baselines: stopped by signal {signum}")
 
@@ -239,6 +299,8 @@ def main(argv: list[str] | None = None) -> int:
     # `kill` (SIGTERM) unwinds like Ctrl-C, so the bench's own model server is stopped too
     signal.signal(signal.SIGTERM, _exit_on_sigterm)
     args = parse_args(argv)
+    if args.report:
+        return report(args.report)
     tasks = load_tasks(args)
     stamp = time.strftime("%Y%m%d-%H%M%S")
     out = Path(args.out or ROOT / "results" / f"vs_baselines-{stamp}.jsonl")
@@ -262,6 +324,8 @@ def main(argv: list[str] | None = None) -> int:
                         f.write(json.dumps(row, default=str) + "\n")
                     print(table([row]).splitlines()[2], flush=True)
     print("\n" + table(rows))
+    for line in checks(rows):
+        print(line)
     return 0
 
 
