@@ -224,7 +224,9 @@ def suggest_config(rows: list[dict], args: argparse.Namespace, source: str
         "program": {"kind": "generator",
                     "instructions": _instructions(args, args.output_field, constrained)},
         "model": {"model": args.model, "max_tokens": 64},
-        "optimizer": {"name": "random_few_shot", "population_size": 4, "nb_max_examples": 3},
+        # the budget preset (150 LM calls, raced on validation; README: the bench
+        # against DSPy's optimizers)
+        "optimizer": {"name": "population_search", "auto": "light"},
         "training": training,
         "engine": {"type": "local", "max_concurrency": 4},
     }

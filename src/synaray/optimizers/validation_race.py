@@ -159,7 +159,10 @@ class ValidationRaceMixin:
         if self.language_model is None or self.reflection_probability <= 0:
             return []
         running = [c.id for c in self.promotions()] if running is None else running
-        return [self.best_id] if self._children_affordable(running, minibatch=False) else []
+        # a margin of two children: a race that costs a little more than expected would
+        # otherwise pay for a minibatch and then for no child at all (seen on the bench)
+        return [self.best_id] if self._children_affordable(running, minibatch=False) >= 2 \
+            else []
 
     def _children_affordable(self: Any, running: list[str], minibatch: bool = True) -> int:
         """New challengers the calls left are expected to pay for, after the rest of the
@@ -169,7 +172,10 @@ class ValidationRaceMixin:
             if minibatch and self._race_population(running) else 0
         for cid in running:
             left = len(self.unscored(cid, self.val_split, self.val_ids))
-            reserved += left / 2  # expected: about half of what is left of its race
+            if cid == self.best_id:  # the incumbent is validated whole
+                reserved += left
+            else:  # a challenger: the rungs it is expected to reach
+                reserved += expected_race_cost(len(self.val_ids), done=len(self.val_ids) - left)
         return max(0, int((runs - reserved) / expected_race_cost(len(self.val_ids))))
 
     def _peek_batch(self: Any) -> list[str]:

@@ -42,15 +42,22 @@ def racing_rung(val_ids: list[str]) -> list[str]:
     return rungs[0] if rungs else []
 
 
-def expected_race_cost(n_val: int, survival: float = 0.5) -> float:
-    """Program runs a challenger is expected to cost: every rung it reaches, with
-    `survival` the chance of keeping up on each rung."""
+def expected_race_cost(n_val: int, survival: float = 0.5, done: int = 0) -> float:
+    """Program runs a challenger is expected to cost from here: every rung it reaches, with
+    `survival` the chance of keeping up on each rung, `done` validation examples (a prefix
+    of the rungs) already scored; its next rung is certain.
+
+    Example:
+        >>> expected_race_cost(30), expected_race_cost(30, done=8), expected_race_cost(30, done=30)
+        (15.25, 14.5, 0.0)
+    """
     sizes = [len(r) for r in racing_rungs([str(i) for i in range(n_val)])]
-    cost, reach, done = 0.0, 1.0, 0
+    cost, reach, previous = 0.0, 1.0, 0
     for size in sizes:
-        cost += reach * (size - done)
-        reach *= survival
-        done = size
+        if size > done:
+            cost += reach * (size - max(previous, done))
+            reach *= survival
+        previous = size
     return cost
 
 
