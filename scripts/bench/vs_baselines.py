@@ -258,6 +258,10 @@ def checks(rows: list[dict], ours: str = "synaray-auto") -> list[str]:
             lines.append(f"budget {budget}, {len(tasks)} task(s) {tasks}: {ours} "
                          f"{mine:.3f} vs best baseline {name} {best[name]:.3f} "
                          f"({mine - best[name]:+.3f}; target >= +0.020)")
+        per_task = sum(max(score[(t, budget, m)] for m in BASELINES if (t, budget, m) in score)
+                       for t in tasks) / len(tasks)
+        lines.append(f"budget {budget}: {ours} {mine:.3f} vs the best baseline of each task "
+                     f"{per_task:.3f} ({mine - per_task:+.3f}; stricter)")
     budgets = sorted({r["budget"] for r in ok})
     if len(budgets) >= 2:
         small, large = budgets[0], budgets[-1]

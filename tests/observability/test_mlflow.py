@@ -23,7 +23,7 @@ def _only_run(config):
 
 def _series(client, run_id, key):
     return [(m.step, m.value) for m in
-            sorted(client.get_metric_history(run_id, key), key=lambda m: m.step)]
+            sorted(client.get_metric_history(run_id, key), key=lambda m: (m.step, m.timestamp))]
 
 
 async def test_fit_is_a_run_with_params_metrics_per_generation_and_the_best_program(
@@ -49,9 +49,15 @@ async def test_fit_is_a_run_with_params_metrics_per_generation_and_the_best_prog
         assert _series(client, run.info.run_id, key) == [
             (g["generation"], pytest.approx(g[key])) for g in generations]
     spent = program.optimizer.spent
-    calls = _series(client, run.info.run_id, "lm_calls")  # evaluations + reflections so far
-    assert [s for s, _ in calls] == list(range(1, 9))
-    assert all(v >= g["lm_calls"] for (_, v), g in zip(calls, generations, strict=True))
+    # evaluations + reflections so far, per generation and again at each epoch end (the
+    # epoch's validation spends calls after the last generation)
+    calls = _series(client, run.info.run_id, "lm_calls")
+    assert sorted({s for s, _ in calls}) == list(range(1, 9))
+    assert all(a <= b for (_, a), (_, b) in zip(calls, calls[1:]))
+    at_batch_end = {}
+    for step, value in calls:
+        at_batch_end.setdefault(step, value)
+    assert all(at_batch_end[g["generation"]] >= g["lm_calls"] for g in generations)
     assert calls[-1][1] == spent.lm_calls
     assert _series(client, run.info.run_id, "lm_failures")[-1][1] == spent.lm_failures > 0
     assert _series(client, run.info.run_id, "tokens")[-1][1] == spent.tokens

@@ -115,6 +115,9 @@ class MlflowLogger(Callback):
         logs = logs or {}
         values = {k: v for k, v in logs.items() if k.startswith("val_")}
         values["best_val_reward"] = self.optimizer.best_val_reward
+        # the epoch's validation spends calls after the last generation's batch_end
+        spent = self.optimizer.spent
+        values.update({k: getattr(spent, k) for k in SPENT_METRICS})
         self._log_metrics(values, int(logs.get("generation", self.optimizer.generation)))
 
     def on_train_end(self, logs: dict | None = None) -> None:
