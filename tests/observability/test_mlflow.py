@@ -1,5 +1,6 @@
 """enable_observability: each fit is an MLflow run on a real tracking server (loopback)."""
 
+import itertools
 import sys
 
 import pytest
@@ -53,7 +54,7 @@ async def test_fit_is_a_run_with_params_metrics_per_generation_and_the_best_prog
     # epoch's validation spends calls after the last generation)
     calls = _series(client, run.info.run_id, "lm_calls")
     assert sorted({s for s, _ in calls}) == list(range(1, 9))
-    assert all(a <= b for (_, a), (_, b) in zip(calls, calls[1:]))
+    assert all(a <= b for (_, a), (_, b) in itertools.pairwise(calls))
     at_batch_end = {}
     for step, value in calls:
         at_batch_end.setdefault(step, value)
