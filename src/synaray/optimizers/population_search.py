@@ -407,14 +407,6 @@ class PopulationSearch(ValidationRaceMixin, SteadyStateMixin, FewShotSearch, Opt
         return [self.candidates[cid] for cid in self._promoted
                 if self.val_reward(cid) is None and not self._raced_out(cid)]
 
-    def promotion_ids(self, cid: str) -> list[str]:
-        """With racing: rung by rung while it keeps up with the best (`_next_rung`)."""
-        return self._next_rung(cid)
-
-    def _raced_out(self, cid: str) -> bool:
-        """Racing: below the best candidate on a rung it finished (`_behind`)."""
-        return self._behind(cid)
-
     def val_candidates(self) -> list[Candidate]:
         """Pending promotions, then the leaders of the last generation's ranking (none in a
         preset's race: it validates as it goes)."""

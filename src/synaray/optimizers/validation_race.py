@@ -50,17 +50,17 @@ class ValidationRaceMixin:
                 and self.val is not None and bool(self.val_ids))
 
     # --- racing ---------------------------------------------------------------------------
-    def _next_rung(self: Any, cid: str) -> list[str]:
+    def promotion_ids(self: Any, cid: str) -> list[str]:
         """The validation ids `cid` is scored on next: the incumbent (the best so far) all
         at once, a challenger its first unfinished rung, or [] once it has fallen behind."""
         if not self.racing or cid == self.best_id:
             return self.val_ids
         for rung in racing_rungs(self.val_ids):
             if self.unscored(cid, self.val_split, rung):
-                return [] if self._behind(cid) else rung
+                return [] if self._raced_out(cid) else rung
         return self.val_ids
 
-    def _behind(self: Any, cid: str) -> bool:
+    def _raced_out(self: Any, cid: str) -> bool:
         """Out of the race on a rung `cid` finished: below the best validated candidate
         there (paired means), or not in the better half of every candidate that finished
         that rung (successive halving, as ASHA promotes the top of each rung)."""
@@ -195,13 +195,13 @@ class ValidationRaceMixin:
             minibatch = sum(len(self.unscored(c, TRAIN, self._peek_batch()))
                             for c in self.population)
             promoted = self.promotions()
-            step = sum(len(self.unscored(c.id, self.val_split, self._next_rung(c.id)))
+            step = sum(len(self.unscored(c.id, self.val_split, self.promotion_ids(c.id)))
                        for c in promoted)
             finish = 0
             if promoted:  # the leader's validation after this step's rung
                 lead = promoted[0].id
                 finish = (len(self.unscored(lead, self.val_split, self.val_ids))
-                          - len(self.unscored(lead, self.val_split, self._next_rung(lead))))
+                          - len(self.unscored(lead, self.val_split, self.promotion_ids(lead))))
             return minibatch + step + finish
 
         # the most advanced races first, then the best on what they were scored on: the
