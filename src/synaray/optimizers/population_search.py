@@ -101,6 +101,7 @@ _PRESET_DEFAULTS = {**_DEFAULTS, "nb_min_examples": PRESET_DEMOS[0],
 _PRESET_EPOCHS = 1000
 # Training examples summarised for grounded proposals, and examples shown in their prompt.
 _SUMMARY_ROWS, _PROPOSAL_EXAMPLES = 200, 4
+STALLED = "no new evaluation in a generation: nothing left to try"
 # What an operation made: (new state, readable operations, parent ids).
 Made = tuple[dict, list[str], list[str]]
 
@@ -452,14 +453,18 @@ class PopulationSearch(ValidationRaceMixin, SteadyStateMixin, FewShotSearch, Opt
             else:
                 self._promoted = self._promoted[:-1]
             self.counters["trimmed"] += 1
-        calls = [h.get("lm_calls") for h in self.history[-2:]]
-        if len(calls) == 2 and calls[0] == calls[1] and self.stop_reason is None:
-            # nothing new was scored (every pair known): more generations would only cycle
-            self.stop_reason = "no new evaluation in a generation: nothing left to try"
+        if self._stalled() and self.stop_reason is None:
+            self.stop_reason = STALLED
         if cost() > runs and self.stop_reason is None:
             self.stop_reason = (f"max_lm_calls: the next generation does not fit in the "
                                 f"{max(0, (self.budget.max_lm_calls or 0) - self.spent.lm_calls)}"
                                 " LM calls left")
+
+    def _stalled(self) -> bool:
+        """Nothing new was scored in the last generation (every pair known): more
+        generations would only cycle."""
+        calls = [h.get("lm_calls") for h in self.history[-2:]]
+        return len(calls) == 2 and calls[0] == calls[1]
 
     # --- the steps of a generation ------------------------------------------------------
     def _select(self, batch_ids: list[str]) -> list[str]:

@@ -88,7 +88,8 @@ class ValidationRaceMixin:
                         and not self.unscored(c, self.val_split, rung)]
             ranked = sorted(range(len(finished)), key=lambda i: (
                 -self.table.mean(finished[i], self.val_split, rung), i))
-            cache.clear() if len(cache) > 8 else None
+            if len(cache) > 8:
+                cache.clear()
             cache[key] = {finished[i] for i in ranked[:-(-len(finished) // 2)]}
         return cid in cache[key]
 
@@ -220,8 +221,7 @@ class ValidationRaceMixin:
         if self.stop_reason is not None:
             return
         if cost() == 0 and not self.promotions():
-            calls = [h.get("lm_calls") for h in self.history[-2:]]
-            if len(calls) == 2 and calls[0] == calls[1]:
+            if self._stalled():
                 self.stop_reason = "no new evaluation in a generation: nothing left to try"
             elif self._children_affordable([]) == 0:
                 left = max(0, (self.budget.max_lm_calls or 0) - self.spent.lm_calls)
