@@ -273,6 +273,31 @@ async def test_a_challenger_behind_the_best_leaves_the_race():
     assert optimizer._children_affordable([]) >= 5
 
 
+async def test_a_challenger_one_example_behind_stays_in_the_race():
+    """Trailing the best by one example of a rung is noise, not evidence: the challenger goes
+    on (at 600 calls on the bench, challengers at 12/15 were stopped behind a best at 13/15
+    and never validated); two examples behind with no example of its own ahead is out."""
+    wrong = {"A": set(), "B": {1000}, "C": {1000, 1001}}
+
+    def reward(state, x, y):
+        name = state["generator"]["instructions"]
+        value = 0.0 if int(x["q"]) in wrong.get(name, {int(x["q"])}) else 1.0
+        return value, {"answer": y["answer"]}
+
+    optimizer = PopulationSearch(lm_calls=600, seed=0)
+    engine = setup(optimizer, n_train=30, n_val=30, reward_fn=reward)
+    a, b, c = members(optimizer, "ABC")
+    optimizer.best_id = a
+    await _score(optimizer, engine, a, optimizer.val_ids)
+    rungs = racing_rungs(optimizer.val_ids)
+    for cid in (b, c):
+        await _score(optimizer, engine, cid, rungs[0])
+    optimizer._promoted = [b, c]
+    assert optimizer.table.mean(b, "val", rungs[0]) < optimizer.table.mean(a, "val", rungs[0])
+    assert optimizer.promotion_ids(b) == rungs[1]
+    assert optimizer.promotion_ids(c) == []
+
+
 async def test_a_small_race_validates_a_challenger_and_spends_nothing_on_minibatches():
     """150 calls, 30 / 30 examples, a proposer LM (reflection possible): the calls go to the
     race, and the leading challenger's validation is paid for before more rungs are (on the

@@ -12,9 +12,10 @@ validation examples, paired):
   pool); it is then scored on the whole validation set (the incumbent), and every member of
   the diverse first generation (demo sets across distinct answers, grounded instruction
   proposals) enters the race;
-- a challenger leaves the race as soon as its mean on a rung is below the best validated
-  candidate's mean on the same examples; one that finishes is validated, and the best on
-  validation is the result;
+- a challenger leaves the race as soon as it is clearly below the best validated candidate
+  on the same examples of a rung (its mean trails by more than a standard error of the
+  paired differences), or outside the better half of the rung's finishers; one that
+  finishes is validated, and the best on validation is the result;
 - each later generation, the best validated candidate runs one training minibatch when
   reflection needs its failures (its traces also feed the demo pool), and the elite (the
   `promote_k` best validated candidates) has children made by the usual explore operations
@@ -61,16 +62,18 @@ class ValidationRaceMixin:
         return self.val_ids
 
     def _raced_out(self: Any, cid: str) -> bool:
-        """Out of the race on a rung `cid` finished: below the best validated candidate
-        there (paired means), or not in the better half of every candidate that finished
-        that rung (successive halving, as ASHA promotes the top of each rung)."""
+        """Out of the race on a rung `cid` finished: clearly below the best validated
+        candidate there (paired, `kept_up`), or not in the better half of every candidate
+        that finished that rung (successive halving, as ASHA promotes the top of each rung)."""
         if not self.racing or cid == self.best_id or self.val_reward(self.best_id) is None:
             return False
         for rung in racing_rungs(self.val_ids)[:-1]:
             if self.unscored(cid, self.val_split, rung):
                 return False
-            mine = self.table.mean(cid, self.val_split, rung)
-            if not kept_up(mine, self.table.mean(self.best_id, self.val_split, rung)):
+            paired = [e for e in rung if (cid, self.val_split, e) in self.table
+                      and (self.best_id, self.val_split, e) in self.table]
+            if not kept_up(self.table.rewards(cid, self.val_split, paired),
+                           self.table.rewards(self.best_id, self.val_split, paired)):
                 return True
             if not self._in_better_half(cid, rung):
                 return True
