@@ -298,6 +298,23 @@ async def test_a_challenger_one_example_behind_stays_in_the_race():
     assert optimizer.promotion_ids(c) == []
 
 
+async def test_later_children_come_from_the_race_winner_not_the_program():
+    """While the first generation races against the program, no child of the program is
+    made (it would only be more of the first generation, and take the calls the winner's
+    children need: at 600 calls on the bench the winner got no child at all)."""
+    optimizer = PopulationSearch(language_model=FakeLanguageModel(echo_writer), lm_calls=600,
+                                 seed=0)
+    engine = setup(optimizer, n_train=30, n_val=30)
+    seed = optimizer.best_id
+    await drive(optimizer, engine)
+    later = [c for c in optimizer.candidates.values() if c.generation >= 2]
+    assert later, "the calls left after the first race pay for children"
+    assert all(seed not in c.parents for c in later)
+    winners = {c.id for c in optimizer.candidates.values()
+               if c.generation == 1 and optimizer.val_reward(c.id) == 1.0}
+    assert winners and all(set(c.parents) & (winners | {x.id for x in later}) for c in later)
+
+
 async def test_a_small_race_validates_a_challenger_and_spends_nothing_on_minibatches():
     """150 calls, 30 / 30 examples, a proposer LM (reflection possible): the calls go to the
     race, and the leading challenger's validation is paid for before more rungs are (on the

@@ -16,10 +16,12 @@ validation examples, paired):
   on the same examples of a rung (its mean trails by more than a standard error of the
   paired differences), or outside the better half of the rung's finishers; one that
   finishes is validated, and the best on validation is the result;
-- each later generation, the best validated candidate runs one training minibatch when
-  reflection needs its failures (its traces also feed the demo pool), and the elite (the
-  `promote_k` best validated candidates) has children made by the usual explore operations
-  (resample or swap demos, reflective rewrite, crossover); they join the race, as many as
+- each later generation (once a challenger has beaten the program, or no race is left
+  running: the program's own children would only be more of the first generation), the
+  best validated candidate runs one training minibatch when reflection needs its failures
+  (its traces also feed the demo pool), and the elite (the `promote_k` best validated
+  candidates) has children made by the usual explore operations (resample or swap demos,
+  reflective rewrite, crossover); they join the race, as many as
   the calls left are expected to pay for (`expected_race_cost`), the races already running
   paid first. With `surrogate=True`, up to half of them are instead the untried
   combinations of the instructions and demo sets raced so far that an additive model of
@@ -116,7 +118,8 @@ class ValidationRaceMixin:
         running = [c.id for c in self.promotions()]
         elite = self._elite()
         self._ranking = elite
-        count = min(self.population_size - len(running), self._children_affordable(running))
+        count = 0 if self._awaiting_first_winner(running) else min(
+            self.population_size - len(running), self._children_affordable(running))
         children = self._surrogate_children(count // 2) if self.surrogate else []
         count -= len(children)
         if count > 0:
@@ -126,6 +129,14 @@ class ValidationRaceMixin:
             children += [c.id for c in made if c is not None]
         self._promoted = list(dict.fromkeys(running + children))
         self.population = self._race_population(self._promoted)
+
+    def _awaiting_first_winner(self: Any, running: list[str]) -> bool:
+        """The incumbent is still the program itself while challengers race: its children
+        now would only be more of the first generation (which the plan sized), and the calls
+        they take would be missing when the race has found a better parent to exploit (at
+        600 calls on the bench, two generations of the program's children took the calls,
+        and the winner of the first generation got no child and no reflection)."""
+        return bool(running) and self.candidates[self.best_id].generation == 0
 
     def _surrogate_children(self: Any, count: int) -> list[str]:
         """Up to `count` new challengers from the surrogate (`strategies/surrogate.py`): the
@@ -163,6 +174,8 @@ class ValidationRaceMixin:
         if self.language_model is None or self.reflection_probability <= 0:
             return []
         running = [c.id for c in self.promotions()] if running is None else running
+        if self._awaiting_first_winner(running):
+            return []
         # a margin of two children: a race that costs a little more than expected would
         # otherwise pay for a minibatch and then for no child at all (seen on the bench)
         return [self.best_id] if self._children_affordable(running, minibatch=False) >= 2 \
