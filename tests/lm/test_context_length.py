@@ -1,14 +1,17 @@
 """A prompt longer than the model's context window is an `LMContextLengthError`, whatever
-the transport (the litellm mapping is checked in test_lm_errors.py)."""
+the transport (the litellm mapping is checked in test_lm_errors.py), and the circuit
+breaker does not take it for a failing provider."""
 
 from __future__ import annotations
 
 import pytest
 
 from helpers.openai_stub import StubReply
-from synaray.errors import LMContextLengthError, LMInputError
+from synaray.errors import LMContextLengthError, LMFailuresError, LMInputError
 from synaray.lm import LanguageModel
+from synaray.lm.circuit_breaker import CircuitBreaker
 from synaray.lm.transport import openai_stream
+from synaray.optimizers.protocol import EvalResult
 
 MESSAGES = [{"role": "user", "content": "Is this plausible?"}]
 OPENAI_BODY = {"error": {
@@ -70,6 +73,7 @@ def test_an_error_event_inside_a_stream_is_classified_too():
     assert type(openai_stream._stream_error("m", {"message": "x", "code": 400})) is LMInputError
 
 
+@pytest.mark.llm
 @pytest.mark.parametrize("transport", ["http", "litellm"])
 async def test_the_local_server_refuses_a_long_prompt_as_a_context_overflow(local_lm_server,
                                                                              transport):
@@ -80,3 +84,44 @@ async def test_the_local_server_refuses_a_long_prompt_as_a_context_overflow(loca
     assert result.error_type == "LMContextLengthError", result.error
     assert "context" in result.error
     assert result.attempts == 1
+
+
+# --- the circuit breaker ---------------------------------------------------------------------
+def outcome(kind: str) -> EvalResult:
+    """One single-call result: "ok", "overflow" (the prompt did not fit) or "down" (5xx)."""
+    errors = {"ok": None, "down": "LMServerError: m: stub error 500",
+              "overflow": "LMContextLengthError: m: BadRequestError (HTTP 400): This model's "
+                          "maximum context length is 4096 tokens; however you requested 6031"}
+    return EvalResult("c", "e", "train", 0.0, None, error=errors[kind], lm_calls=1,
+                      lm_failures=int(kind != "ok"))
+
+
+def test_context_overflows_do_not_count_toward_the_failure_rate():
+    """A few-shot candidate whose demos overflow fails on every example of its own; other
+    candidates work: mostly overflows in the window, and the run goes on."""
+    breaker = CircuitBreaker(first_calls=20, window=20, max_failure_rate=0.5)
+    breaker.update([outcome("ok")] * 5)
+    for _ in range(10):
+        breaker.update([outcome("overflow")] * 8 + [outcome("ok")] * 2)
+    assert breaker.failures == 80 and breaker.context_failures == 80
+    # the same share of provider failures trips: what the window is for
+    with pytest.raises(LMFailuresError, match="of the last 20 LM calls failed") as info:
+        breaker.update([outcome("down")] * 11)
+    assert "80 of them: prompts too long for the model's context" in str(info.value)
+
+
+def test_a_program_whose_every_prompt_overflows_stops_at_once():
+    breaker = CircuitBreaker(first_calls=20)
+    with pytest.raises(LMFailuresError, match="all of the first 20 LM calls failed") as info:
+        breaker.update([outcome("overflow")] * 20)
+    message = str(info.value)
+    assert "all of them: prompts too long for the model's context" in message
+    assert "fewer or shorter demos" in message and "fix the prompts" in message
+
+
+def test_overflows_are_counted_per_failed_call_of_a_result():
+    two_calls = EvalResult("c", "e", "train", 0.0, None, lm_calls=3, lm_failures=2,
+                           error=outcome("overflow").error + "; " + outcome("down").error)
+    breaker = CircuitBreaker(first_calls=0, window=100)
+    breaker.update([two_calls])
+    assert (breaker.calls, breaker.failures, breaker.context_failures) == (3, 2, 1)
