@@ -101,14 +101,15 @@ async def send_chat(request: Mapping[str, Any], model: str, stream: bool) -> Cha
 async def _resend_plainly(request: Mapping[str, Any], model: str) -> Any:
     """The plain answer (or error) to a request whose stream failed before its first event,
     sent again after each of `_RESEND_WAITS_S` while the connection is dropped."""
-    for attempt, wait_s in enumerate(_RESEND_WAITS_S):
+    for wait_s in _RESEND_WAITS_S[:-1]:
         await asyncio.sleep(wait_s)
         try:
             return await openai_http.post_chat(request, model)
         except LMServerError as exc:
-            if exc.status_code is not None or attempt == len(_RESEND_WAITS_S) - 1:
+            if exc.status_code is not None:  # the server answered: its error stands
                 raise
-    raise AssertionError("unreachable")
+    await asyncio.sleep(_RESEND_WAITS_S[-1])
+    return await openai_http.post_chat(request, model)
 
 
 def event_payload(line: bytes) -> dict | str | None:

@@ -23,6 +23,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from synaray.errors import LMContextLengthError
 from synaray.optimizers.protocol import EvalResult
 from synaray.optimizers.strategies.demos import DemoPool, draw_examples, fresh_results
 from synaray.optimizers.strategies.knobs import check_few_shot
@@ -31,7 +32,7 @@ from synaray.utils.tracing import count_errors
 
 __all__ = ["FewShotSearch"]
 
-_CONTEXT_ERROR = "LMContextLengthError"  # synaray.errors.LMContextLengthError's name
+_CONTEXT_ERROR = LMContextLengthError.__name__
 
 _KNOBS = ("use_labels", "nb_min_examples", "nb_max_examples", "sampling",
           "sampling_temperature")
@@ -58,10 +59,12 @@ class FewShotSearch:
         self.demos = DemoPool()
         self.demo_caps = {}
 
-    def setup(self, *args: Any, **kwargs: Any) -> None:
+    def setup(self, initial_state: dict, train: Any, val: Any = None, batch_size: int = 32,
+              epochs: int = 1) -> None:
         """`Optimizer.setup`, with no demo cap learned yet."""
         self.demo_caps = {}
-        super().setup(*args, **kwargs)  # type: ignore[misc]
+        super().setup(initial_state, train, val, batch_size=batch_size,  # type: ignore[misc]
+                      epochs=epochs)
 
     def few_shot_config(self) -> dict:
         """The few-shot knobs as `get_config` saves them."""
