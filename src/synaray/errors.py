@@ -10,6 +10,8 @@ The tree::
     │   ├── LMTimeout                      the call timed out, after retries
     │   ├── LMServerError                  5xx from the provider, after retries
     │   ├── LMInputError                   4xx other than 429: never retried
+    │   │   └── LMContextLengthError       the prompt does not fit the model's context
+    │   │                                  window (a candidate's prompt, not the endpoint)
     │   └── LMOutputError                  the answer could not be parsed or validated
     ├── PreflightError                     a model a run will call cannot work (checked
     │                                      before the run spends anything)
@@ -35,6 +37,7 @@ __all__ = [
     "DataError",
     "EngineError",
     "EvaluatorLost",
+    "LMContextLengthError",
     "LMError",
     "LMFailuresError",
     "LMInputError",
@@ -92,6 +95,18 @@ class LMServerError(LMError):
 
 class LMInputError(LMError):
     retryable = False
+
+
+class LMContextLengthError(LMInputError):
+    """The prompt does not fit the model's context window (HTTP 400/413 saying so).
+
+    The fault of the prompt (too many or too long demos), not of the endpoint: never
+    retried, and left out of the circuit breaker's failure rate.
+
+    Example:
+        >>> issubclass(LMContextLengthError, LMInputError), LMContextLengthError.retryable
+        (True, False)
+    """
 
 
 class LMOutputError(LMError):

@@ -9,6 +9,7 @@ import httpx
 import pytest
 
 from synaray.errors import (
+    LMContextLengthError,
     LMError,
     LMInputError,
     LMRateLimited,
@@ -35,7 +36,7 @@ def _cases(litellm):
         (litellm.BadRequestError(**args), LMInputError),
         (litellm.AuthenticationError(**args), LMInputError),
         (litellm.NotFoundError(**args), LMInputError),
-        (litellm.ContextWindowExceededError(**args), LMInputError),
+        (litellm.ContextWindowExceededError(**args), LMContextLengthError),
         (TimeoutError(), LMTimeout),
         (RuntimeError("strange"), LMError),
     ]
@@ -52,7 +53,8 @@ def test_retryable_flags(litellm):
     retryable = {type(translate_litellm_error(exc, "m")).__name__: translate_litellm_error(
         exc, "m").retryable for exc, _ in _cases(litellm)}
     assert retryable == {"LMRateLimited": True, "LMTimeout": True, "LMServerError": True,
-                         "LMInputError": False, "LMError": False}
+                         "LMInputError": False, "LMContextLengthError": False,
+                         "LMError": False}
 
 
 def test_context_manager_chains_the_original(litellm):
@@ -81,3 +83,37 @@ def test_retry_after_formats():
 def test_synaray_errors_pass_through():
     with pytest.raises(LMInputError), map_litellm_errors("m"):
         raise LMInputError("already mapped")
+
+
+# What providers answer when the prompt does not fit the model's context window.
+CONTEXT_MESSAGES = [
+    "This model's maximum context length is 4096 tokens. However, you requested 6543 tokens "
+    "(6031 in the messages, 512 in the completion).",                           # OpenAI
+    "Requested tokens (6031) exceed context window of 4096",                    # llama-cpp-py
+    "the request exceeds the available context size, try increasing it",       # llama.cpp
+    "The decoder prompt (length 9000) is longer than the maximum model length of 8192.",  # vLLM
+    "prompt is too long: 210000 tokens > 200000 maximum",                       # Anthropic
+    "Error code: context_length_exceeded",                                      # code only
+]
+
+
+@pytest.mark.parametrize("message", CONTEXT_MESSAGES)
+def test_a_prompt_too_long_for_the_context_is_its_own_input_error(litellm, message):
+    for status in (400, 413):
+        exc = litellm.BadRequestError(message=message, llm_provider="openai", model="m")
+        exc.status_code = status
+        mapped = translate_litellm_error(exc, "m")
+        assert type(mapped) is LMContextLengthError, (status, message)
+        assert isinstance(mapped, LMInputError) and not mapped.retryable
+
+
+def test_other_bad_requests_and_statuses_stay_what_they_were(litellm):
+    args = {"llm_provider": "openai", "model": "m"}
+    assert type(translate_litellm_error(
+        litellm.BadRequestError(message="unknown field `foo`", **args), "m")) is LMInputError
+    # a 5xx that mentions the context is the server's failure: retried as before
+    server = litellm.InternalServerError(message=CONTEXT_MESSAGES[1], **args)
+    assert type(translate_litellm_error(server, "m")) is LMServerError
+    # a rate limit on tokens per minute is not a context overflow
+    limited = litellm.RateLimitError(message="too many tokens per minute", **args)
+    assert type(translate_litellm_error(limited, "m")) is LMRateLimited

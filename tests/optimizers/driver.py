@@ -1,14 +1,17 @@
 """A synthetic engine and the ask/tell driver that optimizer tests run optimizers with.
 
 The "program" is a pure function `reward_fn(state, x, y) -> (reward, outputs)` of the
-candidate state and one example, so no model runs. The engine checks the DESIGN promise
-that nothing is scored twice: a (candidate, split, example) it already scored fails the test.
+candidate state and one example, so no model runs; it may return a `Failure` instead, a
+failed LM call (the result an engine builds for it: reward 0, no prediction, the error, the
+modules' outputs None). The engine checks the DESIGN promise that nothing is scored twice:
+a (candidate, split, example) it already scored fails the test.
 """
 
 from __future__ import annotations
 
 import json
 from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Any
 
 import synaray
@@ -16,7 +19,16 @@ from synaray.data import Dataset
 from synaray.optimizers import EvalRequest, EvalResult, candidate_id
 from synaray.saving import register_synaray_serializable
 
-RewardFn = Callable[[dict, dict, dict], tuple[float, dict]]
+
+@dataclass(frozen=True)
+class Failure:
+    """What a `reward_fn` returns for an example whose LM call failed: `error` is the text
+    an engine's result carries (`"<error type>: <message>"`, see `Trace.errors`)."""
+
+    error: str
+
+
+RewardFn = Callable[[dict, dict, dict], "tuple[float, dict] | Failure"]
 SEED_STATE = {"generator": {"instructions": None, "examples": []}}
 KEY_PHRASE = "multiple of 3"
 
@@ -71,7 +83,14 @@ class SyntheticEngine:
         return results
 
     def _result(self, request: EvalRequest, example_id: str, x: dict, y: dict) -> EvalResult:
-        reward, outputs = self.reward_fn(request.state, x, y)
+        scored = self.reward_fn(request.state, x, y)
+        if isinstance(scored, Failure):
+            trace = [{"module": m, "inputs": x, "outputs": None} for m in sorted(request.state)]
+            return EvalResult(request.candidate_id, example_id, request.split, 0.0,
+                              error=scored.error, trace=trace,
+                              lm_calls=self.lm_calls_per_result,
+                              lm_failures=self.lm_calls_per_result)
+        reward, outputs = scored
         trace = [{"module": m, "inputs": x, "outputs": outputs} for m in sorted(request.state)]
         return EvalResult(request.candidate_id, example_id, request.split, reward,
                           y_pred=outputs, trace=trace, lm_calls=self.lm_calls_per_result,

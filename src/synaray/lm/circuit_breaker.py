@@ -9,6 +9,13 @@ The trainer feeds it the per-sample results of each evaluation batch (their `lm_
 - more than `max_failure_rate` of the last `window` calls failed (the provider went down
   or started refusing mid-run).
 
+A call that failed because its prompt does not fit the model's context window
+(`LMContextLengthError`) counts for the first rule (a program whose own input never fits
+stops at once) but not for the rate: it is the fault of a candidate's prompt (too many
+or too long demos), which scores 0 and which the few-shot search learns from, not of the
+provider. A result's context overflows are read from its `error` text (`count_errors`),
+which every engine carries. When the breaker trips on such failures, its message says so.
+
 The trainer checks it after each batch, before the optimizer sees the batch, so the last
 checkpoint stays the last good step and `resume` redoes the batch (failed calls are never
 cached).
@@ -30,11 +37,13 @@ import collections
 from collections.abc import Iterable
 from typing import Any
 
-from synaray.errors import ConfigError, LMFailuresError
+from synaray.errors import ConfigError, LMContextLengthError, LMFailuresError
+from synaray.utils.tracing import count_errors
 
 __all__ = ["CircuitBreaker", "circuit_breaker_from"]
 
 _SHOWN_ERRORS = 5
+_CONTEXT_ERROR = LMContextLengthError.__name__
 
 
 class CircuitBreaker:
@@ -66,6 +75,7 @@ class CircuitBreaker:
         self.max_failure_rate = float(max_failure_rate)
         self.calls = 0
         self.failures = 0
+        self.context_failures = 0
         self._first_ok = 0
         self._recent: collections.deque[bool] = collections.deque(maxlen=max(window, 1))
         self._errors: collections.deque[str] = collections.deque(maxlen=_SHOWN_ERRORS)
@@ -83,18 +93,24 @@ class CircuitBreaker:
         for result in results:
             calls = int(getattr(result, "lm_calls", 0) or 0)
             failed = min(int(getattr(result, "lm_failures", 0) or 0), calls)
-            if failed and getattr(result, "error", None):
-                self._errors.append(str(result.error))
-            for ok in [False] * failed + [True] * (calls - failed):
+            error = getattr(result, "error", None)
+            if failed and error:
+                self._errors.append(str(error))
+            overflows = min(count_errors(error, _CONTEXT_ERROR), failed) if failed else 0
+            for _ in range(overflows):
+                self._count(False, in_window=False)
+            for ok in [False] * (failed - overflows) + [True] * (calls - failed):
                 self._count(ok)
         self.check()
 
-    def _count(self, ok: bool) -> None:
+    def _count(self, ok: bool, in_window: bool = True) -> None:
         if self.calls < self.first_calls and ok:
             self._first_ok += 1
         self.calls += 1
         self.failures += not ok
-        self._recent.append(ok)
+        self.context_failures += not in_window
+        if in_window:
+            self._recent.append(ok)
 
     def check(self) -> None:
         """Raise `LMFailuresError` when the counts so far trip the breaker."""
@@ -108,9 +124,18 @@ class CircuitBreaker:
 
     def _trip(self, reason: str) -> None:
         errors = "\n".join(f"  - {e}" for e in dict.fromkeys(self._errors))
+        overflows, fix = "", "the model, key or endpoint"
+        if self.context_failures:
+            share = ("all" if self.context_failures == self.failures
+                     else str(self.context_failures))
+            overflows = (f"; {share} of them: prompts too long for the model's context, use "
+                         "fewer or shorter demos, shorter inputs or a model with a longer "
+                         "context")
+            if self.context_failures == self.failures:
+                fix = "the prompts"
         raise LMFailuresError(
-            f"stopped: {reason} ({self.failures} of {self.calls} failed in this run). The "
-            "last checkpoint is kept: fix the model, key or endpoint and resume the run. "
+            f"stopped: {reason} ({self.failures} of {self.calls} failed in this run"
+            f"{overflows}). The last checkpoint is kept: fix {fix} and resume the run. "
             f"Last errors:\n{errors or '  (none recorded)'}")
 
     def __repr__(self) -> str:

@@ -4,19 +4,24 @@ Nothing else in synaray catches a litellm exception: calls to litellm run inside
 `map_litellm_errors(model)`, which re-raises each one as the matching `synaray.errors` class
 with `raise ... from exc`, and keeps the HTTP status and any `Retry-After` delay:
 
-====================================================  ==================  =========
-litellm (or asyncio) exception                        synaray error       retried
-====================================================  ==================  =========
-`litellm.Timeout`, status 408, `asyncio.TimeoutError`  `LMTimeout`         yes
-`litellm.RateLimitError`, status 429                  `LMRateLimited`     yes
-`APIConnectionError`, 5xx (`InternalServerError`...)  `LMServerError`     yes
-any other 4xx (`BadRequestError`, auth, not found)    `LMInputError`      no
-anything else                                         `LMError`           no
-====================================================  ==================  =========
+======================================================  ======================  =======
+litellm (or asyncio) exception                          synaray error           retried
+======================================================  ======================  =======
+`litellm.Timeout`, status 408, `asyncio.TimeoutError`   `LMTimeout`             yes
+`litellm.RateLimitError`, status 429                    `LMRateLimited`         yes
+`APIConnectionError`, 5xx (`InternalServerError`...)    `LMServerError`         yes
+`ContextWindowExceededError`, 400/413 whose message     `LMContextLengthError`  no
+says the prompt is too long (`CONTEXT_TOO_LONG`)
+any other 4xx (`BadRequestError`, auth, not found)      `LMInputError`          no
+anything else                                           `LMError`               no
+======================================================  ======================  =======
 
 litellm keeps the provider's response headers on `exc.litellm_response_headers` (an
 `httpx.Headers`); `exc.response.headers` is usually empty because litellm rebuilds the
 response, so both are read, in that order.
+
+The direct HTTP transport maps its statuses and error bodies with `error_class_for_status`,
+so both transports raise the same class for the same answer.
 """
 
 from __future__ import annotations
@@ -24,11 +29,13 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import email.utils
+import re
 import time
 from collections.abc import Iterator, Mapping
 from typing import Any
 
 from synaray.errors import (
+    LMContextLengthError,
     LMError,
     LMInputError,
     LMRateLimited,
@@ -36,8 +43,8 @@ from synaray.errors import (
     LMTimeout,
 )
 
-__all__ = ["error_class_for_status", "map_litellm_errors", "retry_after_seconds",
-           "translate_litellm_error"]
+__all__ = ["CONTEXT_TOO_LONG", "error_class_for_status", "map_litellm_errors",
+           "retry_after_seconds", "translate_litellm_error"]
 
 _MAX_MESSAGE_CHARS = 500
 
@@ -67,8 +74,8 @@ def map_litellm_errors(model: str) -> Iterator[None]:
 def translate_litellm_error(exc: BaseException, model: str) -> LMError:
     """The `LMError` that stands for `exc` (not raised, so callers can chain it)."""
     status = _status_code(exc)
-    kind = _classify(exc, status)
     detail = str(exc).strip() or type(exc).__name__
+    kind = _classify(exc, status, detail)
     if not detail.startswith(type(exc).__name__) and not detail.startswith("litellm."):
         detail = f"{type(exc).__name__}: {detail}"
     if len(detail) > _MAX_MESSAGE_CHARS:
@@ -85,7 +92,7 @@ def _status_code(exc: BaseException) -> int | None:
         return None
 
 
-def _classify(exc: BaseException, status: int | None) -> type[LMError]:
+def _classify(exc: BaseException, status: int | None, message: str) -> type[LMError]:
     if isinstance(exc, asyncio.TimeoutError | TimeoutError):
         return LMTimeout
     for name, kind in _BY_CLASS_NAME:
@@ -93,15 +100,19 @@ def _classify(exc: BaseException, status: int | None) -> type[LMError]:
             return kind
     if status is None:
         return LMError
-    return error_class_for_status(status)
+    return error_class_for_status(status, message)
 
 
-def error_class_for_status(status: int) -> type[LMError]:
-    """The synaray error for an HTTP status (also used by the direct HTTP transport).
+def error_class_for_status(status: int, message: str = "") -> type[LMError]:
+    """The synaray error for an HTTP status and the provider's error text (also used by the
+    direct HTTP transport, with the response body).
 
     Example:
         >>> error_class_for_status(429).__name__, error_class_for_status(401).__name__
         ('LMRateLimited', 'LMInputError')
+        >>> error_class_for_status(400, "Requested tokens (5000) exceed context window of "
+        ...                        "4096").__name__
+        'LMContextLengthError'
     """
     if status == 408:
         return LMTimeout
@@ -109,15 +120,32 @@ def error_class_for_status(status: int) -> type[LMError]:
         return LMRateLimited
     if status >= 500:
         return LMServerError
+    if status in _CONTEXT_STATUSES and CONTEXT_TOO_LONG.search(message):
+        return LMContextLengthError
     if 400 <= status < 500:
         return LMInputError
     return LMError
+
+
+#: What providers say when the prompt does not fit the context window: OpenAI ("maximum
+#: context length is N tokens", code `context_length_exceeded`), llama-cpp-python
+#: ("Requested tokens (N) exceed context window of M"), llama.cpp's server ("exceeds the
+#: available context size", `exceed_context_size_error`), vLLM ("longer than the maximum
+#: model length"), Anthropic ("prompt is too long"), Gemini ("input token count ... exceeds
+#: the maximum").
+CONTEXT_TOO_LONG = re.compile(
+    r"maximum context length|context[_ ]length[_ ]exceeded|exceed_context_size"
+    r"|exceeds? (?:the )?(?:available |model'?s? )?context (?:window|size|length)"
+    r"|longer than the maximum model length|prompt is too long"
+    r"|input token count.{0,40}exceeds the maximum", re.IGNORECASE | re.DOTALL)
+_CONTEXT_STATUSES = frozenset({400, 413})
 
 
 # Matched on class names along the MRO so that this module never has to import litellm or
 # openai (the exception already exists, so they are loaded; names keep the table readable).
 # Order matters: litellm.Timeout is also an openai.APIConnectionError.
 _BY_CLASS_NAME: tuple[tuple[str, type[LMError]], ...] = (
+    ("ContextWindowExceededError", LMContextLengthError),
     ("APITimeoutError", LMTimeout),
     ("Timeout", LMTimeout),
     ("RateLimitError", LMRateLimited),

@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import contextlib
 import contextvars
+import re
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any
@@ -27,6 +28,7 @@ __all__ = [
     "LMCallRecord",
     "ModuleRecord",
     "Trace",
+    "count_errors",
     "current_trace",
     "record_lm_call",
     "record_module",
@@ -78,6 +80,8 @@ class Trace:
 
     @property
     def errors(self) -> list[str]:
+        """One `"<error type>: <message>"` per failed call (an `EvalResult.error` joins them
+        with "; "; `count_errors` reads them back)."""
         return [f"{r.error_type or 'Error'}: {r.error}" for r in self.lm if not r.ok]
 
     @property
@@ -127,3 +131,17 @@ def record_module(module: str, inputs: dict | None, outputs: dict | None) -> Non
     trace = _CURRENT.get()
     if trace is not None:
         trace.modules.append(ModuleRecord(module, inputs, outputs))
+
+
+def count_errors(error: str | None, error_type: str) -> int:
+    """How many of the failed calls in a result's `error` text (`Trace.errors` joined with
+    "; ") failed with `error_type`: what a result carries through every engine.
+
+    Example:
+        >>> count_errors("LMContextLengthError: m: too long; LMTimeout: m: slow",
+        ...              "LMContextLengthError")
+        1
+    """
+    if not error:
+        return 0
+    return len(re.findall(rf"(?:^|; ){re.escape(error_type)}: ", error))

@@ -13,7 +13,8 @@ same request is kept:
 - `timeout` bounds the whole request; failures are raised as the `synaray.errors` class
   `map_litellm_errors` gives for the same HTTP status (401/403/404/other 4xx: `LMInputError`,
   408: `LMTimeout`, 429: `LMRateLimited` with `Retry-After`, 5xx and connection errors:
-  `LMServerError`), with the provider's own message;
+  `LMServerError`, a 400/413 body saying the prompt exceeds the context:
+  `LMContextLengthError`), with the provider's own message;
 - cost uses litellm's price table for the model (loaded once per model name); a server on
   this machine (a loopback `api_base`) costs nothing, and litellm is then never imported.
 
@@ -164,7 +165,7 @@ async def post_chat(request: Mapping[str, Any], model: str) -> dict[str, Any]:
 
 
 def status_error(model: str, status: int, raw: bytes, headers: Mapping[str, Any]) -> LMError:
-    kind = error_class_for_status(status)
+    kind = error_class_for_status(status, raw.decode(errors="replace"))
     name = _STATUS_NAMES.get(status) or ("InternalServerError" if status >= 500 else "APIError")
     return kind(f"{model}: {name} (HTTP {status}): {clip(_provider_message(raw))}",
                 status_code=status, retry_after_s=retry_after_seconds(headers))

@@ -23,6 +23,10 @@ two). A server that ignores `stream` and answers with one JSON body is read as s
 stream that ends without a `finish_reason` was cut by the server (llama-cpp-python's
 `interrupt_requests`, on by default, ends a stream with `[DONE]` when another request
 waits): the request is sent again without streaming and the endpoint is remembered too.
+A stream that ends before its first event is a request the server failed on at once
+(llama-cpp-python answers a prompt longer than its context window with an empty 200
+stream): it is sent again without streaming, which returns the server's error (an
+`LMContextLengthError` there), and the endpoint is not remembered.
 
 Example:
     >>> events = [b'data: {"choices": [{"delta": {"content": "Hi"}}]}\\n', b'\\n',
@@ -33,13 +37,15 @@ Example:
 
 from __future__ import annotations
 
+import asyncio
 import dataclasses
 import json
 from collections.abc import Mapping
 from typing import Any
 
-from synaray.errors import LMError, LMInputError, LMServerError
+from synaray.errors import LMContextLengthError, LMError, LMInputError, LMServerError
 from synaray.lm.base import estimate_tokens
+from synaray.lm.errors import CONTEXT_TOO_LONG
 from synaray.lm.parsing import LoopGuard
 from synaray.lm.transport import openai_http
 from synaray.lm.transport.reply import ChatReply
@@ -51,10 +57,20 @@ __all__ = ["STREAM_REFUSED_STATUSES", "event_payload", "send_chat", "stream_chat
 #: (400 and 422 only with a message that names `stream`).
 STREAM_REFUSED_STATUSES = frozenset({400, 415, 422, 501})
 _NO_STREAM_ENDPOINTS: set[str] = set()
+#: Waits before the plain resend of a stream that failed before its first event, while the
+#: resend meets a dropped connection: llama-cpp-python's server refuses connections for a
+#: moment after a stream of its failed (measured: a resend at once is reset, one 50 ms later
+#: answered; longer waits for a loaded machine). Connection errors only; the call's own
+#: retry policy comes after these.
+_RESEND_WAITS_S = (0.0, 0.1, 0.5, 2.0)
 
 
 class _StreamRefused(Exception):
     """The server refused a streamed request, or ended its stream before the answer did."""
+
+
+class _StreamFailed(_StreamRefused):
+    """The stream ended before its first event: the server failed on the request itself."""
 
 
 def streaming_refused(api_base: str | None) -> bool:
@@ -68,6 +84,9 @@ async def send_chat(request: Mapping[str, Any], model: str, stream: bool) -> Cha
     if stream and not streaming_refused(request.get("api_base")):
         try:
             return await stream_chat(request, model)
+        except _StreamFailed:
+            return openai_http.reply_from_body(await _resend_plainly(request, model), model,
+                                               request)
         except _StreamRefused:
             # Resent plainly: if this fails too, the request itself was refused (its error
             # is raised) and the endpoint is not marked.
@@ -77,6 +96,20 @@ async def send_chat(request: Mapping[str, Any], model: str, stream: bool) -> Cha
             return reply
     body = await openai_http.post_chat(request, model)
     return openai_http.reply_from_body(body, model, request)
+
+
+async def _resend_plainly(request: Mapping[str, Any], model: str) -> Any:
+    """The plain answer (or error) to a request whose stream failed before its first event,
+    sent again after each of `_RESEND_WAITS_S` while the connection is dropped."""
+    for wait_s in _RESEND_WAITS_S[:-1]:
+        await asyncio.sleep(wait_s)
+        try:
+            return await openai_http.post_chat(request, model)
+        except LMServerError as exc:
+            if exc.status_code is not None:  # the server answered: its error stands
+                raise
+    await asyncio.sleep(_RESEND_WAITS_S[-1])
+    return await openai_http.post_chat(request, model)
 
 
 def event_payload(line: bytes) -> dict | str | None:
@@ -129,6 +162,7 @@ async def _read_events(response: Any, model: str, request: Mapping[str, Any]) ->
     usage: dict | None = None
     loop_unit: str | None = None
     finished = False
+    events = 0
     async for line in response.content:
         payload = event_payload(line)
         if payload is None:
@@ -139,6 +173,7 @@ async def _read_events(response: Any, model: str, request: Mapping[str, Any]) ->
             await response.content.read()
             break
         assert isinstance(payload, dict)
+        events += 1
         if isinstance(payload.get("usage"), dict):
             usage = payload["usage"]
         if payload.get("error"):
@@ -155,6 +190,10 @@ async def _read_events(response: Any, model: str, request: Mapping[str, Any]) ->
             if loop_unit is not None:
                 response.close()  # the server sees the client go and stops generating
                 break
+    if not events:
+        # not back to the pool: the server drops the connection of a failed stream
+        response.close()
+        raise _StreamFailed(f"{model}: the stream ended before its first event")
     if loop_unit is None and not finished:
         raise _StreamRefused(f"{model}: the stream ended without a finish_reason")
     if usage is None:
@@ -175,5 +214,8 @@ def _stream_error(model: str, error: Any) -> LMError:
         else None
     kind = LMInputError if status is not None and 400 <= status < 500 and status not in (
         408, 429) else LMServerError
+    if CONTEXT_TOO_LONG.search(str(message)) or (
+            isinstance(error, dict) and CONTEXT_TOO_LONG.search(str(error.get("code")))):
+        kind = LMContextLengthError
     return kind(f"{model}: APIError (in the stream): {openai_http.clip(str(message))}",
                 status_code=status)
