@@ -117,3 +117,30 @@ async def test_a_fit_whose_large_demo_sets_overflow_runs_through(openai_stub):
                   if c.generation >= 2 * optimizer.steps_per_epoch]
     assert last_epoch and all(shown(c) <= fits for c in last_epoch)
     assert optimizer.best_val_reward == 1.0
+
+
+async def test_swaps_and_crossovers_keep_to_the_demo_cap():
+    """A parent from before the cap shows too many demos: swapping one of them or crossing it
+    with another keeps the count, so those children are not made (a resample is)."""
+    optimizer = PopulationSearch(nb_min_examples=1, nb_max_examples=8, population_size=4,
+                                 racing=False, seed=0)
+    setup(optimizer, n_train=24, batch_size=6)
+    train = make_dataset(24, "t")
+    demos = [{"inputs": x.get_json(), "outputs": y.get_json()}
+             for x, y in train.fetch(train.ids[:6])]
+    for x, y in train.fetch(train.ids):
+        optimizer.demos.add("generator", x.get_json(), y.get_json(), 1.0)
+    big = optimizer.register(Candidate({"generator": {"instructions": "", "examples": demos}},
+                                       operation="test"))
+    small = optimizer.register(Candidate({"generator": {"instructions": "x",
+                                                        "examples": demos[:2]}},
+                                         operation="test"))
+    assert optimizer._perturb(big.id) is not None  # no cap yet
+    optimizer.demo_caps["generator"] = 3
+    assert optimizer._perturb(big.id) is None
+    assert optimizer._perturb(small.id) is not None
+    ranking = type("R", (), {"front": [small.id], "ranked": [big.id, small.id]})()
+    made = [optimizer._crossover(big.id, ranking) for _ in range(10)]
+    assert all(m is None or len(m[0]["generator"]["examples"]) <= 3 for m in made)
+    state, _, _ = optimizer._resample(big.id)
+    assert len(state["generator"]["examples"]) <= 3

@@ -688,6 +688,8 @@ class PopulationSearch(ValidationRaceMixin, SteadyStateMixin, FewShotSearch, Opt
             return None
         index = int(self.rng.integers(len(current))) if current else 0
         state, ops = swap_example(self.candidates[parent].state, module, index, demo[0])
+        if not self._within_caps(state):
+            return None  # a parent from before a context overflow capped the demos
         return state, ops, [parent]
 
     async def _reflect(self, parent: str) -> Made | None:
@@ -725,6 +727,8 @@ class PopulationSearch(ValidationRaceMixin, SteadyStateMixin, FewShotSearch, Opt
         if not from_b:
             return None
         state, ops = crossover(state_a, state_b, from_b, names=(parent, other))
+        if not self._within_caps(state):
+            return None
         return state, ops, [parent, other]
 
     # --- state and config ---------------------------------------------------------------

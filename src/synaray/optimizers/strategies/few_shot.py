@@ -110,6 +110,12 @@ class FewShotSearch:
         return draw_examples(self.demos, module, min(self.nb_min_examples, nb_max), nb_max,
                              self._selector, self.rng)
 
+    def _within_caps(self, state: dict) -> bool:
+        """No module of `state` shows more demos than its cap (`demo_caps`)."""
+        return all(len(module_state.get("examples") or []) <= self.demo_caps[module]
+                   for module, module_state in state.items()
+                   if module in self.demo_caps and isinstance(module_state, dict))
+
     def _pick(self: Any, items: list[str]) -> str:
         """One of `items`, drawn with the search's RNG."""
         return items[int(self.rng.integers(len(items)))]
