@@ -315,6 +315,25 @@ async def test_later_children_come_from_the_race_winner_not_the_program():
     assert winners and all(set(c.parents) & (winners | {x.id for x in later}) for c in later)
 
 
+async def test_the_race_winner_runs_its_minibatch_before_its_children_are_made():
+    """Reflective rewrites need the best's failures on a training minibatch: the winner of
+    the first race runs one before any child of it is made (at 600 calls on the bench the
+    children came first, took the calls, and none was a rewrite)."""
+    def demos_help(state, x, y):
+        shown = sum(len(m.get("examples") or []) for m in state.values())
+        right = int(x["q"]) % 10 < (4 if shown == 0 else 6 + shown // 4)
+        return (1.0 if right else 0.0), {"answer": y["answer"] if right else "?"}
+
+    optimizer = PopulationSearch(language_model=FakeLanguageModel(echo_writer), lm_calls=600,
+                                 seed=0)
+    engine = setup(optimizer, n_train=30, n_val=30, reward_fn=demos_help)
+    await drive(optimizer, engine)
+    rewrites = [c for c in optimizer.candidates.values() if c.operation.startswith("reflect")]
+    assert optimizer.counters["reflect"] >= 1 and rewrites
+    for child in rewrites:  # rewritten from the failures of the parent's minibatch
+        assert optimizer.table.scored_ids(child.parents[0], "train")
+
+
 async def test_a_small_race_validates_a_challenger_and_spends_nothing_on_minibatches():
     """150 calls, 30 / 30 examples, a proposer LM (reflection possible): the calls go to the
     race, and the leading challenger's validation is paid for before more rungs are (on the

@@ -19,7 +19,8 @@ validation examples, paired):
 - each later generation (once a challenger has beaten the program, or no race is left
   running: the program's own children would only be more of the first generation), the
   best validated candidate runs one training minibatch when reflection needs its failures
-  (its traces also feed the demo pool), and the elite (the `promote_k` best validated
+  (its traces also feed the demo pool; a new best runs it before any child is made, so that
+  reflective rewrites can be among them), and the elite (the `promote_k` best validated
   candidates) has children made by the usual explore operations (resample or swap demos,
   reflective rewrite, crossover); they join the race, as many as
   the calls left are expected to pay for (`expected_race_cost`), the races already running
@@ -118,8 +119,9 @@ class ValidationRaceMixin:
         running = [c.id for c in self.promotions()]
         elite = self._elite()
         self._ranking = elite
-        count = 0 if self._awaiting_first_winner(running) else min(
-            self.population_size - len(running), self._children_affordable(running))
+        waiting = self._awaiting_first_winner(running) or self._awaiting_failures(running)
+        count = 0 if waiting else min(self.population_size - len(running),
+                                      self._children_affordable(running))
         children = self._surrogate_children(count // 2) if self.surrogate else []
         count -= len(children)
         if count > 0:
@@ -137,6 +139,14 @@ class ValidationRaceMixin:
         600 calls on the bench, two generations of the program's children took the calls,
         and the winner of the first generation got no child and no reflection)."""
         return bool(running) and self.candidates[self.best_id].generation == 0
+
+    def _awaiting_failures(self: Any, running: list[str]) -> bool:
+        """The best is about to run its first training minibatch, for reflection: its
+        children wait one generation for the failures (made now, before the minibatch, no
+        child could be a reflective rewrite; at 600 calls on the bench the winner's children
+        took all the calls and the minibatch that followed them fed nothing)."""
+        return (self._race_population(running) == [self.best_id]
+                and not self.table.scored_ids(self.best_id, TRAIN))
 
     def _surrogate_children(self: Any, count: int) -> list[str]:
         """Up to `count` new challengers from the surrogate (`strategies/surrogate.py`): the
