@@ -134,9 +134,14 @@ def load_jsonl_task(path: str | Path, input_fields: list[str], target_field: str
         if missing:
             raise SystemExit(f"error: --task-file {path}, line {n}: no field(s) {missing} "
                              f"(has {sorted(record)}); see --input-field / --target-field")
+        target = _as_target(record[target_field])
+        if target is None:
+            raise SystemExit(f"error: --task-file {path}, line {n}: field {target_field!r} "
+                             f"has no answer (got {record[target_field]!r}; expected a "
+                             "string or number, a list of answers, or choice -> score)")
         rows.append({"id": str(record.get("id", n)),
-                     "x": {f: str(record[f]) for f in input_fields},
-                     "y": {"answer": str(record[target_field])}})
+                     "x": {f: _as_text(record[f]) for f in input_fields},
+                     "y": {"answer": target}})
     targets = sorted({r["y"]["answer"] for r in rows})
     closed = closed_set == "on" or (closed_set == "auto" and len(targets) <= CLOSED_SET_MAX)
     answer_type: Any = Literal[tuple(targets)] if closed else str
@@ -148,3 +153,38 @@ def load_jsonl_task(path: str | Path, input_fields: list[str], target_field: str
     text = instructions or (f"Answer with the {target_field} for the given "
                             f"{', '.join(input_fields)}.")
     return BenchTask(path.stem, text, inputs, outputs, outputs, reward, train, val, test)
+
+
+def _as_text(value: Any) -> str:
+    """An input column as the model reads it: a list (e.g. BIG-bench `choices`) one item per
+    line, a mapping as JSON, anything else as its string.
+
+    Example:
+        >>> _as_text(["red", "blue"]), _as_text(3)
+        ('- red\\n- blue', '3')
+    """
+    if isinstance(value, list):
+        return "\n".join(f"- {_as_text(item)}" for item in value)
+    if isinstance(value, dict):
+        return json.dumps(value, ensure_ascii=False)
+    return str(value)
+
+
+def _as_target(value: Any) -> str | None:
+    """The answer of a row: a string or number as is, the first of a list of acceptable
+    answers (BIG-bench `target` lists), the best-scored choice of a `target_scores`
+    mapping; None when there is none.
+
+    Example:
+        >>> _as_target(["4", "four"]), _as_target({"a": 0, "b": 1}), _as_target([])
+        ('4', 'b', None)
+    """
+    if isinstance(value, list):
+        return _as_target(value[0]) if value else None
+    if isinstance(value, dict):
+        scored = [(score, choice) for choice, score in value.items()
+                  if isinstance(score, int | float) and not isinstance(score, bool)]
+        return str(max(scored, key=lambda pair: pair[0])[1]) if scored else None
+    if value is None:
+        return None
+    return str(value)

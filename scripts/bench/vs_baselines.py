@@ -60,8 +60,11 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
                    help="comma-separated built-in tasks (ignored with --task-file)")
     p.add_argument("--task-file", default=None, help="a JSONL file: one example per line")
     p.add_argument("--input-field", action="append", default=None,
-                   help="--task-file: an input column (repeat for several)")
-    p.add_argument("--target-field", default=None, help="--task-file: the answer column")
+                   help="--task-file: an input column (repeat for several; a list, e.g. "
+                        "BIG-bench choices, is shown one item per line)")
+    p.add_argument("--target-field", default=None,
+                   help="--task-file: the answer column (a list of answers: the first; a "
+                        "choice -> score mapping such as target_scores: the best choice)")
     p.add_argument("--instructions", default=None, help="--task-file: the task's instruction")
     p.add_argument("--reward", default="exact_match", choices=["exact_match", "f1_score"],
                    help="--task-file: the metric")
