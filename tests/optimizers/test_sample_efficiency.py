@@ -226,6 +226,14 @@ async def test_a_preset_keeps_calls_to_validate_its_leaders():
     assert optimizer.val_reward(optimizer.best_id) is not None
 
 
+def demos_help(state, x, y):
+    """Demos help (more help more), but never all the way: the best keeps failures to
+    reflect on."""
+    shown = sum(len(m.get("examples") or []) for m in state.values())
+    right = int(x["q"]) % 10 < (4 if shown == 0 else 6 + shown // 4)
+    return (1.0 if right else 0.0), {"answer": y["answer"] if right else "?"}
+
+
 # --- the race of a preset (generation by generation, with validation data) ---------------
 async def test_a_preset_races_its_first_generation_on_validation():
     """The program is validated whole (the incumbent); every member of the diverse first
@@ -319,11 +327,6 @@ async def test_the_race_winner_runs_its_minibatch_before_its_children_are_made()
     """Reflective rewrites need the best's failures on a training minibatch: the winner of
     the first race runs one before any child of it is made (at 600 calls on the bench the
     children came first, took the calls, and none was a rewrite)."""
-    def demos_help(state, x, y):
-        shown = sum(len(m.get("examples") or []) for m in state.values())
-        right = int(x["q"]) % 10 < (4 if shown == 0 else 6 + shown // 4)
-        return (1.0 if right else 0.0), {"answer": y["answer"] if right else "?"}
-
     optimizer = PopulationSearch(language_model=FakeLanguageModel(echo_writer), lm_calls=600,
                                  seed=0)
     engine = setup(optimizer, n_train=30, n_val=30, reward_fn=demos_help)
@@ -339,11 +342,6 @@ async def test_a_small_race_validates_a_challenger_and_spends_nothing_on_minibat
     race, and the leading challenger's validation is paid for before more rungs are (on the
     bench the budget once ran out with four challengers half-validated and the program's
     minibatches taking 20 calls: the result was the program itself)."""
-    def demos_help(state, x, y):
-        shown = sum(len(m.get("examples") or []) for m in state.values())
-        right = int(x["q"]) % 10 < (4 if shown == 0 else 6 + shown // 4)
-        return (1.0 if right else 0.0), {"answer": y["answer"] if right else "?"}
-
     optimizer = PopulationSearch(language_model=FakeLanguageModel(echo_writer), lm_calls=150,
                                  seed=0)
     engine = setup(optimizer, n_train=30, n_val=30, reward_fn=demos_help)
