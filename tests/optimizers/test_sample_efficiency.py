@@ -260,10 +260,11 @@ async def test_a_preset_races_its_first_generation_on_validation():
     assert min(val_scored) < 30
 
 
-async def test_a_challenger_behind_the_best_leaves_the_race():
-    rewards = {"A": [1, 1, 1, 1], "B": [0, 0, 0, 0], "C": [1, 1, 1, 1]}
-    optimizer = PopulationSearch(lm_calls=150, seed=0)
-    engine = setup(optimizer, n_train=30, n_val=30, reward_fn=table_reward(rewards))
+async def _first_rung_of_abc(lm_calls, reward_fn):
+    """A preset race with members A (the best, validated whole), B and C (on the first
+    rung, promoted)."""
+    optimizer = PopulationSearch(lm_calls=lm_calls, seed=0)
+    engine = setup(optimizer, n_train=30, n_val=30, reward_fn=reward_fn)
     a, b, c = members(optimizer, "ABC")
     optimizer.best_id = a
     await _score(optimizer, engine, a, optimizer.val_ids)
@@ -271,6 +272,12 @@ async def test_a_challenger_behind_the_best_leaves_the_race():
     for cid in (b, c):
         await _score(optimizer, engine, cid, rungs[0])
     optimizer._promoted = [b, c]
+    return optimizer, engine, (a, b, c), rungs
+
+
+async def test_a_challenger_behind_the_best_leaves_the_race():
+    rewards = {"A": [1, 1, 1, 1], "B": [0, 0, 0, 0], "C": [1, 1, 1, 1]}
+    optimizer, engine, (_, b, c), rungs = await _first_rung_of_abc(150, table_reward(rewards))
     assert optimizer.promotion_ids(b) == [] and optimizer.promotion_ids(c) == rungs[1]
     await _score(optimizer, engine, c, rungs[1][len(rungs[0]):])
     assert optimizer.promotion_ids(c) == optimizer.val_ids
@@ -292,15 +299,7 @@ async def test_a_challenger_one_example_behind_stays_in_the_race():
         value = 0.0 if int(x["q"]) in wrong.get(name, {int(x["q"])}) else 1.0
         return value, {"answer": y["answer"]}
 
-    optimizer = PopulationSearch(lm_calls=600, seed=0)
-    engine = setup(optimizer, n_train=30, n_val=30, reward_fn=reward)
-    a, b, c = members(optimizer, "ABC")
-    optimizer.best_id = a
-    await _score(optimizer, engine, a, optimizer.val_ids)
-    rungs = racing_rungs(optimizer.val_ids)
-    for cid in (b, c):
-        await _score(optimizer, engine, cid, rungs[0])
-    optimizer._promoted = [b, c]
+    optimizer, _, (a, b, c), rungs = await _first_rung_of_abc(600, reward)
     assert optimizer.table.mean(b, "val", rungs[0]) < optimizer.table.mean(a, "val", rungs[0])
     assert optimizer.promotion_ids(b) == rungs[1]
     assert optimizer.promotion_ids(c) == []
