@@ -336,6 +336,27 @@ async def test_the_race_winner_runs_its_minibatch_before_its_children_are_made()
         assert optimizer.table.scored_ids(child.parents[0], "train")
 
 
+async def test_first_generation_proposals_keep_the_demos_of_a_demo_set():
+    """A proposal without demos raced against demo sets and never passed the first rung on
+    the bench: each proposal rewrites the instructions of one of the first demo sets."""
+    optimizer = PopulationSearch(language_model=FakeLanguageModel(echo_writer), lm_calls=150,
+                                 seed=0)
+    engine = setup(optimizer, n_train=30, n_val=30)
+    await drive(optimizer, engine, max_rounds=1)
+    first = [optimizer.candidates[c] for c in optimizer._promoted[1:]]
+    proposals = [c for c in first if c.operation.startswith("propose")]
+    demo_sets = [c for c in first if c.operation.startswith("demo set")]
+    assert proposals and demo_sets
+    for proposal in proposals:
+        (base,) = proposal.parents
+        assert base in {c.id for c in demo_sets}
+        module = proposal.state["generator"]
+        assert module["examples"] == optimizer.candidates[base].state["generator"]["examples"]
+        assert module["instructions"] != optimizer.candidates[base].state["generator"][
+            "instructions"]
+    del engine
+
+
 async def test_a_small_race_validates_a_challenger_and_spends_nothing_on_minibatches():
     """150 calls, 30 / 30 examples, a proposer LM (reflection possible): the calls go to the
     race, and the leading challenger's validation is paid for before more rungs are (on the

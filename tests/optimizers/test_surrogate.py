@@ -133,8 +133,9 @@ def _good_demos(module: dict) -> bool:
 def _additive_task():
     """One proposed instruction (the second) and any demo set showing training example
     q=3 or q=4 each make 3 more examples in 10 right: the program alone 0.4, either 0.7,
-    both 1.0. The proposals start from the program (no demos) and the demo sets from its
-    instructions (none), so the first generation never holds both."""
+    both 1.0. The demo sets keep the program's instructions and each proposal keeps the
+    demos of one of the first demo sets: with the seed the test uses, none of those shows
+    q=3 or q=4, so the first generation never holds both (the test asserts it)."""
     calls = []
 
     def writer(messages, schema):
@@ -153,7 +154,7 @@ async def test_a_race_with_the_surrogate_finds_the_combination_within_its_budget
     language_model, reward = _additive_task()
     optimizer = PopulationSearch(language_model=language_model, lm_calls=200,
                                  population_size=8, reflection_probability=0.0,
-                                 surrogate=True, seed=0)
+                                 surrogate=True, seed=2)
     engine = setup(optimizer, n_train=30, n_val=20, reward_fn=reward)
     await drive(optimizer, engine)
     assert optimizer.spent.lm_calls <= 200

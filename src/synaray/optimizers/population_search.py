@@ -547,7 +547,10 @@ class PopulationSearch(ValidationRaceMixin, SteadyStateMixin, FewShotSearch, Opt
         count = 0
         while count < wanted and self.calls_left(reserved=count):
             count += 1
-        for child in await self._grounded_proposals(seed, count):
+        # each proposal keeps the demos of one demo set: without demos it raced against
+        # demo sets and never passed the first rung on the bench (six runs of six)
+        bases = population[1:1 + count] + [seed] * max(0, count - len(population) + 1)
+        for child in await self._grounded_proposals(seed, count, bases):
             if child is not None and child.id not in population:
                 population.append(child.id)
                 self.counters["proposals"] += 1
@@ -562,10 +565,14 @@ class PopulationSearch(ValidationRaceMixin, SteadyStateMixin, FewShotSearch, Opt
         return self.register(Candidate(state, parents=[parent], operation="; ".join(operations),
                                        generation=self.generation))
 
-    async def _grounded_proposals(self, parent: str, count: int) -> list[Candidate | None]:
+    async def _grounded_proposals(self, parent: str, count: int,
+                                  bases: list[str] | None = None) -> list[Candidate | None]:
         """Instructions written from a summary of the training data (MIPROv2's proposer):
-        `count` proposals drawn in order, their LM calls made together."""
+        `count` proposals drawn in order, their LM calls made together, each rewriting
+        `parent`'s instructions into the state of its base (`bases[i]`, default `parent`:
+        a demo set, whose demos the proposal then keeps)."""
         state = self.candidates[parent].state
+        bases = bases or [parent] * count
         ids = self.train_ids[:_SUMMARY_ROWS]
         rows = self.train.fetch(ids) if count else []
         summary = data_summary(rows) if count else ""
@@ -580,16 +587,18 @@ class PopulationSearch(ValidationRaceMixin, SteadyStateMixin, FewShotSearch, Opt
                 module, state[module].get("instructions"), shown, summary),
                 shown=shown_examples(shown)))
         children: list[Candidate | None] = []
-        for module, (text, error) in zip(modules, await self.propose_many(proposals),
-                                         strict=True):
+        for module, base, (text, error) in zip(modules, bases,
+                                               await self.propose_many(proposals), strict=True):
             if text is None:
                 self.counters["proposal_failures"] += 1
                 self.last_reflection_error = error
                 children.append(None)
                 continue
-            new_state, ops = with_instructions(state, module, text, how="propose")
-            children.append(self.register(Candidate(new_state, parents=[parent],
-                                                    operation=ops[0],
+            new_state, ops = with_instructions(self.candidates[base].state, module, text,
+                                               how="propose")
+            on = "" if base == parent else f" on the demos of {base}"
+            children.append(self.register(Candidate(new_state, parents=[base],
+                                                    operation=ops[0] + on,
                                                     generation=self.generation)))
         return children
 
