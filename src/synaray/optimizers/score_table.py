@@ -22,10 +22,17 @@ class ScoreTable:
         False
         >>> table.mean("c1", "train", ["e1"])
         1.0
+        >>> copy = ScoreTable()
+        >>> copy.load_state_dict(table.state_dict())
+        >>> copy.scored_ids("c1", "train"), copy.scored_ids("c1", "val"), copy.candidates()
+        (['e1'], [], {'c1'})
     """
 
     def __init__(self) -> None:
         self._rows: dict[tuple[str, str, str], dict] = {}
+        # (candidate, split) -> its example ids in scoring order: `scored_ids` without a
+        # scan of the whole table (thousands of rows in a long search, asked every step)
+        self._by_candidate: dict[tuple[str, str], list[str]] = {}
 
     def __len__(self) -> int:
         return len(self._rows)
@@ -40,6 +47,7 @@ class ScoreTable:
             return False
         self._rows[key] = {"reward": float(result.reward), "y_pred": result.y_pred,
                            "error": result.error}
+        self._by_candidate.setdefault(key[:2], []).append(result.example_id)
         return True
 
     def get(self, candidate_id: str, split: str, example_id: str) -> dict | None:
@@ -59,10 +67,11 @@ class ScoreTable:
         return float(values.mean()) if values.size else None
 
     def scored_ids(self, candidate_id: str, split: str) -> list[str]:
-        return [e for (c, s, e) in self._rows if c == candidate_id and s == split]
+        """The examples `candidate_id` was scored on in `split`, in scoring order."""
+        return list(self._by_candidate.get((candidate_id, split), ()))
 
     def candidates(self) -> set[str]:
-        return {c for (c, _, _) in self._rows}
+        return {c for (c, _) in self._by_candidate}
 
     def state_dict(self) -> list[list]:
         return [[c, s, e, row["reward"], row["y_pred"], row["error"]]
@@ -71,3 +80,6 @@ class ScoreTable:
     def load_state_dict(self, rows: list[list]) -> None:
         self._rows = {(c, s, e): {"reward": r, "y_pred": y, "error": err}
                       for c, s, e, r, y, err in rows}
+        self._by_candidate = {}
+        for c, s, e in self._rows:
+            self._by_candidate.setdefault((c, s), []).append(e)
