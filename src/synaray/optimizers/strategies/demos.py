@@ -57,13 +57,16 @@ def draw_examples(pool: DemoPool, module: str, nb_min: int, nb_max: int, selecto
 
 
 def _diverse_picks(pool: list[dict], k: int, selector: Selector,
-                   rng: np.random.Generator) -> list[int]:
+                   rng: np.random.Generator, output_keys: list[str] | None = None) -> list[int]:
     """k demos spread over distinct outputs: one per output in turn (the selector picks
     within an output, and the order of outputs is drawn), so a 3-shot prompt of a yes/no task
-    shows both answers instead of three "yes"."""
+    shows both answers instead of three "yes". `output_keys`: the canonical JSON of each
+    demo's outputs, when the caller has it already."""
+    if output_keys is None:
+        output_keys = [canonical_json(demo["outputs"]) for demo in pool]
     groups: dict[str, list[int]] = {}
-    for i, demo in enumerate(pool):
-        groups.setdefault(canonical_json(demo["outputs"]), []).append(i)
+    for i, key in enumerate(output_keys):
+        groups.setdefault(key, []).append(i)
     if len(groups) <= 1:
         return selector.select([d["reward"] for d in pool], k, rng)
     order = [list(groups.values())[int(j)] for j in rng.permutation(len(groups))]
@@ -96,6 +99,9 @@ class DemoPool:
     def __init__(self) -> None:
         self._demos: dict[str, list[dict]] = {}
         self._index: dict[str, dict[str, int]] = {}
+        # the canonical JSON of each demo's outputs, in pool order: a draw groups demos by
+        # output without serialising the pool again (it did, once per draw)
+        self._output_keys: dict[str, list[str]] = {}
 
     def add_result(self, result: EvalResult, label: dict | None = None) -> int:
         """Harvest a result's trace; returns the demos added or improved.
@@ -128,14 +134,17 @@ class DemoPool:
                 "reward": reward, "example_id": example_id}
         demos = self._demos.setdefault(module, [])
         index = self._index.setdefault(module, {})
+        output_keys = self._output_keys.setdefault(module, [])
         key = demo_key(demo)
         if key in index:
             if reward <= demos[index[key]]["reward"]:
                 return 0
             demos[index[key]] = demo
+            output_keys[index[key]] = canonical_json(demo["outputs"])
             return 1
         index[key] = len(demos)
         demos.append(demo)
+        output_keys.append(canonical_json(demo["outputs"]))
         return 1
 
     def modules(self) -> list[str]:
@@ -157,9 +166,12 @@ class DemoPool:
 
         Demos whose inputs match an example in `exclude` are not drawn.
         """
-        skip = {demo_key(e) for e in exclude}
-        pool = [d for d in self._demos.get(module, []) if demo_key(d) not in skip]
-        picks = _diverse_picks(pool, k, selector, rng)
+        index = self._index.get(module, {})
+        skip = {index[key] for key in map(demo_key, exclude) if key in index}
+        kept = [n for n in range(len(self._demos.get(module, []))) if n not in skip]
+        pool = [self._demos[module][n] for n in kept]
+        keys = [self._output_keys[module][n] for n in kept]
+        picks = _diverse_picks(pool, k, selector, rng, keys)
         return [{"inputs": copy.deepcopy(pool[i]["inputs"]),
                  "outputs": copy.deepcopy(pool[i]["outputs"])} for i in picks]
 
@@ -194,6 +206,7 @@ class DemoPool:
         for module, demos in data.items():
             pool._demos[module] = copy.deepcopy(demos)
             pool._index[module] = {demo_key(d): n for n, d in enumerate(demos)}
+            pool._output_keys[module] = [canonical_json(d["outputs"]) for d in demos]
         return pool
 
     def __repr__(self) -> str:
