@@ -134,25 +134,38 @@ def load_jsonl_task(path: str | Path, input_fields: list[str], target_field: str
         if missing:
             raise SystemExit(f"error: --task-file {path}, line {n}: no field(s) {missing} "
                              f"(has {sorted(record)}); see --input-field / --target-field")
-        target = _as_target(record[target_field])
+        accepted = _accepted(record[target_field])
+        target = accepted[0] if accepted else None
         if target is None:
             raise SystemExit(f"error: --task-file {path}, line {n}: field {target_field!r} "
                              f"has no answer (got {record[target_field]!r}; expected a "
                              "string or number, a list of answers, or choice -> score)")
         rows.append({"id": str(record.get("id", n)),
                      "x": {f: _as_text(record[f]) for f in input_fields},
-                     "y": {"answer": target}})
-    targets = sorted({r["y"]["answer"] for r in rows})
+                     "y": {"answer": accepted}})
+    targets = sorted({r["y"]["answer"][0] for r in rows})
     closed = closed_set == "on" or (closed_set == "auto" and len(targets) <= CLOSED_SET_MAX)
     answer_type: Any = Literal[tuple(targets)] if closed else str
     inputs = pydantic.create_model(f"{path.stem}_inputs", __base__=DataModel,
                           **{f: (str, Field(description=f"The {f}")) for f in input_fields})
     outputs = pydantic.create_model(f"{path.stem}_answer", __base__=DataModel,
                            answer=(answer_type, Field(description=f"The {target_field}")))
+    # Several accepted answers on some row (BIG-bench `target` lists: "12" or "twelve"): the
+    # ground truth keeps them all, as SQuAD's does, and exact match accepts any of them;
+    # labelled demos show the first. Otherwise the ground truth is the single answer.
+    if closed or all(len(r["y"]["answer"]) == 1 for r in rows):
+        for r in rows:
+            r["y"]["answer"] = r["y"]["answer"][0]
+        truth = outputs
+    else:
+        truth = pydantic.create_model(
+            f"{path.stem}_accepted", __base__=DataModel,
+            answer=(list[str], Field(description=f"Every accepted answer ({target_field}), the "
+                                     "one labelled demos show first")))
     train, val, test = _split(rows, n_train, n_val, n_test, seed, f"--task-file {path}")
     text = instructions or (f"Answer with the {target_field} for the given "
                             f"{', '.join(input_fields)}.")
-    return BenchTask(path.stem, text, inputs, outputs, outputs, reward, train, val, test)
+    return BenchTask(path.stem, text, inputs, outputs, truth, reward, train, val, test)
 
 
 def _as_text(value: Any) -> str:
@@ -168,6 +181,19 @@ def _as_text(value: Any) -> str:
     if isinstance(value, dict):
         return json.dumps(value, ensure_ascii=False)
     return str(value)
+
+
+def _accepted(value: Any) -> list[str]:
+    """Every accepted answer of a row, the one labelled demos show first: each of a list
+    (BIG-bench `target` lists), else the one `_as_target` finds; empty when there is none.
+
+    Example:
+        >>> _accepted(["4", "four", "4"]), _accepted({"a": 0, "b": 1}), _accepted([None])
+        (['4', 'four'], ['b'], [])
+    """
+    items = value if isinstance(value, list) else [value]
+    answers = [a for a in (_as_target(item) for item in items) if a is not None]
+    return list(dict.fromkeys(answers))
 
 
 def _as_target(value: Any) -> str | None:

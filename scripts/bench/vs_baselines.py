@@ -63,8 +63,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
                    help="--task-file: an input column (repeat for several; a list, e.g. "
                         "BIG-bench choices, is shown one item per line)")
     p.add_argument("--target-field", default=None,
-                   help="--task-file: the answer column (a list of answers: the first; a "
-                        "choice -> score mapping such as target_scores: the best choice)")
+                   help="--task-file: the answer column (a list of accepted answers: any of "
+                        "them scores, demos show the first; a choice -> score mapping such "
+                        "as target_scores: the best choice)")
     p.add_argument("--instructions", default=None, help="--task-file: the task's instruction")
     p.add_argument("--reward", default="exact_match", choices=["exact_match", "f1_score"],
                    help="--task-file: the metric")
