@@ -135,8 +135,7 @@ def load_jsonl_task(path: str | Path, input_fields: list[str], target_field: str
             raise SystemExit(f"error: --task-file {path}, line {n}: no field(s) {missing} "
                              f"(has {sorted(record)}); see --input-field / --target-field")
         accepted = _accepted(record[target_field])
-        target = accepted[0] if accepted else None
-        if target is None:
+        if not accepted:
             raise SystemExit(f"error: --task-file {path}, line {n}: field {target_field!r} "
                              f"has no answer (got {record[target_field]!r}; expected a "
                              "string or number, a list of answers, or choice -> score)")
@@ -153,10 +152,10 @@ def load_jsonl_task(path: str | Path, input_fields: list[str], target_field: str
     # Several accepted answers on some row (BIG-bench `target` lists: "12" or "twelve"): the
     # ground truth keeps them all, as SQuAD's does, and exact match accepts any of them;
     # labelled demos show the first. Otherwise the ground truth is the single answer.
-    if closed or all(len(r["y"]["answer"]) == 1 for r in rows):
+    truth = outputs
+    if all(len(r["y"]["answer"]) == 1 for r in rows):
         for r in rows:
             r["y"]["answer"] = r["y"]["answer"][0]
-        truth = outputs
     else:
         truth = pydantic.create_model(
             f"{path.stem}_accepted", __base__=DataModel,
@@ -197,16 +196,13 @@ def _accepted(value: Any) -> list[str]:
 
 
 def _as_target(value: Any) -> str | None:
-    """The answer of a row: a string or number as is, the first of a list of acceptable
-    answers (BIG-bench `target` lists), the best-scored choice of a `target_scores`
-    mapping; None when there is none.
+    """One answer: a string or number as is, the best-scored choice of a `target_scores`
+    mapping; None when there is none (lists are `_accepted`'s).
 
     Example:
-        >>> _as_target(["4", "four"]), _as_target({"a": 0, "b": 1}), _as_target([])
+        >>> _as_target(4), _as_target({"a": 0, "b": 1}), _as_target(None)
         ('4', 'b', None)
     """
-    if isinstance(value, list):
-        return _as_target(value[0]) if value else None
     if isinstance(value, dict):
         scored = [(score, choice) for choice, score in value.items()
                   if isinstance(score, int | float) and not isinstance(score, bool)]
